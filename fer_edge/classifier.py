@@ -1,0 +1,134 @@
+"""Emotion classification of already-cropped faces with a fer-edge TFLite model."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .interpreter import ModelError, make_interpreter, read_model_bytes
+from .metadata import MetadataError, ModelMetadata, read_tflite_metadata
+from .preprocessing import dequantize, faces_to_input, quantize
+
+#: The bundled model ``fer-edge predict`` uses when none is given.
+DEFAULT_MODEL = "fer_edge_default.tflite"
+
+
+@dataclass(frozen=True)
+class Emotion:
+    """The classification of one face: top label, its probability and all probabilities."""
+
+    label: str
+    score: float
+    probabilities: dict[str, float]
+
+
+def bundled_models() -> dict[str, Path]:
+    """The ``.tflite`` models shipped inside the package, by file name."""
+    folder = resources.files("fer_edge") / "models"
+    return {p.name: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".tflite")}
+
+
+def resolve_model(model) -> bytes | str | Path:
+    """A path, bytes, a bundled model's name, or None for the default bundled model."""
+    if model is None:
+        model = DEFAULT_MODEL
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return model
+    bundled = bundled_models()
+    name = str(model)
+    if name in bundled or f"{name}.tflite" in bundled:
+        return bundled.get(name) or bundled[f"{name}.tflite"]
+    if model == DEFAULT_MODEL:
+        raise ModelError(f"the bundled default model {DEFAULT_MODEL} is missing from this install")
+    return Path(model)
+
+
+class EmotionClassifier:
+    """Classify face crops (any size, gray or BGR) with a TFLite model and its metadata.
+
+    Args:
+        model: path, bytes, bundled model name, or None for the bundled default.
+        num_threads: CPU threads for LiteRT.
+        device: ``None``/``"cpu"`` or an Edge TPU device (``"usb"``, ``"pci:0"``...).
+        metadata: override the model's own metadata (for models converted elsewhere).
+    Raises:
+        ModelError: the file is missing or not a usable TFLite model.
+        MetadataError: metadata is missing or does not match the model's tensors.
+    """
+
+    def __init__(self, model=None, *, num_threads: int | None = 1, device: str | None = None,
+                 metadata: ModelMetadata | None = None):
+        data, where = read_model_bytes(resolve_model(model))
+        self.source = where
+        self.metadata = metadata or read_tflite_metadata(data, where)
+        self._interp = make_interpreter(data, device=device, num_threads=num_threads)
+        self._interp.allocate_tensors()
+        inp, out = self._interp.get_input_details(), self._interp.get_output_details()
+        if len(inp) != 1 or len(out) != 1:
+            raise ModelError(f"{where}: expected one input and one output tensor, got {len(inp)} and {len(out)}")
+        self._in, self._out = inp[0], out[0]
+        try:
+            self.metadata.check_tensors(self._in["shape"], self._out["shape"])
+        except MetadataError as e:
+            raise MetadataError(f"{where}: {e}") from None
+        for d, what in ((self._in, "input"), (self._out, "output")):
+            if d["dtype"] not in (np.float32, np.int8, np.uint8):
+                raise ModelError(f"{where}: unsupported {what} type {np.dtype(d['dtype']).name}")
+            if d["dtype"] != np.float32 and not d["quantization"][0]:
+                raise ModelError(f"{where}: integer {what} tensor without quantization parameters")
+        self.labels = list(self.metadata.labels)
+        self.preprocessing = self.metadata.preprocessing
+        self._batch = 1
+
+    @property
+    def input_dtype(self):
+        return self._in["dtype"]
+
+    def _set_batch(self, n: int) -> None:
+        if n != self._batch:
+            shape = list(self._in["shape"])
+            shape[0] = n
+            self._interp.resize_tensor_input(self._in["index"], shape)
+            self._interp.allocate_tensors()
+            self._batch = n
+
+    def predict_input(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities ``(N, classes)`` for an already normalised float batch (one invoke)."""
+        if self._interp is None:
+            raise RuntimeError("classifier is closed")
+        n = len(x)
+        if n == 0:
+            return np.zeros((0, len(self.labels)), np.float32)
+        self._set_batch(n)
+        if self._in["dtype"] != np.float32:
+            scale, zp = self._in["quantization"]
+            x = quantize(x, scale, zp, self._in["dtype"])
+        self._interp.set_tensor(self._in["index"], np.ascontiguousarray(x, dtype=self._in["dtype"]))
+        self._interp.invoke()
+        y = self._interp.get_tensor(self._out["index"])
+        if self._out["dtype"] != np.float32:
+            y = dequantize(y, *self._out["quantization"])
+        return np.asarray(y, np.float32).reshape(n, -1)
+
+    def predict_proba(self, faces) -> np.ndarray:
+        """Probabilities ``(N, classes)`` for uint8 face crops (any size; gray, BGR or BGRA)."""
+        return self.predict_input(faces_to_input(list(faces), self.preprocessing))
+
+    def classify(self, faces) -> list[Emotion]:
+        """One :class:`Emotion` per face crop, all in one batched invoke."""
+        return [self.to_emotion(p) for p in self.predict_proba(faces)]
+
+    def to_emotion(self, probs: np.ndarray) -> Emotion:
+        i = int(np.argmax(probs))
+        return Emotion(self.labels[i], float(probs[i]), {k: float(v) for k, v in zip(self.labels, probs)})
+
+    def close(self) -> None:
+        self._interp = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

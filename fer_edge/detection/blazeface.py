@@ -1,0 +1,216 @@
+"""BlazeFace (MediaPipe, Apache-2.0) on LiteRT, with our own anchor decoding and weighted NMS.
+
+Two models ship in ``fer_edge/assets`` (see ``assets/LICENSE-blazeface.md``):
+short range (128x128 input, faces within ~2 m) and full range (192x192, far
+faces). Small faces in a large frame vanish when the whole frame is squeezed
+to 128 px, so the detector can also look at overlapping square *tiles*; all
+views go through the interpreter as one batch and their detections are merged
+with weighted NMS.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+import cv2
+import numpy as np
+
+from .base import FaceBox, weighted_nms
+
+# SSD anchor layout of each model (MediaPipe face_detection_*_range graphs).
+_MODELS = {
+    "short": {"file": "face_detection_short_range.tflite", "size": 128, "strides": (8, 16, 16, 16),
+              "anchors_per_layer": 2},
+    "full": {"file": "face_detection_full_range.tflite", "size": 192, "strides": (4,), "anchors_per_layer": 1},
+}
+
+#: Named tile layouts (``x0, y0, side`` as fractions; side of the frame's *short* edge).
+TILINGS = ("frame", "pair", "frame+pair", "quad", "frame+quad", "grid", "frame+grid")
+
+
+def anchor_groups(size: int, strides, anchors_per_layer: int) -> list[tuple[int, int]]:
+    """``(cells, anchors_per_cell)`` for each run of layers with one stride, in output order."""
+    groups, i = [], 0
+    while i < len(strides):
+        stride, n = strides[i], 0
+        while i < len(strides) and strides[i] == stride:
+            n += anchors_per_layer
+            i += 1
+        groups.append((int(np.ceil(size / stride)), n))
+    return groups
+
+
+def ssd_anchors(size: int, strides, anchors_per_layer: int) -> np.ndarray:
+    """Anchor centres ``(N, 2)`` in 0..1, in the model's output order (layers of one stride merged)."""
+    out = []
+    for cells, n in anchor_groups(size, strides, anchors_per_layer):
+        ys, xs = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
+        centres = np.stack([(xs + 0.5) / cells, (ys + 0.5) / cells], -1).reshape(-1, 1, 2)
+        out.append(np.repeat(centres, n, axis=1).reshape(-1, 2))
+    return np.concatenate(out).astype(np.float32)
+
+
+def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray, size: int,
+           min_score: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw regressors ``(N, 16)`` and logits ``(N,)`` to boxes ``[x, y, w, h]``, scores and keypoints in 0..1."""
+    raw_boxes = np.asarray(raw_boxes, np.float32).reshape(len(anchors), -1)
+    logits = np.clip(np.asarray(raw_scores, np.float32).reshape(-1), -100.0, 100.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        scores = 1.0 / (1.0 + np.exp(-logits))
+    keep = np.flatnonzero(np.nan_to_num(scores, nan=0.0) >= min_score)
+    r, a = raw_boxes[keep] / size, anchors[keep]
+    cx, cy = r[:, 0] + a[:, 0], r[:, 1] + a[:, 1]
+    w, h = r[:, 2], r[:, 3]
+    boxes = np.stack([cx - w / 2, cy - h / 2, w, h], -1)
+    kps = r[:, 4:16].reshape(-1, 6, 2) + a[:, None, :]
+    return boxes, scores[keep], kps
+
+
+@dataclass(frozen=True)
+class TileView:
+    """A square region of the frame fed to the detector: ``(x0, y0)`` and ``side`` in pixels."""
+
+    x0: float
+    y0: float
+    side: float
+
+
+def tile_views(width: int, height: int, tiling: str) -> list[TileView]:
+    """The square views of a frame for a named tiling.
+
+    ``frame``: the whole frame, letterboxed to a square. ``pair``: two squares of
+    the short side at both ends of the long side (they overlap in the middle).
+    ``quad``: 2 x 2 overlapping squares of 0.75 x the short side. ``grid``: squares of
+    0.6 x the short side, 3 x 2 on a landscape frame. ``frame+`` adds the whole frame.
+    """
+    long_side, short = max(width, height), min(width, height)
+    views = []
+    if tiling.startswith("frame"):
+        views.append(TileView((width - long_side) / 2, (height - long_side) / 2, long_side))
+    if tiling in ("pair", "frame+pair"):
+        if long_side - short < 1:
+            if tiling == "pair":
+                views.append(TileView(0, 0, short))
+        elif width >= height:
+            views += [TileView(0, 0, short), TileView(width - short, 0, short)]
+        else:
+            views += [TileView(0, 0, short), TileView(0, height - short, short)]
+    if tiling.endswith("grid") or tiling.endswith("quad"):
+        side = (0.6 if tiling.endswith("grid") else 0.75) * short
+        nx = 2 if tiling.endswith("quad") else max(1, int(np.ceil((width - side) / (0.75 * side))) + 1)
+        ny = 2 if tiling.endswith("quad") else max(1, int(np.ceil((height - side) / (0.75 * side))) + 1)
+        for y0 in np.linspace(0, max(0.0, height - side), ny):
+            for x0 in np.linspace(0, max(0.0, width - side), nx):
+                views.append(TileView(float(x0), float(y0), side))
+    if not views:
+        raise ValueError(f"unknown tiling {tiling!r}; use one of {', '.join(TILINGS)}")
+    return views
+
+
+class BlazeFaceDetector:
+    """Faces in BGR/gray frames, in original pixels, with 6 keypoints each.
+
+    Args:
+        model: ``"short"`` or ``"full"`` (the bundled models) or a path to a BlazeFace ``.tflite``.
+        min_score: detection score threshold (0..1).
+        iou_threshold: weighted-NMS overlap that merges two detections.
+        tiling: one of :data:`TILINGS`; ``"frame+pair"`` finds faces down to ~1/7 of the frame width.
+        max_faces: keep at most this many faces (best first).
+        num_threads: LiteRT CPU threads.
+    """
+
+    def __init__(self, model: str = "short", *, min_score: float = 0.5, iou_threshold: float = 0.3,
+                 tiling: str = "frame+pair", max_faces: int | None = 20, num_threads: int | None = 1):
+        from ..interpreter import make_interpreter
+
+        if not 0.0 < min_score < 1.0:
+            raise ValueError(f"min_score must be within (0, 1), got {min_score}")
+        if tiling not in TILINGS:
+            raise ValueError(f"unknown tiling {tiling!r}; use one of {', '.join(TILINGS)}")
+        kind = model if model in _MODELS else None
+        spec = _MODELS[kind or "short"]
+        if kind:
+            path = resources.files("fer_edge") / "assets" / spec["file"]
+            data = path.read_bytes()
+        else:
+            data = model
+        self._interp = make_interpreter(data, num_threads=num_threads)
+        self._interp.allocate_tensors()
+        inp = self._interp.get_input_details()[0]
+        self.size = int(inp["shape"][1])
+        if kind is None:  # a user-supplied BlazeFace file: infer its layout from its input size
+            spec = next((s for s in _MODELS.values() if s["size"] == self.size), None)
+            if spec is None:
+                raise ValueError(f"{model}: input {self.size}x{self.size} matches no known BlazeFace model")
+        self.anchors = ssd_anchors(self.size, spec["strides"], spec["anchors_per_layer"])
+        self._groups = [c * c * n for c, n in anchor_groups(self.size, spec["strides"], spec["anchors_per_layer"])]
+        outs = sorted(self._interp.get_output_details(), key=lambda d: -int(d["shape"][-1]))
+        if int(outs[0]["shape"][1]) != len(self.anchors) or int(outs[0]["shape"][-1]) != 16:
+            raise ValueError(f"detector outputs {[list(o['shape']) for o in outs]} do not match "
+                             f"{len(self.anchors)} BlazeFace anchors")
+        self._in_index, self._box_index, self._score_index = inp["index"], outs[0]["index"], outs[1]["index"]
+        self._batch = 1
+        self.min_score, self.iou_threshold, self.tiling, self.max_faces = min_score, iou_threshold, tiling, max_faces
+
+    def _set_batch(self, n: int) -> None:
+        if n != self._batch:
+            self._interp.resize_tensor_input(self._in_index, [n, self.size, self.size, 3])
+            self._interp.allocate_tensors()
+            self._batch = n
+
+    def _unbatch(self, out: np.ndarray, n: int, width: int) -> np.ndarray:
+        """``(n, anchors, width)`` from the graph's output, which reshapes each anchor group with a
+        fixed batch of 1 and concatenates: ``[img0 g0, img1 g0, ..., img0 g1, img1 g1, ...]``."""
+        flat = out.reshape(-1, width)
+        parts, start = [], 0
+        for g in self._groups:
+            parts.append(flat[start:start + n * g].reshape(n, g, width))
+            start += n * g
+        return np.concatenate(parts, axis=1)
+
+    def _view_pixels(self, rgb: np.ndarray, v: TileView) -> np.ndarray:
+        """The square view resized to the model input; outside the frame is black (letterbox)."""
+        s = self.size / v.side
+        m = np.array([[s, 0, -v.x0 * s], [0, s, -v.y0 * s]], np.float32)
+        interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+        return cv2.warpAffine(rgb, m, (self.size, self.size), flags=interp, borderMode=cv2.BORDER_CONSTANT)
+
+    def detect(self, image: np.ndarray) -> list[FaceBox]:
+        """Faces in one frame (BGR, BGRA or gray uint8), best first."""
+        img = np.asarray(image)
+        if img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 1):
+            rgb = cv2.cvtColor(img.reshape(img.shape[:2]), cv2.COLOR_GRAY2RGB)
+        elif img.ndim == 3 and img.shape[2] in (3, 4):
+            rgb = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB if img.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+        else:
+            raise ValueError(f"expected a gray or BGR image, got shape {img.shape}")
+        h, w = rgb.shape[:2]
+        views = tile_views(w, h, self.tiling)
+        batch = np.stack([self._view_pixels(rgb, v) for v in views]).astype(np.float32) / 127.5 - 1.0
+        self._set_batch(len(views))
+        self._interp.set_tensor(self._in_index, batch)
+        self._interp.invoke()
+        raw_boxes = self._unbatch(self._interp.get_tensor(self._box_index), len(views), 16)
+        raw_scores = self._unbatch(self._interp.get_tensor(self._score_index), len(views), 1)[..., 0]
+        all_boxes, all_scores, all_kps = [], [], []
+        for i, v in enumerate(views):
+            boxes, scores, kps = decode(raw_boxes[i], raw_scores[i], self.anchors, self.size, self.min_score)
+            boxes = boxes * v.side + np.array([v.x0, v.y0, 0, 0], np.float32)
+            all_boxes.append(boxes)
+            all_scores.append(scores)
+            all_kps.append(kps * v.side + np.array([v.x0, v.y0], np.float32))
+        merged = weighted_nms(np.concatenate(all_boxes), np.concatenate(all_scores),
+                              np.concatenate(all_kps).reshape(-1, 12), self.iou_threshold, self.max_faces)
+        faces = []
+        for box, score, kp in merged:
+            x0, y0 = max(0.0, box[0]), max(0.0, box[1])
+            x1, y1 = min(float(w), box[0] + box[2]), min(float(h), box[1] + box[3])
+            if x1 - x0 < 2 or y1 - y0 < 2:
+                continue
+            faces.append(FaceBox(x0, y0, x1 - x0, y1 - y0, score, tuple(map(tuple, kp.reshape(6, 2).tolist()))))
+        return faces
+
+    __call__ = detect
+
+    def close(self) -> None:
+        self._interp = None

@@ -1,0 +1,55 @@
+"""Keras 3 architectures: fer-edge's own edge-first nets and the published seed models.
+
+Every builder takes ``(num_classes, size, channels)`` first and returns an
+uncompiled ``keras.Model`` whose input is the normalised face batch that
+:mod:`fer_edge.preprocessing` produces.
+"""
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+# Ops the Edge TPU compiler maps (Coral docs, "TensorFlow models on the Edge TPU"):
+# the edge nets use nothing else, and the converters check the result.
+EDGE_TPU_LAYERS = (layers.Conv2D, layers.DepthwiseConv2D, layers.SeparableConv2D, layers.BatchNormalization,
+                   layers.ReLU, layers.MaxPooling2D, layers.AveragePooling2D, layers.GlobalAveragePooling2D,
+                   layers.Dense, layers.Dropout, layers.Softmax, layers.Activation, layers.InputLayer,
+                   layers.Add, layers.Flatten, layers.Rescaling, layers.Concatenate, layers.Average)
+
+
+def _conv_bn_relu(x, filters: int, separable: bool, name: str, stride: int = 1):
+    if separable:
+        x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, name=f"{name}_dw")(x)
+        x = layers.BatchNormalization(name=f"{name}_dw_bn")(x)
+        x = layers.ReLU(6.0, name=f"{name}_dw_relu")(x)
+        x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")(x)
+    else:
+        x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=name)(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(6.0, name=f"{name}_relu")(x)
+
+
+def edge_net(num_classes: int, size: int = 48, channels: int = 1, *, width: float = 1.0,
+             base: tuple[int, ...] = (16, 32, 64, 128), depth: tuple[int, ...] = (2, 2, 2, 2),
+             separable_from: int = 99, dropout: float = 0.3,
+             name: str = "edge") -> keras.Model:
+    """fer-edge's own INT8/Edge-TPU-first CNN.
+
+    VGG-like stages of 3x3 conv + BN + ReLU6 (ReLU6 keeps activation ranges tight
+    for INT8), 2x2 max-pool between stages, global average pooling and one dense
+    layer. ``width`` scales every stage; stages from index ``separable_from`` on
+    use depthwise-separable convs (cheap at inference, slow to train on CPU).
+    """
+    inp = keras.Input((size, size, channels), name="face")
+    x = inp
+    for s, (f, d) in enumerate(zip(base, depth)):
+        filters = max(8, int(round(f * width / 8)) * 8)
+        for j in range(d):
+            x = _conv_bn_relu(x, filters, s >= separable_from and not (s == 0 and j == 0), f"s{s}c{j}")
+        if s < len(base) - 1:
+            x = layers.MaxPooling2D(2, name=f"s{s}_pool")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    logits = layers.Dense(num_classes, name="logits")(x)
+    probs = layers.Softmax(name="probs")(logits)
+    return keras.Model(inp, probs, name=name)

@@ -1,0 +1,210 @@
+"""Train a recipe on FER2013-style data: checkpoint every epoch, resume exactly, save a model with metadata.
+
+Runs on any Keras 3 backend (TensorFlow on the workstation, JAX on the GPU
+machine). Output folder layout::
+
+    OUT/model.keras       best epoch on val/, with fer-edge metadata inside
+    OUT/history.csv       one row per epoch (appended across resumes)
+    OUT/backup/           Keras BackupAndRestore state (deleted when a run completes)
+    OUT/best.json         best val accuracy so far (survives resumes)
+    OUT/train.json        recipe, data, timing, machine and final metrics
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fer_edge import __version__
+from fer_edge.labels import ClassSet
+from fer_edge.metadata import ModelMetadata, write_keras_metadata
+from fer_edge.preprocessing import Preprocessing, normalize, resize
+
+from . import recipes as recipes_mod
+from .augment import NONE, Augment
+from .data import FaceData, drop_leaks, load, stratified_indices
+from .schedules import constant_lr, cosine_lr
+
+
+def class_weights(y: np.ndarray, n_classes: int, mode: str | None) -> dict[int, float] | None:
+    """Loss weights against imbalance: ``balanced`` (1/n), ``sqrt`` (1/sqrt n), scaled to mean 1 per sample."""
+    if not mode:
+        return None
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    power = {"balanced": 1.0, "sqrt": 0.5}[mode]
+    w = np.where(counts > 0, (counts.max() / np.maximum(counts, 1)) ** power, 0.0)
+    w *= counts.sum() / max((w * counts).sum(), 1e-9)
+    return {i: float(v) for i, v in enumerate(w)}
+
+
+def make_sequence(data: FaceData, spec: Preprocessing, batch_size: int, augment: Augment, seed: int,
+                  shuffle: bool):
+    """A ``keras.utils.PyDataset`` of normalised, augmented batches; deterministic per (seed, epoch, batch)."""
+    import keras
+
+    n_classes = len(data.classes)
+
+    class FaceSequence(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=1, use_multiprocessing=False)
+            self.epoch = 0
+
+        def __len__(self):
+            return int(np.ceil(len(data) / batch_size))
+
+        def _order(self):
+            if not shuffle:
+                return np.arange(len(data))
+            return np.random.default_rng([seed, self.epoch]).permutation(len(data))
+
+        def __getitem__(self, i):
+            idx = self._order()[i * batch_size:(i + 1) * batch_size]
+            faces = data.x[idx]
+            if augment is not NONE:
+                faces = augment(faces, np.random.default_rng([seed, self.epoch, i]))
+            if faces.shape[1] != spec.size:
+                faces = np.stack([resize(f, spec.size) for f in faces])
+            return normalize(faces, spec), np.eye(n_classes, dtype=np.float32)[data.y[idx]]
+
+    return FaceSequence()
+
+
+def _callbacks(out: Path, seq, schedule, patience, verbose):
+    import keras
+
+    best_file = out / "best.json"
+
+    class EpochSetter(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            seq.epoch = epoch
+
+    class KeepBest(keras.callbacks.Callback):
+        """Save the best epoch on val accuracy; the best so far survives a resume."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            acc = float((logs or {}).get("val_accuracy", -1))
+            best = json.loads(best_file.read_text())["val_accuracy"] if best_file.exists() else -1.0
+            if acc > best:
+                self.model.save(out / "model.keras")
+                best_file.write_text(json.dumps({"val_accuracy": acc, "epoch": epoch + 1}))
+                if verbose:
+                    print(f"\nepoch {epoch + 1}: val_accuracy improved to {acc:.4f}, saved {out / 'model.keras'}")
+
+    cbs = [EpochSetter(), keras.callbacks.BackupAndRestore(str(out / "backup")),
+           keras.callbacks.LearningRateScheduler(schedule),
+           keras.callbacks.CSVLogger(str(out / "history.csv"), append=True), KeepBest()]
+    if patience:
+        cbs.append(keras.callbacks.EarlyStopping("val_accuracy", patience=patience, mode="max"))
+    return cbs
+
+
+def _optimizer(recipe, schedule):
+    import keras
+
+    lr = schedule(0)
+    name = recipe.optimizer.lower()
+    if name == "adamw":
+        return keras.optimizers.AdamW(lr, weight_decay=recipe.weight_decay)
+    if name == "adam":
+        return keras.optimizers.Adam(lr)
+    if name == "sgd":
+        return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True)
+    raise ValueError(f"unknown optimizer {recipe.optimizer!r}")
+
+
+def build_model(recipe, n_classes: int, seed: int = 0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    channels = 1 if recipe.color == "grayscale" else 3
+    return recipe.build(n_classes, recipe.size, channels, **recipe.arch)
+
+
+def compile_model(model, recipe, schedule):
+    import keras
+
+    model.compile(optimizer=_optimizer(recipe, schedule),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
+                  metrics=["accuracy"])
+
+
+def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: str | None = None,
+          seed: int = 0, resume: bool = False, batch_size: int | None = None, limit: int | None = None,
+          dedupe: bool = True, verbose: int = 1, arch: dict | None = None, **overrides) -> dict:
+    """Train ``recipe_name`` on ``data`` (CSV or folder root) into ``out``; returns the run summary."""
+    import keras
+
+    recipe = recipes_mod.get(recipe_name)
+    recipe = recipe.with_overrides(epochs=epochs, batch_size=batch_size, classes=classes, **overrides)
+    if arch:
+        recipe = recipe.with_overrides(arch={**recipe.arch, **arch})
+    out = Path(out)
+    if out.exists() and (out / "history.csv").exists() and not resume:
+        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    cs = ClassSet.parse(recipe.classes)
+    spec = Preprocessing(size=recipe.size, color=recipe.color)
+
+    t0 = time.time()
+    train_d, val_d = load(data, "train", cs), load(data, "val", cs)
+    held = [val_d]
+    try:
+        held.append(load(data, "test", cs))
+    except (ValueError, OSError):
+        pass
+    cleaning = {}
+    if dedupe:
+        train_d, cleaning = drop_leaks(train_d, *held)
+    if limit:
+        train_d = train_d.subset(stratified_indices(train_d.y, limit, seed))
+        val_d = val_d.subset(stratified_indices(val_d.y, max(len(cs) * 4, limit // 4), seed))
+    if verbose:
+        print(f"recipe {recipe.name}: {len(train_d)} train / {len(val_d)} val faces, classes {list(cs.names)}, "
+              f"cleaning {cleaning}, backend {keras.backend.backend()}", flush=True)
+
+    schedule = cosine_lr(recipe.lr, recipe.epochs) if recipe.schedule == "cosine" else constant_lr(recipe.lr)
+    model = build_model(recipe, len(cs), seed)
+    compile_model(model, recipe, schedule)
+    train_seq = make_sequence(train_d, spec, recipe.batch_size, recipe.augment or NONE, seed, shuffle=True)
+    val_seq = make_sequence(val_d, spec, 256, NONE, seed, shuffle=False)
+    model.fit(train_seq, validation_data=val_seq, epochs=recipe.epochs, verbose=verbose,
+              class_weight=class_weights(train_d.y, len(cs), recipe.class_weight),
+              callbacks=_callbacks(out, train_seq, schedule, recipe.patience, verbose))
+    elapsed = time.time() - t0
+
+    best = json.loads((out / "best.json").read_text())
+    meta = ModelMetadata(labels=list(cs.names), preprocessing=spec, name=out.name, recipe=recipe.name,
+                         format="keras", metrics={"val_accuracy": round(best["val_accuracy"], 4)},
+                         training={"epochs_run": _epochs_logged(out), "best_epoch": best["epoch"],
+                                   "train_images": len(train_d), "cleaning": cleaning, "seed": seed,
+                                   "backend": keras.backend.backend(), "seconds_this_call": round(elapsed, 1),
+                                   "machine": machine(), "fer_edge": __version__})
+    write_keras_metadata(out / "model.keras", meta)
+    summary = {"recipe": recipe.name, "arch": recipe.arch, "epochs": recipe.epochs, "batch_size": recipe.batch_size,
+               "lr": recipe.lr, "optimizer": recipe.optimizer, "augment": (recipe.augment or NONE).to_dict(),
+               "classes": list(cs.names), "params": int(model.count_params()), **meta.training,
+               "best_val_accuracy": best["val_accuracy"]}
+    (out / "train.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def _epochs_logged(out: Path) -> int:
+    hist = out / "history.csv"
+    return max(0, len(hist.read_text().strip().splitlines()) - 1) if hist.exists() else 0
+
+
+def machine() -> str:
+    """Where a run happened, for results tables (CPU model and core count, or the accelerator)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores"
