@@ -76,7 +76,7 @@ def _record(path: str, faces, frame=None) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines: one object per image (per frame for videos).")
 @click.option("--annotate", type=click.Path(file_okay=False), default=None, help="Write annotated images to this folder.")
 @click.option("--detector", default="blazeface", show_default=True, help="blazeface, blazeface-full, haar or yunet.")
-@click.option("--tiling", default="frame+quad", show_default=True, help="Detector views: frame, pair, frame+pair, quad, frame+quad, grid, frame+grid.")
+@click.option("--tiling", default="frame+grid", show_default=True, help="Detector views: frame, pair, frame+pair, quad, frame+quad, grid, frame+grid.")
 @click.option("--min-score", default=0.5, show_default=True, type=float, help="Face detection threshold.")
 @click.option("--threads", default=1, show_default=True, type=int, help="CPU threads for LiteRT.")
 @click.option("--device", default=None, help="Edge TPU device: usb, usb:N, pci, pci:N (default: CPU).")
@@ -164,3 +164,203 @@ def models(as_json):
         click.echo(f"{r['name']}{' (default)' if r['default'] else ''}: {r['format']}, {r['size_kb']} KB, "
                    f"recipe {r['recipe']}, test accuracy {acc if acc is not None else 'n/a'}, "
                    f"labels {', '.join(r['labels'])}")
+
+
+# ---------------------------------------------------------------- workstation verbs
+def _workstation_errors(fn):
+    """Turn the expected failures of the training/converting verbs into one-line errors."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*a, **k):
+        try:
+            return fn(*a, **k)
+        except ImportError as e:
+            _needs_training_extra(e)
+        except (ValueError, KeyError, FileNotFoundError, FileExistsError, RuntimeError) as e:
+            msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+            fail(str(msg).splitlines()[0] if str(msg) else type(e).__name__)
+    return wrapper
+
+
+def _quiet_tf():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@main.command()
+@click.option("--recipe", "-r", default="edge-s", show_default=True, help="Recipe name (fer-edge train --list).")
+@click.option("--data", "-d", type=click.Path(), help="FER2013 CSV or image-folder root (train/ val/ [test/]).")
+@click.option("--out", "-o", type=click.Path(file_okay=False), help="Run folder (model.keras, history, reports).")
+@click.option("--epochs", type=int, default=None)
+@click.option("--batch-size", type=int, default=None)
+@click.option("--classes", default=None, help="Class subset/merge, e.g. neutral,surprise,happy,sad or calm=sad+neutral.")
+@click.option("--size", type=int, default=None, help="Input size in pixels (transfer recipes: 48..224).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out exactly where it stopped.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--limit", type=int, default=None, help="Train on a stratified subset of this many faces (smoke runs).")
+@click.option("--keep-duplicates", is_flag=True, help="Keep train images identical to val/test images (leaks).")
+@click.option("--weights", type=click.Path(), default=None, help="Transfer recipes: local ImageNet weights file.")
+@click.option("--search", is_flag=True, help="Hyper-parameter search over the recipe's space (keras-tuner).")
+@click.option("--trials", type=int, default=8, show_default=True, help="Search: number of trials.")
+@click.option("--list", "list_recipes", is_flag=True, help="List recipes with params and MACs, then exit.")
+@click.option("--test-report/--no-test-report", default=True, show_default=True,
+              help="Evaluate the best epoch on test/ when the data has it.")
+@click.option("--verbose", type=int, default=1, show_default=True, help="Keras progress: 0 silent, 1 bar, 2 line per epoch.")
+@_workstation_errors
+def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, limit, keep_duplicates, weights,
+          search, trials, list_recipes, test_report, verbose):
+    """Train a recipe on FER2013-style data (checkpoints every epoch; --resume continues)."""
+    _quiet_tf()
+    if list_recipes:
+        from .training.recipes import recipe_table
+        click.echo(recipe_table())
+        return
+    if not data or not out:
+        fail("--data and --out are required")
+    if weights and not recipe.startswith("seed-transfer"):
+        fail("--weights applies to the seed-transfer-* recipes only")
+    arch = {"weights": weights} if weights else None
+    if search:
+        from .training.search import search as run_search
+        res = run_search(recipe, data, out, trials=trials, epochs=epochs, classes=classes, seed=seed, limit=limit)
+        click.echo(f"search: best {res['best']} -> {out}/search.md")
+        return
+    from .training.train import train as run_train
+    summary = run_train(recipe, data, out, epochs=epochs, classes=classes, seed=seed, resume=resume,
+                        batch_size=batch_size, limit=limit, dedupe=not keep_duplicates, verbose=verbose,
+                        arch=arch, size=size)
+    click.echo(f"best val accuracy {summary['best_val_accuracy']:.4f} at epoch {summary['best_epoch']} -> {out}/model.keras")
+    if test_report:
+        from .training.data import DataError
+        from .training.evaluate import evaluate as run_eval
+        try:
+            rep = run_eval(Path(out) / "model.keras", data, "test", Path(out) / "report_test")
+        except DataError as e:
+            click.echo(f"test report skipped: {e}")
+            return
+        from .training.train import record_test_accuracy
+        record_test_accuracy(Path(out) / "model.keras", rep)
+        click.echo(f"test accuracy {rep['accuracy']:.4f}, macro F1 {rep['macro_f1']:.4f} -> {out}/report_test/")
+
+
+@main.command()
+@click.argument("model", type=click.Path())
+@click.option("--data", "-d", required=True, type=click.Path(), help="FER2013 CSV or image-folder root.")
+@click.option("--split", default="test", show_default=True)
+@click.option("--out", "-o", type=click.Path(file_okay=False), default=None, help="Write report.json/.md and PNG plots here.")
+@click.option("--limit", type=int, default=None, help="Evaluate on a stratified subset of this many faces.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report.")
+@_workstation_errors
+def evaluate(model, data, split, out, limit, as_json):
+    """Accuracy, classification report, confusion matrix and ROC AUC of a .keras or .tflite model."""
+    _quiet_tf()
+    from .training.evaluate import evaluate as run_eval
+    rep = run_eval(model, data, split, out, limit=limit)
+    if as_json:
+        click.echo(json.dumps(rep))
+    else:
+        from .training.evaluate import markdown
+        click.echo(markdown(rep, f"{Path(model).name} on {split}"))
+
+
+@main.command()
+@click.argument("model", type=click.Path())
+@click.option("--float32", "f_float32", is_flag=True)
+@click.option("--float16", "f_float16", is_flag=True)
+@click.option("--dynamic", "f_dynamic", is_flag=True, help="Dynamic-range (int8 weights, float activations).")
+@click.option("--int8", "f_int8", is_flag=True, help="Full integer, calibrated on --calibration faces.")
+@click.option("--prune", "f_pruned", is_flag=True, help="Magnitude pruning + fine-tuning, then int8.")
+@click.option("--qat", "f_qat", is_flag=True, help="Quantization-aware fine-tuning, then int8.")
+@click.option("--edgetpu", "f_edgetpu", is_flag=True, help="Int8 restricted to Edge TPU ops (checked).")
+@click.option("--all", "f_all", is_flag=True, help="Every format.")
+@click.option("--calibration", "-c", type=click.Path(), default=None, help="FER2013 CSV or folder root; train/ faces calibrate.")
+@click.option("--data", "-d", type=click.Path(), default=None, help="Parity data (val/ split); default: --calibration.")
+@click.option("--out", "-o", type=click.Path(file_okay=False), default=None, help="Output folder (default: beside MODEL).")
+@click.option("--n-calibration", type=int, default=300, show_default=True)
+@click.option("--sparsity", type=float, default=0.5, show_default=True)
+@click.option("--finetune-epochs", type=int, default=2, show_default=True)
+@click.option("--finetune-limit", type=int, default=6000, show_default=True)
+@click.option("--parity/--no-parity", default=True, show_default=True)
+@click.option("--parity-limit", type=int, default=None)
+@click.option("--max-drop", type=float, default=1.0, show_default=True, help="Integer formats: accuracy drop limit (pp).")
+@click.option("--min-agreement", type=float, default=0.97, show_default=True, help="Integer formats: top-1 agreement.")
+@click.option("--no-enforce", is_flag=True, help="Report parity failures but exit 0.")
+@_workstation_errors
+def convert(model, f_float32, f_float16, f_dynamic, f_int8, f_pruned, f_qat, f_edgetpu, f_all, calibration, data, out,
+            n_calibration, sparsity, finetune_epochs, finetune_limit, parity, parity_limit, max_drop, min_agreement,
+            no_enforce):
+    """Convert a fer-edge .keras model to TFLite formats and check each against it (parity)."""
+    _quiet_tf()
+    from .converters.export import convert as run_convert
+    from .converters.parity import Thresholds
+    from .converters.tflite import FORMATS
+    chosen = dict(float32=f_float32, float16=f_float16, dynamic=f_dynamic, int8=f_int8, pruned=f_pruned, qat=f_qat,
+                  edgetpu=f_edgetpu)
+    formats = list(FORMATS) if f_all else [f for f in FORMATS if chosen[f]]
+    if not formats:
+        fail("choose at least one format: --float32 --float16 --dynamic --int8 --prune --qat --edgetpu (or --all)")
+    if not str(model).endswith(".keras"):
+        fail(f"{model}: expected a .keras model file")
+    if not Path(model).is_file():
+        fail(f"{model}: model file does not exist")
+    res = run_convert(model, formats, out or Path(model).parent, calibration=calibration, parity_data=data,
+                      n_calibration=n_calibration, sparsity=sparsity, finetune_epochs=finetune_epochs,
+                      finetune_limit=finetune_limit, run_parity_suite=parity, parity_limit=parity_limit,
+                      thresholds=Thresholds(int_max_drop_pp=max_drop, int_min_agreement=min_agreement),
+                      log=click.echo)
+    stem = Path(model).stem
+    click.echo(f"next: fer-edge predict IMAGE --model {Path(out or Path(model).parent) / (stem + '_' + formats[-1] + '.tflite')}"
+               f"  |  fer-edge benchmark {model} --data DATA")
+    if "parity" in res and not res["parity"]["passed"] and not no_enforce:
+        fail("parity thresholds violated (see parity.md); use --no-enforce to accept", EXIT_INPUT_ERROR)
+
+
+@main.command()
+@click.argument("float_model", type=click.Path())
+@click.argument("converted", nargs=-1, required=True, type=click.Path())
+@click.option("--data", "-d", required=True, type=click.Path())
+@click.option("--split", default="val", show_default=True)
+@click.option("--out", "-o", type=click.Path(file_okay=False), default=None)
+@click.option("--limit", type=int, default=None)
+@click.option("--max-drop", type=float, default=1.0, show_default=True)
+@click.option("--min-agreement", type=float, default=0.97, show_default=True)
+@click.option("--float16-min-agreement", type=float, default=0.999, show_default=True)
+@click.option("--no-enforce", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+@_workstation_errors
+def parity(float_model, converted, data, split, out, limit, max_drop, min_agreement, float16_min_agreement, no_enforce,
+           as_json):
+    """Check converted .tflite models against their float .keras parent."""
+    _quiet_tf()
+    from .converters.parity import Thresholds, markdown, run_parity
+    th = Thresholds(int_max_drop_pp=max_drop, int_min_agreement=min_agreement, float16_min_agreement=float16_min_agreement)
+    res = run_parity(float_model, converted, data, split, out or Path(converted[0]).parent, limit=limit, thresholds=th)
+    click.echo(json.dumps(res) if as_json else markdown(res["rows"], float_model, res["data"], th))
+    if not res["passed"] and not no_enforce:
+        fail("parity thresholds violated", EXIT_INPUT_ERROR)
+
+
+@main.command("data")
+@click.argument("source", type=click.Path())
+@click.option("--classes", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@_workstation_errors
+def data_report(source, classes, as_json):
+    """Counts per split and class, duplicates, cross-split leaks and near-blank images of a data set."""
+    from .training.data import report
+    rep = report(source, classes)
+    if as_json:
+        click.echo(json.dumps(rep, indent=1))
+        return
+    for split, s in rep["splits"].items():
+        if "error" in s:
+            click.echo(f"{split}: {s['error']}")
+            continue
+        click.echo(f"{split}: {s['n']} faces {s['per_class']}; near-blank {s['near_blank']}"
+                   + (f"; skipped {s['skipped']}" if s["skipped"] else ""))
+    click.echo(f"duplicate groups {rep['duplicate_groups']} ({rep['duplicate_images']} images); "
+               f"cross-split groups {rep['cross_split_groups']} {rep['cross_split_pairs']}")
+
+
+if __name__ == "__main__":
+    main()

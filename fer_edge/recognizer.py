@@ -39,7 +39,7 @@ class RecognizerOptions:
     running_mode: RunningMode = RunningMode.IMAGE
     detector: str = "blazeface"
     detector_model: str | None = None
-    tiling: str = "frame+quad"
+    tiling: str = "frame+grid"
     min_detection_score: float = 0.5
     max_faces: int = 20
     min_face_size: int = 12

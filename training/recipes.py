@@ -67,6 +67,48 @@ register(Recipe("edge-sep", _edge, dict(width=2.0, separable_from=1), epochs=60,
                 notes="edge net with depthwise-separable stages after the stem: fast inference, slow CPU training"))
 
 
+# The published systems (docs/recipes.md maps each to its notebook and claims). Their optimiser,
+# batch size and augmentation are as published; no label smoothing or class weights (they used none).
+_SEED = dict(label_smoothing=0.0, class_weight=None, schedule="constant", weight_decay=0.0)
+register(Recipe("seed-m2", _seed("seed_m2"), classes="neutral,surprise,happy,sad", optimizer="adam", lr=2.57e-4,
+                batch_size=32, epochs=50, augment=Augment(shift=0.0, rotation=60.0, scale=(1.0, 1.0), brightness=0.0,
+                                                          contrast=0.0), **_SEED,
+                notes="notebook 000 Model 2; 4 classes; 1.32 M params; flip + 60 deg rotation"))
+register(Recipe("seed-cnn1", _seed("seed_cnn1"), optimizer="adam", lr=1e-3, batch_size=256, epochs=20, augment=NONE,
+                **_SEED, search_space={"kernel": [1, 3, 5], "dropout": [0.1, 0.35], "optimizer": ["adam", "sgd"],
+                                       "activation": ["relu", "elu", "sigmoid"]},
+                notes="notebook 001 cnn1; 2.72 M params; no augmentation; hyperopt space kept"))
+register(Recipe("seed-cnn1-hyperopt", _seed("seed_cnn1"), arch=dict(kernel=5, dropout=0.245), optimizer="adam",
+                lr=1e-3, batch_size=256, epochs=20, augment=NONE, **_SEED,
+                notes="notebook 001's hyperopt best: relu, kernel 5, dropout 0.245, Adam"))
+register(Recipe("seed-tuned4", _seed("seed_tuned4"), color="rgb", optimizer="adam", lr=5e-4, batch_size=32, epochs=50,
+                augment=Augment(shift=0.2, rotation=20.0, scale=(0.8, 1.2), brightness=0.0, contrast=0.0), **_SEED,
+                notes="notebook 002 keras-tuner final model; RGB input; 557,799 params"))
+register(Recipe("seed-vgg", _seed("seed_vgg"), optimizer="adam", lr=1e-3, batch_size=64, epochs=10, augment=NONE,
+                **_SEED, notes="notebook 003 improved VGG-style model; 647,111 params; 10 epochs as published"))
+for _base in ("vgg16", "vgg19", "mobilenet", "resnet50"):
+    register(Recipe(f"seed-transfer-{_base}", _seed("seed_transfer"), arch=dict(base=_base), size=224, optimizer="adam",
+                    lr=1e-4, batch_size=16, epochs=15, patience=10,
+                    augment=Augment(shift=0.1, rotation=10.0, scale=(0.9, 1.1), brightness=0.0, contrast=0.0),
+                    **_SEED, notes=f"notebook 004 {_base} transfer; 224 px as published (--size 48..224); "
+                                   "ImageNet weights only from --weights FILE"))
+
+
+def recipe_table() -> str:
+    """Markdown table of every recipe with its params and MACs (builds each model once)."""
+    from fer_edge.labels import ClassSet
+
+    from .model_stats import summary
+
+    rows = ["| recipe | classes | input | params | MACs | epochs | optimiser | notes |", "|---|---|---|---|---|---|---|---|"]
+    for r in RECIPES.values():
+        n = len(ClassSet.parse(r.classes))
+        st = summary(r.build(n, r.size, 1 if r.color == "grayscale" else 3, **r.arch))
+        rows.append(f"| {r.name} | {n} | {r.size}x{r.size} {r.color} | {st['params']:,} | {st['macs'] / 1e6:.1f} M | "
+                    f"{r.epochs} | {r.optimizer} {r.lr:g} | {r.notes} |")
+    return "\n".join(rows)
+
+
 def get(name: str) -> Recipe:
     if name not in RECIPES:
         import difflib

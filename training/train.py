@@ -208,3 +208,13 @@ def machine() -> str:
     except OSError:
         pass
     return f"{cpu}, {os.cpu_count()} cores"
+
+
+def record_test_accuracy(model_path, report: dict) -> None:
+    """Store a test/ evaluation in the model's metadata, so every converted child reports it too."""
+    from fer_edge.metadata import read_keras_metadata
+
+    meta = read_keras_metadata(model_path)
+    meta.metrics.update({"test_accuracy": round(report["accuracy"], 4), "test_macro_f1": round(report["macro_f1"], 4),
+                         "test_n": report["n"]})
+    write_keras_metadata(model_path, meta)

@@ -1,0 +1,143 @@
+"""``fer-edge convert``: one Keras model in, every requested TFLite format out, each checked.
+
+Each format is one small step that times itself and ends in one line (file,
+size, seconds); the parent's metadata goes into every output with the format,
+the source model's hash and the calibration set's hash; the parity suite then
+runs on held-out ``val/`` faces, never on the calibration images.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fer_edge.metadata import ModelMetadata, read_keras_metadata
+from fer_edge.preprocessing import normalize
+
+from . import tflite as T
+from .parity import Thresholds, run_parity
+
+
+def calibration_set(source, meta: ModelMetadata, n: int = 300, seed: int = 0):
+    """A stratified set of ``n`` real training faces (uint8), none identical to a ``val/`` (parity) face."""
+    from fer_edge.training.data import DataError, drop_leaks, load, stratified_indices
+
+    if source is None:
+        raise T.ConversionError("int8, pruned, qat and edgetpu need real calibration faces: pass --calibration DIR|CSV")
+    try:
+        d = load(source, "train", meta.class_set, size=meta.preprocessing.size)
+    except DataError as e:
+        raise T.ConversionError(f"calibration set: {e}") from None
+    try:
+        d, _ = drop_leaks(d, load(source, "val", meta.class_set, size=meta.preprocessing.size), dedupe=False)
+    except DataError:
+        pass  # no val/ split: nothing to keep apart
+    if len(d) == 0:
+        raise T.ConversionError(f"calibration set {source} is empty")
+    return d.subset(stratified_indices(d.y, min(n, len(d)), seed))
+
+
+def _finetune_data(source, meta: ModelMetadata, limit: int, seed: int):
+    from fer_edge.training.augment import Augment
+    from fer_edge.training.data import load, stratified_indices
+
+    d = load(source, "train", meta.class_set, size=meta.preprocessing.size)
+    d = d.subset(stratified_indices(d.y, min(limit, len(d)), seed + 1))
+    x = Augment()(d.x, np.random.default_rng(seed))
+    return normalize(x, meta.preprocessing), np.eye(len(meta.labels), dtype=np.float32)[d.y]
+
+
+def convert(keras_path, formats, out_dir, *, calibration=None, parity_data=None, n_calibration: int = 300,
+            sparsity: float = 0.5, finetune_epochs: int = 2, finetune_limit: int = 6000,
+            thresholds: Thresholds = Thresholds(), parity_limit: int | None = None, run_parity_suite: bool = True,
+            seed: int = 0, log=print) -> dict:
+    """Convert ``keras_path`` to each of ``formats`` under ``out_dir``; returns the summary (also ``convert.json``)."""
+    from fer_edge.training.evaluate import load_keras
+
+    unknown = [f for f in formats if f not in T.FORMATS]
+    if unknown:
+        import difflib
+        hints = [difflib.get_close_matches(u, T.FORMATS, n=1) for u in unknown]
+        raise T.ConversionError(f"unknown format(s) {unknown}" + "".join(f" (did you mean {h[0]!r}?)" for h in hints if h)
+                                + f"; known: {', '.join(T.FORMATS)}")
+    if not formats:
+        raise T.ConversionError("no format requested")
+    keras_path = Path(keras_path)
+    meta = read_keras_metadata(keras_path)
+    model = load_keras(keras_path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    source = {"file": keras_path.name, "sha256": T.sha256_file(keras_path)}
+    needs_cal = [f for f in formats if f in T.INTEGER_FORMATS]
+    cal = cal_x = cal_hash = None
+    if needs_cal:
+        cal = calibration_set(calibration, meta, n_calibration, seed)
+        cal_x = normalize(cal.x, meta.preprocessing)
+        cal_hash = hashlib.sha256(cal.x.tobytes()).hexdigest()
+    if "edgetpu" in formats:
+        problems = T.keras_edgetpu_problems(model)
+        if problems:
+            raise T.ConversionError("not Edge TPU compatible: " + "; ".join(problems))
+    bridged = None
+    written, summary = [], {"source": str(keras_path), "outputs": []}
+    for fmt in formats:
+        t0 = time.time()
+        quant = {}
+        if fmt == "float32":
+            data = T.to_float32(model)
+        elif fmt == "float16":
+            data = T.to_float16(model)
+        elif fmt == "dynamic":
+            data = T.to_dynamic(model)
+        elif fmt in ("int8", "edgetpu"):
+            data = T.to_int8(model, cal_x, fmt)
+        else:  # pruned / qat go through tf_keras
+            from . import tfmot_bridge as B
+            if bridged is None:
+                bridged = B.to_tf_keras(model)
+                B.check_bridge(model, bridged, cal_x[:32])
+            x, y = _finetune_data(calibration, meta, finetune_limit, seed)
+            if fmt == "pruned":
+                tuned = B.prune(B.to_tf_keras(model), x, y, sparsity=sparsity, epochs=finetune_epochs)
+                quant["sparsity"] = round(B.sparsity_of(tuned), 4)
+            else:
+                tuned = B.quantize_aware(B.to_tf_keras(model), x, y, epochs=finetune_epochs)
+            quant.update({"finetune_epochs": finetune_epochs, "finetune_images": int(len(x))})
+            data = T.to_int8(tuned, cal_x, fmt)
+        if fmt in T.INTEGER_FORMATS:
+            desc = T.describe(data)
+            quant.update({"calibration_sha256": cal_hash, "calibration_images": int(len(cal_x)),
+                          "input": desc["input"]["quantization"], "output": desc["output"]["quantization"]})
+        child = ModelMetadata.from_dict({**meta.to_dict(), "format": fmt, "source": source, "quantization": quant,
+                                         "metrics": {k: v for k, v in meta.metrics.items() if k == "val_accuracy_keras"}})
+        data = T.with_metadata(data, child)
+        path = out / f"{keras_path.stem}_{fmt}.tflite"
+        path.write_bytes(data)
+        info = {"format": fmt, "file": path.name, "bytes": len(data), "seconds": round(time.time() - t0, 1),
+                "ops": T.describe(data)["ops"], **({"quantization": quant} if quant else {})}
+        if fmt == "edgetpu":
+            info["edgetpu_check"] = T.edgetpu_check(data)
+            info["edgetpu_compiler"] = T.run_edgetpu_compiler(path, out)
+            if not info["edgetpu_check"]["ok"]:
+                raise T.ConversionError(f"{path.name}: not Edge TPU ready: unsupported ops "
+                                        f"{info['edgetpu_check']['unsupported_ops']}, "
+                                        f"{info['edgetpu_check']['float_tensors']} float tensors")
+        log(f"{fmt}: {path} ({len(data) / 1024:.1f} KB) in {info['seconds']} s")
+        written.append(path)
+        summary["outputs"].append(info)
+    if run_parity_suite and written:
+        if parity_data is None:
+            parity_data = calibration
+        if parity_data is None:
+            log("parity: skipped (no --data or --calibration to take val/ faces from)")
+        else:
+            par = run_parity(keras_path, written, parity_data, "val", out, limit=parity_limit, thresholds=thresholds)
+            summary["parity"] = par
+            for r in par["rows"]:
+                log(f"parity {r['format']}: accuracy {r['accuracy']:.4f} (float {r['float_accuracy']:.4f}), "
+                    f"agreement {100 * r['agreement']:.2f}% -> {'pass' if r['passed'] else 'FAIL ' + '; '.join(r['failures'])}")
+    (out / "convert.json").write_text(json.dumps(summary, indent=1, default=str))
+    return summary

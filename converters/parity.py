@@ -1,0 +1,131 @@
+"""The parity suite: does each converted model still agree with its float parent?
+
+For every converted file: top-1 agreement with the float model, accuracy of
+both on the same held-out faces, max/mean absolute probability difference and
+per-class accuracy deltas, checked against thresholds (non-zero exit when
+violated). Reports: ``parity.json``, ``parity.md``, ``parity.png``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Defaults from the project's parity policy; ``None`` disables a check."""
+
+    int_max_drop_pp: float = 1.0      # int8 / pruned / qat / edgetpu / dynamic: accuracy drop
+    int_min_agreement: float = 0.97
+    float16_min_agreement: float = 0.999
+    float32_min_agreement: float = 0.999
+
+    def for_format(self, fmt: str) -> tuple[float | None, float | None]:
+        """``(max accuracy drop in pp, min agreement)`` for a format."""
+        if fmt == "float16":
+            return None, self.float16_min_agreement
+        if fmt == "float32":
+            return None, self.float32_min_agreement
+        return self.int_max_drop_pp, self.int_min_agreement
+
+
+def compare(y: np.ndarray, p_float: np.ndarray, p_conv: np.ndarray, labels, fmt: str,
+            thresholds: Thresholds = Thresholds()) -> dict:
+    """Parity numbers of one converted model against its float parent on the same faces."""
+    a_f, a_c = p_float.argmax(1), p_conv.argmax(1)
+    acc_f, acc_c = float((a_f == y).mean()), float((a_c == y).mean())
+    per_class = {}
+    for i, name in enumerate(labels):
+        m = y == i
+        if m.any():
+            per_class[name] = round(100 * (float((a_c[m] == i).mean()) - float((a_f[m] == i).mean())), 2)
+    diff = np.abs(p_float - p_conv)
+    max_drop, min_agree = thresholds.for_format(fmt)
+    agreement = float((a_f == a_c).mean())
+    drop_pp = 100 * (acc_f - acc_c)
+    failures = []
+    if max_drop is not None and drop_pp > max_drop:
+        failures.append(f"accuracy drop {drop_pp:.2f} pp > {max_drop} pp")
+    if min_agree is not None and agreement < min_agree:
+        failures.append(f"top-1 agreement {100 * agreement:.2f}% < {100 * min_agree:.2f}%")
+    return {"format": fmt, "n": int(len(y)), "float_accuracy": acc_f, "accuracy": acc_c,
+            "accuracy_drop_pp": round(drop_pp, 3), "agreement": agreement,
+            "max_abs_diff": float(diff.max()) if diff.size else 0.0,
+            "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
+            "per_class_delta_pp": per_class, "passed": not failures, "failures": failures}
+
+
+def markdown(rows: list[dict], parent: str, data: str, thresholds: Thresholds) -> str:
+    lines = ["# Parity report", "", f"- float parent: `{parent}`", f"- data: `{data}` (n = {rows[0]['n'] if rows else 0})",
+             f"- thresholds: {json.dumps(asdict(thresholds))}", "",
+             "| file | format | accuracy | float accuracy | drop (pp) | agreement | max abs diff | mean abs diff | result |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['file']} | {r['format']} | {r['accuracy']:.4f} | {r['float_accuracy']:.4f} | "
+                     f"{r['accuracy_drop_pp']:+.2f} | {100 * r['agreement']:.2f}% | {r['max_abs_diff']:.4f} | "
+                     f"{r['mean_abs_diff']:.5f} | {'pass' if r['passed'] else 'FAIL: ' + '; '.join(r['failures'])} |")
+    if rows:
+        labels = list(rows[0]["per_class_delta_pp"])
+        lines += ["", "Per-class accuracy change against float (pp)", "",
+                  "| file | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+        for r in rows:
+            lines.append(f"| {r['file']} | " + " | ".join(f"{r['per_class_delta_pp'].get(k, 0):+.2f}" for k in labels) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["format"] for r in rows]
+    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(rows) + 2), 4))
+    x = np.arange(len(rows))
+    ax.bar(x - 0.2, [100 * r["float_accuracy"] for r in rows], 0.4, label="float parent")
+    ax.bar(x + 0.2, [100 * r["accuracy"] for r in rows], 0.4, label="converted")
+    for i, r in enumerate(rows):
+        ax.text(i, 100 * max(r["accuracy"], r["float_accuracy"]) + 0.5, f"agree {100 * r['agreement']:.1f}%",
+                ha="center", fontsize=8)
+    ax.set_xticks(x, names)
+    lo = min(100 * min(r["accuracy"], r["float_accuracy"]) for r in rows) if rows else 0
+    ax.set_ylim(max(0, lo - 10), min(100, lo + 20))
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title("parity with the float model")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run_parity(float_model, converted, data_source, split: str = "val", out_dir=None, limit: int | None = None,
+               thresholds: Thresholds = Thresholds(), data=None) -> dict:
+    """Parity of each converted ``.tflite`` against the float ``.keras`` parent; writes reports to ``out_dir``."""
+    from fer_edge.training.data import load, stratified_indices
+    from fer_edge.training.evaluate import load_predictor
+
+    parent = load_predictor(float_model)
+    if data is None:
+        data = load(data_source, split, parent.metadata.class_set, size=parent.metadata.preprocessing.size)
+    if limit:
+        data = data.subset(stratified_indices(data.y, limit))
+    p_float = parent.predict(data.x)
+    rows = []
+    for path in converted:
+        conv = load_predictor(path)
+        if conv.metadata.labels != parent.metadata.labels:
+            raise ValueError(f"{path}: labels {conv.metadata.labels} differ from the parent's {parent.metadata.labels}")
+        row = compare(data.y, p_float, conv.predict(data.x), parent.metadata.labels, conv.metadata.format, thresholds)
+        row["file"] = Path(path).name
+        rows.append(row)
+    result = {"parent": str(float_model), "data": f"{data_source} ({split})", "rows": rows,
+              "passed": all(r["passed"] for r in rows), "thresholds": asdict(thresholds)}
+    if out_dir and rows:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "parity.json").write_text(json.dumps(result, indent=1))
+        (out / "parity.md").write_text(markdown(rows, str(float_model), result["data"], thresholds))
+        plot(rows, out / "parity.png")
+    return result

@@ -1,0 +1,71 @@
+"""Shared fixtures: real FER2013 faces from ../shared (a fixed small subset), scenes, a small trained model."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = Path(__file__).resolve().parents[1]
+FER = Path(os.environ.get("FER2013_ROOT", ROOT.parent / "shared" / "datasets" / "fer2013"))
+CLASSES_ALPHA = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+
+
+def needs_fer():
+    return pytest.mark.skipif(not FER.is_dir(), reason=f"FER2013 folders not found at {FER}")
+
+
+@pytest.fixture(scope="session")
+def fer_root() -> Path:
+    if not FER.is_dir():
+        pytest.skip(f"FER2013 folders not found at {FER}")
+    return FER
+
+
+def _pick(root: Path, split: str, per_class: int) -> dict[str, list[Path]]:
+    return {c: sorted((root / split / c).iterdir())[:per_class] for c in CLASSES_ALPHA}
+
+
+@pytest.fixture(scope="session")
+def mini_fer(fer_root, tmp_path_factory) -> Path:
+    """A copy of the first N images per class of each split: train 24, val 8, test 8 per class."""
+    out = tmp_path_factory.mktemp("mini_fer")
+    for split, n in (("train", 24), ("val", 8), ("test", 8)):
+        for c, files in _pick(fer_root, split, n).items():
+            (out / split / c).mkdir(parents=True)
+            for f in files:
+                shutil.copy(f, out / split / c / f.name)
+    return out
+
+
+@pytest.fixture(scope="session")
+def test_faces(fer_root):
+    """A fixed 700-face stratified subset of test/ as (uint8 faces, labels in CSV order)."""
+    from fer_edge.training.data import load, stratified_indices
+
+    d = load(fer_root, "test")
+    idx = stratified_indices(d.y, 700, seed=0)
+    return d.x[idx], d.y[idx]
+
+
+@pytest.fixture(scope="session")
+def scene_faces(fer_root):
+    """200 FER2013 test faces (fixed) for synthetic scenes."""
+    files = sorted((fer_root / "test").glob("*/*.jpg"))
+    rng = np.random.default_rng(7)
+    pick = rng.choice(len(files), 200, replace=False)
+    return [cv2.imread(str(files[i]), cv2.IMREAD_GRAYSCALE) for i in pick]
+
+
+@pytest.fixture(scope="session")
+def parent_model() -> Path:
+    """The float parent of the bundled default model, committed under results/."""
+    p = ROOT / "results" / "edge-s" / "model.keras"
+    if not p.exists():
+        pytest.skip("results/edge-s/model.keras is not in this checkout")
+    return p
