@@ -75,8 +75,8 @@ def parse_device(device: str | None) -> dict | None:
     d = device.lower()
     if d in ("edgetpu", "tpu"):
         return {}
-    kind, _, index = d.partition(":")
-    if kind not in ("", "usb", "pci") or (index and not index.isdigit()) or (not kind and not index):
+    kind, colon, index = d.partition(":")
+    if kind not in ("", "usb", "pci") or (index and not index.isdigit()) or (colon and not index):
         raise ValueError(f"bad device {device!r}: use cpu, usb, usb:N, pci, pci:N, :N or edgetpu")
     if not index:
         return {"device": kind}

@@ -1,0 +1,137 @@
+"""The fer-edge CLI as a user runs it: output formats, exit codes, one-line errors, and no TensorFlow."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from fer_edge import __version__
+from fer_edge.cli import main
+from fer_edge.scenes import make_scene
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "images" / "group.jpg"
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def scene_file(tmp_path_factory, scene_faces):
+    from test_runtime import _detectable
+
+    img, placed = make_scene(_detectable(scene_faces, 2), [0, 1], np.random.default_rng(2), side_range=(120, 170))
+    path = tmp_path_factory.mktemp("scene") / "scene.jpg"
+    cv2.imwrite(str(path), img)
+    return path, placed
+
+
+def test_version():
+    r = run("--version")
+    assert r.exit_code == 0 and __version__ in r.output
+
+
+def test_predict_table_and_json(scene_file):
+    path, placed = scene_file
+    r = run("predict", path)
+    assert r.exit_code == 0, r.output
+    rows = r.output.strip().splitlines()
+    assert rows[0].startswith("path") and len(rows) == 1 + len(placed)
+    r = run("predict", path, "--json")
+    assert r.exit_code == 0
+    rec = json.loads(r.output.strip().splitlines()[0])
+    assert rec["path"] == str(path) and len(rec["faces"]) == len(placed)
+    f = rec["faces"][0]
+    assert set(f) >= {"box", "score", "emotion", "probabilities"} and len(f["probabilities"]) == 7
+    assert abs(sum(f["probabilities"].values()) - 1) < 0.05
+
+
+def test_example_image_in_the_readme_works():
+    r = run("predict", EXAMPLE, "--json")
+    assert r.exit_code == 0, r.output
+    assert len(json.loads(r.output)["faces"]) >= 2
+
+
+def test_annotate_writes_images(scene_file, tmp_path):
+    path, _ = scene_file
+    r = run("predict", path, "--annotate", tmp_path / "ann")
+    assert r.exit_code == 0
+    out = cv2.imread(str(tmp_path / "ann" / "scene.jpg"))
+    src = cv2.imread(str(path))
+    assert out.shape == src.shape and np.abs(out.astype(int) - src).sum() > 0
+
+
+def test_bad_inputs_are_reported_and_good_ones_kept(scene_file, tmp_path):
+    path, placed = scene_file
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    r = CliRunner().invoke(main, ["predict", str(empty), str(path), str(text), str(tmp_path / "missing.jpg"), "--json"])
+    assert r.exit_code == 1
+    out = [json.loads(line) for line in r.stdout.strip().splitlines()]
+    assert [o["path"] for o in out] == [str(path)] and len(out[0]["faces"]) == len(placed)
+    errors = r.stderr.strip().splitlines()
+    assert len(errors) == 4 and all(e.startswith("error: ") for e in errors[:3])
+    assert "empty file" in errors[0] and "not a readable image" in errors[1] and "no such file" in errors[2]
+    assert "Traceback" not in r.output
+
+
+def test_bad_model_exits_2_with_one_line(tmp_path):
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"garbage" * 10)
+    r = run("predict", EXAMPLE, "--model", bad)
+    assert r.exit_code == 2
+    assert r.output.count("\n") == 1 and "bad.tflite" in r.output and "TFL3" in r.output
+    r = run("predict", EXAMPLE, "--model", tmp_path / "none.tflite")
+    assert r.exit_code == 2 and "does not exist" in r.output
+
+
+def test_models_lists_bundled_with_metadata():
+    r = run("models", "--json")
+    assert r.exit_code == 0
+    rows = json.loads(r.output)
+    default = [m for m in rows if m["default"]]
+    assert len(default) == 1 and default[0]["format"] == "int8" and len(default[0]["labels"]) == 7
+
+
+def test_runtime_never_imports_tensorflow():
+    """import fer_edge and a full `fer-edge predict` run with TensorFlow and Keras made unimportable."""
+    code = r"""
+import sys, importlib.abc
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('tensorflow', 'keras', 'tf_keras', 'tensorflow_model_optimization'):
+            raise ImportError('blocked: ' + name)
+sys.meta_path.insert(0, Block())
+import fer_edge, fer_edge.recognizer, fer_edge.classifier, fer_edge.cli
+from fer_edge.cli import main
+try:
+    main(['predict', sys.argv[1], '--json'])
+except SystemExit as e:
+    assert e.code in (0, None), e.code
+bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras')]
+assert not bad, bad
+print('no-tf-ok')
+"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p = subprocess.run([sys.executable, "-c", code, str(EXAMPLE)], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.strip().endswith("no-tf-ok") and '"faces"' in p.stdout
+
+
+def test_training_verbs_without_data_fail_cleanly(tmp_path):
+    r = run("evaluate", tmp_path / "m.keras", "--data", tmp_path / "nodata")
+    assert r.exit_code == 2 and r.output.startswith("error: ") and r.output.count("\n") == 1
+    r = run("convert", tmp_path / "m.keras", "--int8")
+    assert r.exit_code == 2 and "does not exist" in r.output
+    r = run("convert", EXAMPLE, "--int8")
+    assert r.exit_code == 2 and "expected a .keras" in r.output
+    r = run("train", "--recipe", "edge-x", "--data", tmp_path, "--out", tmp_path / "o")
+    assert r.exit_code == 2 and "unknown recipe 'edge-x'" in r.output and "did you mean" in r.output

