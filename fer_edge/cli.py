@@ -38,16 +38,11 @@ def main():
 
 # ---------------------------------------------------------------- predict
 def _recognizer(model, detector, tiling, threads, device, min_score, video: bool):
-    from .interpreter import ModelError, RuntimeMissingError
-    from .metadata import MetadataError
-    from .recognizer import EmotionRecognizer, RecognizerOptions, RunningMode
+    from .recognizer import RecognizerOptions, RunningMode
 
-    try:
-        return EmotionRecognizer(RecognizerOptions(
-            model=model, detector=detector, tiling=tiling, num_threads=threads, device=device,
-            min_detection_score=min_score, running_mode=RunningMode.VIDEO if video else RunningMode.IMAGE))
-    except (ModelError, MetadataError, RuntimeMissingError, RuntimeError, ValueError) as e:
-        fail(str(e))
+    return _recognizer_from(RecognizerOptions(
+        model=model, detector=detector, tiling=tiling, num_threads=threads, device=device,
+        min_detection_score=min_score, running_mode=RunningMode.VIDEO if video else RunningMode.IMAGE))
 
 
 def _table_rows(path: str, faces, frame=None) -> list[str]:
@@ -77,7 +72,7 @@ def _record(path: str, faces, frame=None) -> dict:
 @click.option("--annotate", type=click.Path(file_okay=False), default=None, help="Write annotated images to this folder.")
 @click.option("--detector", default="blazeface", show_default=True, help="blazeface, blazeface-full, haar or yunet.")
 @click.option("--tiling", default="frame+grid", show_default=True, help="Detector views: frame, pair, frame+pair, quad, frame+quad, grid, frame+grid.")
-@click.option("--min-score", default=0.5, show_default=True, type=float, help="Face detection threshold.")
+@click.option("--min-score", default=0.55, show_default=True, type=float, help="Face detection threshold.")
 @click.option("--threads", default=1, show_default=True, type=int, help="CPU threads for LiteRT.")
 @click.option("--device", default=None, help="Edge TPU device: usb, usb:N, pci, pci:N (default: CPU).")
 @click.option("--max-frames", default=None, type=int, help="Videos: stop after this many frames.")
@@ -166,6 +161,78 @@ def models(as_json):
                    f"labels {', '.join(r['labels'])}")
 
 
+# ---------------------------------------------------------------- camera
+def camera_command(source, size, model, edgetpu_model, device, json_out, snapshot_dir, snapshot_every, display,
+                   max_frames, threads, detect_every):
+    """The camera loop behind ``fer-edge camera`` and ``examples/pi_camera.py``; returns the exit status."""
+    from .recognizer import EmotionRecognizer, RecognizerOptions, RunningMode
+    from .stream import (EXIT_CAMERA_LOST, CameraError, OpenCVSource, Picamera2Source, has_display, parse_size,
+                         run_stream)
+
+    try:
+        wh = parse_size(size)
+    except ValueError as e:
+        fail(str(e))
+    rec = _recognizer_from(RecognizerOptions(model=edgetpu_model if device else model, device=device,
+                                             num_threads=threads, running_mode=RunningMode.VIDEO,
+                                             detect_every=detect_every))
+    try:
+        src = Picamera2Source(wh) if source == "picamera2" else OpenCVSource(source, wh)
+    except CameraError as e:
+        fail(str(e))
+    out = None
+    if json_out == "-":
+        out = sys.stdout
+    elif json_out:
+        out = open(json_out, "a", encoding="utf-8")
+    try:
+        summary = run_stream(src, rec, json_out=out, snapshot_dir=snapshot_dir, snapshot_every=snapshot_every,
+                             display=display if display is not None else has_display(), max_frames=max_frames)
+    finally:
+        if out not in (None, sys.stdout):
+            out.close()
+        rec.close()
+    click.echo("summary: " + json.dumps(summary.to_dict()), err=True)
+    if summary.error:
+        click.echo(f"error: {summary.error} (stopped after {summary.frames} frames; results so far were saved)", err=True)
+        return EXIT_CAMERA_LOST
+    return 0
+
+
+def _recognizer_from(options):
+    from .interpreter import ModelError, RuntimeMissingError
+    from .metadata import MetadataError
+    from .recognizer import EmotionRecognizer
+
+    try:
+        return EmotionRecognizer(options)
+    except (ModelError, MetadataError, RuntimeMissingError, RuntimeError, ValueError) as e:
+        fail(str(e))
+
+
+@main.command()
+@click.option("--source", default="picamera2", show_default=True, help="picamera2, an OpenCV camera index, or a video file.")
+@click.option("--size", default="640x480", show_default=True, help="Capture size WIDTHxHEIGHT.")
+@click.option("--model", "-m", default=None, help="TFLite model (default: bundled default).")
+@click.option("--edgetpu", "device", flag_value="usb", default=None, help="Run on a Coral Edge TPU (USB).")
+@click.option("--edgetpu-model", default=None, help="Edge TPU compiled model used with --edgetpu.")
+@click.option("--json-out", default=None, help="Write one JSON line per frame to this file ('-' for stdout).")
+@click.option("--snapshot-dir", default=None, type=click.Path(file_okay=False), help="Save annotated frames here.")
+@click.option("--snapshot-every", default=5.0, show_default=True, help="Seconds between snapshots.")
+@click.option("--display/--no-display", default=None, help="Show a window (default: when a display exists).")
+@click.option("--max-frames", type=int, default=None)
+@click.option("--threads", type=int, default=1, show_default=True)
+@click.option("--detect-every", type=int, default=2, show_default=True, help="Run the detector every N frames, track between.")
+def camera(source, size, model, device, edgetpu_model, json_out, snapshot_dir, snapshot_every, display, max_frames,
+           threads, detect_every):
+    """Live emotions from a camera, smoothed per face; Ctrl-C or SIGTERM stops with a summary.
+
+    Exit status 3 when the camera fails mid-stream (what was captured is kept).
+    """
+    sys.exit(camera_command(source, size, model, edgetpu_model, device, json_out, snapshot_dir, snapshot_every,
+                            display, max_frames, threads, detect_every))
+
+
 # ---------------------------------------------------------------- workstation verbs
 def _workstation_errors(fn):
     """Turn the expected failures of the training/converting verbs into one-line errors."""
@@ -198,6 +265,7 @@ def _quiet_tf():
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out exactly where it stopped.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--limit", type=int, default=None, help="Train on a stratified subset of this many faces (smoke runs).")
+@click.option("--stop-after", type=int, default=None, help="End this call after N epochs; continue later with --resume.")
 @click.option("--keep-duplicates", is_flag=True, help="Keep train images identical to val/test images (leaks).")
 @click.option("--weights", type=click.Path(), default=None, help="Transfer recipes: local ImageNet weights file.")
 @click.option("--search", is_flag=True, help="Hyper-parameter search over the recipe's space (keras-tuner).")
@@ -207,7 +275,7 @@ def _quiet_tf():
               help="Evaluate the best epoch on test/ when the data has it.")
 @click.option("--verbose", type=int, default=1, show_default=True, help="Keras progress: 0 silent, 1 bar, 2 line per epoch.")
 @_workstation_errors
-def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, limit, keep_duplicates, weights,
+def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, limit, stop_after, keep_duplicates, weights,
           search, trials, list_recipes, test_report, verbose):
     """Train a recipe on FER2013-style data (checkpoints every epoch; --resume continues)."""
     _quiet_tf()
@@ -228,7 +296,10 @@ def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, li
     from .training.train import train as run_train
     summary = run_train(recipe, data, out, epochs=epochs, classes=classes, seed=seed, resume=resume,
                         batch_size=batch_size, limit=limit, dedupe=not keep_duplicates, verbose=verbose,
-                        arch=arch, size=size)
+                        arch=arch, size=size, stop_after=stop_after)
+    if not summary["complete"]:
+        click.echo(f"paused after {summary['epochs_run']} of {summary['epochs']} epochs; continue with --resume")
+        return
     click.echo(f"best val accuracy {summary['best_val_accuracy']:.4f} at epoch {summary['best_epoch']} -> {out}/model.keras")
     if test_report:
         from .training.data import DataError

@@ -40,7 +40,7 @@ class RecognizerOptions:
     detector: str = "blazeface"
     detector_model: str | None = None
     tiling: str = "frame+grid"
-    min_detection_score: float = 0.5
+    min_detection_score: float = 0.55
     max_faces: int = 20
     min_face_size: int = 12
     num_threads: int | None = 1
@@ -156,9 +156,9 @@ class EmotionRecognizer:
         if self._frame_index % self.options.detect_every == 0 or not self.tracker.tracks:
             detected = self.detector.detect(img)
         else:  # reuse the boxes of faces seen in the last frame
-            detected = [FaceBox(*t.box, score=1.0) for t in self.tracker.tracks if t.missed == 0]
+            detected = [FaceBox(*t.box, score=t.score) for t in self.tracker.tracks if t.missed == 0]
         boxes, probs = self._faces(img, detected)
-        tracked = self.tracker.update([[b.x, b.y, b.w, b.h] for b in boxes], probs)
+        tracked = self.tracker.update([[b.x, b.y, b.w, b.h] for b in boxes], probs, [b.score for b in boxes])
         faces = [self._result(b, p, tid) for b, (tid, p) in zip(boxes, tracked)]
         result = FrameResult(self._frame_index, ts, faces)
         self._frame_index += 1

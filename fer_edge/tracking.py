@@ -40,6 +40,7 @@ class Track:
     history: deque = field(default_factory=deque)
     missed: int = 0
     age: int = 1
+    score: float = 1.0  # detection score of the last detection
 
 
 class FaceTracker:
@@ -64,9 +65,10 @@ class FaceTracker:
             return np.mean(track.history, axis=0)
         return probs
 
-    def update(self, boxes, probs) -> list[tuple[int, np.ndarray]]:
+    def update(self, boxes, probs, scores=None) -> list[tuple[int, np.ndarray]]:
         """Match this frame's ``boxes`` (N, 4 xywh) with raw ``probs`` (N, C); returns ``(track_id, smoothed)``."""
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        scores = [1.0] * len(boxes) if scores is None else list(scores)
         probs = np.asarray(probs, np.float32).reshape(len(boxes), -1) if len(boxes) else np.zeros((0, 0), np.float32)
         pairs = []
         for ti, t in enumerate(self.tracks):
@@ -83,14 +85,14 @@ class FaceTracker:
         out, seen = [], set()
         for di, ti in enumerate(track_of):
             if ti is None:
-                t = Track(self._next_id, boxes[di], probs[di], deque(maxlen=self.smoothing.window))
+                t = Track(self._next_id, boxes[di], probs[di], deque(maxlen=self.smoothing.window), score=scores[di])
                 t.history.append(probs[di])
                 self._next_id += 1
                 self.tracks.append(t)
             else:
                 t = self.tracks[ti]
                 t.probs = self._smooth(t, probs[di])
-                t.box, t.missed, t.age = boxes[di], 0, t.age + 1
+                t.box, t.missed, t.age, t.score = boxes[di], 0, t.age + 1, scores[di]
             out.append((t.track_id, t.probs.copy()))
             seen.add(t.track_id)
         for t in self.tracks:

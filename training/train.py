@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import time
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def make_sequence(data: FaceData, spec: Preprocessing, batch_size: int, augment:
     class FaceSequence(keras.utils.PyDataset):
         def __init__(self):
             super().__init__(workers=1, use_multiprocessing=False)
-            self.epoch = 0
+            self.epoch, self.seed = 0, seed
 
         def __len__(self):
             return int(np.ceil(len(data) / batch_size))
@@ -73,14 +74,17 @@ def make_sequence(data: FaceData, spec: Preprocessing, batch_size: int, augment:
     return FaceSequence()
 
 
-def _callbacks(out: Path, seq, schedule, patience, verbose):
+def _callbacks(out: Path, seq, schedule, patience, verbose, stop_after):
     import keras
 
     best_file = out / "best.json"
 
     class EpochSetter(keras.callbacks.Callback):
+        """Data order, augmentation and dropout draw from (seed, epoch), so a resumed epoch repeats exactly."""
+
         def on_epoch_begin(self, epoch, logs=None):
             seq.epoch = epoch
+            _reseed_layers(self.model, seq.seed, epoch)
 
     class KeepBest(keras.callbacks.Callback):
         """Save the best epoch on val accuracy; the best so far survives a resume."""
@@ -94,12 +98,42 @@ def _callbacks(out: Path, seq, schedule, patience, verbose):
                 if verbose:
                     print(f"\nepoch {epoch + 1}: val_accuracy improved to {acc:.4f}, saved {out / 'model.keras'}")
 
-    cbs = [EpochSetter(), keras.callbacks.BackupAndRestore(str(out / "backup")),
+    class StopAfter(keras.callbacks.Callback):
+        """End this call after ``stop_after`` epochs; the backup stays for ``--resume``."""
+
+        def __init__(self):
+            super().__init__()
+            self.done, self.paused = 0, False
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.done += 1
+            if stop_after and self.done >= stop_after:
+                self.model.stop_training = self.paused = True
+
+    # delete_checkpoint=False: Keras would delete the backup on any stop; we delete it when the run completes
+    stopper = StopAfter()
+    cbs = [EpochSetter(), stopper, keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),
            keras.callbacks.LearningRateScheduler(schedule),
            keras.callbacks.CSVLogger(str(out / "history.csv"), append=True), KeepBest()]
     if patience:
         cbs.append(keras.callbacks.EarlyStopping("val_accuracy", patience=patience, mode="max"))
-    return cbs
+    return cbs, stopper
+
+
+def _reseed_layers(model, seed: int, epoch: int) -> None:
+    """Set every layer's random state (dropout masks) from ``(seed, epoch)``.
+
+    Keras does not save seed-generator states with the weights, so without this a
+    resumed run would replay the first epoch's dropout masks.
+    """
+    import numpy as np
+
+    i = 0
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        for gen in getattr(layer, "_seed_generators", []) or []:
+            state = gen.state
+            state.assign(np.array([seed * 7919 + i, epoch], dtype=state.dtype))
+            i += 1
 
 
 def _optimizer(recipe, schedule):
@@ -134,8 +168,13 @@ def compile_model(model, recipe, schedule):
 
 def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: str | None = None,
           seed: int = 0, resume: bool = False, batch_size: int | None = None, limit: int | None = None,
-          dedupe: bool = True, verbose: int = 1, arch: dict | None = None, **overrides) -> dict:
-    """Train ``recipe_name`` on ``data`` (CSV or folder root) into ``out``; returns the run summary."""
+          dedupe: bool = True, verbose: int = 1, arch: dict | None = None, stop_after: int | None = None,
+          **overrides) -> dict:
+    """Train ``recipe_name`` on ``data`` (CSV or folder root) into ``out``; returns the run summary.
+
+    ``stop_after`` ends this call after that many epochs (a CPU session's time
+    budget); ``resume=True`` later continues exactly where it stopped.
+    """
     import keras
 
     recipe = recipes_mod.get(recipe_name)
@@ -171,15 +210,19 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
     compile_model(model, recipe, schedule)
     train_seq = make_sequence(train_d, spec, recipe.batch_size, recipe.augment or NONE, seed, shuffle=True)
     val_seq = make_sequence(val_d, spec, 256, NONE, seed, shuffle=False)
+    callbacks, stopper = _callbacks(out, train_seq, schedule, recipe.patience, verbose, stop_after)
     model.fit(train_seq, validation_data=val_seq, epochs=recipe.epochs, verbose=verbose,
-              class_weight=class_weights(train_d.y, len(cs), recipe.class_weight),
-              callbacks=_callbacks(out, train_seq, schedule, recipe.patience, verbose))
+              class_weight=class_weights(train_d.y, len(cs), recipe.class_weight), callbacks=callbacks)
     elapsed = time.time() - t0
+    epochs_run = _epochs_logged(out)
+    complete = epochs_run >= recipe.epochs or not stopper.paused
+    if complete:
+        shutil.rmtree(out / "backup", ignore_errors=True)
 
     best = json.loads((out / "best.json").read_text())
     meta = ModelMetadata(labels=list(cs.names), preprocessing=spec, name=out.name, recipe=recipe.name,
                          format="keras", metrics={"val_accuracy": round(best["val_accuracy"], 4)},
-                         training={"epochs_run": _epochs_logged(out), "best_epoch": best["epoch"],
+                         training={"epochs_run": epochs_run, "complete": complete, "best_epoch": best["epoch"],
                                    "train_images": len(train_d), "cleaning": cleaning, "seed": seed,
                                    "backend": keras.backend.backend(), "seconds_this_call": round(elapsed, 1),
                                    "machine": machine(), "fer_edge": __version__})

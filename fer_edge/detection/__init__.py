@@ -7,7 +7,7 @@ from .blazeface import TILINGS, BlazeFaceDetector
 DETECTORS = ("blazeface", "blazeface-full", "haar", "yunet")
 
 
-def create_detector(name: str = "blazeface", *, min_score: float = 0.5, tiling: str = "frame+grid",
+def create_detector(name: str = "blazeface", *, min_score: float = 0.55, tiling: str = "frame+grid",
                     max_faces: int | None = 20, num_threads: int | None = 1, model_path: str | None = None):
     """A detector by name: ``blazeface`` (short range), ``blazeface-full`` (far faces), ``haar``, ``yunet``."""
     if name == "blazeface":

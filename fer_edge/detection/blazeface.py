@@ -119,7 +119,7 @@ class BlazeFaceDetector:
         num_threads: LiteRT CPU threads.
     """
 
-    def __init__(self, model: str = "short", *, min_score: float = 0.5, iou_threshold: float = 0.3,
+    def __init__(self, model: str = "short", *, min_score: float = 0.55, iou_threshold: float = 0.3,
                  tiling: str = "frame+grid", max_faces: int | None = 20, num_threads: int | None = 1):
         from ..interpreter import make_interpreter
 

@@ -1,0 +1,195 @@
+"""The camera loop shared by ``fer-edge camera`` and ``examples/pi_camera.py``.
+
+Frames come from a :class:`FrameSource` (picamera2, an OpenCV camera or a
+video file); each goes through an :class:`EmotionRecognizer` in VIDEO mode;
+results go out as JSON lines, optional annotated snapshots and an optional
+window. Ctrl-C and SIGTERM end the loop cleanly with a summary; a camera that
+fails or stalls mid-stream ends it with one error line and exit status 3,
+after everything captured so far has been written.
+"""
+from __future__ import annotations
+
+import abc
+import json
+import signal
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+EXIT_CAMERA_LOST = 3
+
+
+class CameraError(RuntimeError):
+    """The camera could not be opened, or stopped delivering frames."""
+
+
+class FrameSource(abc.ABC):
+    """A source of BGR frames; :meth:`read` returns None when a finite stream ends."""
+
+    @abc.abstractmethod
+    def read(self) -> np.ndarray | None:
+        """The next frame, None at the end of a file, :class:`CameraError` when the camera fails."""
+
+    def close(self) -> None:
+        pass
+
+
+class Picamera2Source(FrameSource):
+    """Raspberry Pi camera through picamera2 (its ``RGB888`` format is BGR in memory, as OpenCV wants)."""
+
+    def __init__(self, size=(640, 480), timeout_s: float = 2.0):
+        try:
+            from picamera2 import Picamera2
+        except ImportError as e:
+            raise CameraError(f"picamera2 is not installed ({e}); on Raspberry Pi OS: "
+                              "sudo apt install python3-picamera2, or pip install 'fer-edge[pi]'") from None
+        try:
+            self.cam = Picamera2()
+            cfg = self.cam.create_video_configuration(main={"size": tuple(size), "format": "RGB888"})
+            self.cam.configure(cfg)
+            self.cam.start()
+        except Exception as e:  # libcamera raises RuntimeError, IndexError (no camera) and more
+            raise CameraError(f"cannot start the Pi camera: {e}") from None
+        self.timeout_s = timeout_s
+
+    def read(self):
+        try:
+            frame = self.cam.capture_array("main", wait=self.timeout_s)
+        except TimeoutError:
+            raise CameraError(f"camera delivered no frame within {self.timeout_s:.1f} s") from None
+        except Exception as e:
+            raise CameraError(f"camera capture failed: {e}") from None
+        if frame is None or getattr(frame, "size", 0) == 0:
+            raise CameraError("camera returned an empty frame")
+        return np.ascontiguousarray(frame[:, :, :3])
+
+    def close(self):
+        try:
+            self.cam.stop()
+            self.cam.close()
+        except Exception:
+            pass
+
+
+class OpenCVSource(FrameSource):
+    """A camera index (``0``) or a video file through OpenCV."""
+
+    def __init__(self, source, size=None):
+        self.is_file = not str(source).isdigit()
+        self.cap = cv2.VideoCapture(str(source) if self.is_file else int(source))
+        if not self.cap.isOpened():
+            raise CameraError(f"cannot open {'video' if self.is_file else 'camera'} {source}")
+        if size and not self.is_file:
+            self.cap.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
+            self.cap.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+
+    def read(self):
+        ok, frame = self.cap.read()
+        if not ok or frame is None:
+            if self.is_file:
+                return None
+            raise CameraError("camera stopped delivering frames")
+        return frame
+
+    def close(self):
+        self.cap.release()
+
+
+@dataclass
+class StreamSummary:
+    frames: int = 0
+    faces: int = 0
+    emotions: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+    error: str | None = None
+    stopped_by: str = "end of stream"
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        return {"frames": self.frames, "faces": self.faces, "emotions": dict(self.emotions),
+                "seconds": round(self.seconds, 2), "fps": round(self.fps, 1), "stopped_by": self.stopped_by,
+                "error": self.error}
+
+
+def run_stream(source: FrameSource, recognizer, *, json_out=None, snapshot_dir=None, snapshot_every: float = 0.0,
+               display: bool = False, max_frames: int | None = None, report_every: float = 5.0,
+               log=lambda msg: print(msg, file=sys.stderr, flush=True)) -> StreamSummary:
+    """Run frames through ``recognizer`` until the source ends, ``max_frames``, a signal or a camera error."""
+    from .drawing import draw_faces
+
+    summary = StreamSummary()
+    stop = {"why": None}
+
+    def on_signal(signum, _frame):
+        stop["why"] = signal.Signals(signum).name
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    if snapshot_dir:
+        Path(snapshot_dir).mkdir(parents=True, exist_ok=True)
+    t0 = last_report = last_snap = time.monotonic()
+    window_frames = 0
+    try:
+        while stop["why"] is None and (max_frames is None or summary.frames < max_frames):
+            try:
+                frame = source.read()
+            except CameraError as e:
+                summary.error, summary.stopped_by = str(e), "camera error"
+                break
+            if frame is None:
+                break
+            now = time.monotonic()
+            result = recognizer.recognize_for_video(frame, (now - t0) * 1000.0)
+            summary.frames += 1
+            window_frames += 1
+            summary.faces += len(result.faces)
+            summary.emotions.update(f.emotion for f in result.faces)
+            if json_out is not None:
+                json_out.write(json.dumps({"frame": result.frame_index, "t_ms": round(result.timestamp_ms, 1),
+                                           "faces": [f.to_dict() for f in result.faces]}) + "\n")
+                json_out.flush()
+            if snapshot_dir and snapshot_every > 0 and now - last_snap >= snapshot_every:
+                cv2.imwrite(str(Path(snapshot_dir) / f"frame_{result.frame_index:06d}.jpg"), draw_faces(frame, result.faces))
+                last_snap = now
+            if display:
+                cv2.imshow("fer-edge", draw_faces(frame, result.faces))
+                if cv2.waitKey(1) & 0xFF in (27, ord("q")):
+                    stop["why"] = "key"
+            if now - last_report >= report_every:
+                log(f"{window_frames / (now - last_report):.1f} frames/s, {len(result.faces)} faces")
+                last_report, window_frames = now, 0
+        if stop["why"]:
+            summary.stopped_by = stop["why"]
+        elif max_frames is not None and summary.frames >= max_frames:
+            summary.stopped_by = "max frames"
+    finally:
+        summary.seconds = time.monotonic() - t0
+        for s, h in old.items():
+            signal.signal(s, h)
+        source.close()
+        if display:
+            cv2.destroyAllWindows()
+    return summary
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+        if w < 16 or h < 16:
+            raise ValueError
+        return w, h
+    except ValueError:
+        raise ValueError(f"bad frame size {text!r}; use WIDTHxHEIGHT, e.g. 640x480") from None
+
+
+def has_display() -> bool:
+    import os
+
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))

@@ -1,0 +1,179 @@
+"""Converters and the parity suite on the real float parent of the bundled model and real faces."""
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from fer_edge.classifier import EmotionClassifier  # noqa: E402
+from fer_edge.converters import tflite as T  # noqa: E402
+from fer_edge.converters.export import convert  # noqa: E402
+from fer_edge.converters.parity import Thresholds, compare  # noqa: E402
+from fer_edge.metadata import read_tflite_metadata  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def converted(parent_model, fer_root, tmp_path_factory):
+    """float32, float16, dynamic, int8 and edgetpu of the bundled model's parent, parity on 600 val faces."""
+    out = tmp_path_factory.mktemp("converted")
+    summary = convert(parent_model, ["float32", "float16", "dynamic", "int8", "edgetpu"], out, calibration=fer_root,
+                      n_calibration=200, parity_limit=600, log=lambda *_: None)
+    return out, summary
+
+
+def test_every_format_passes_parity(converted):
+    out, summary = converted
+    rows = {r["format"]: r for r in summary["parity"]["rows"]}
+    assert set(rows) == {"float32", "float16", "dynamic", "int8", "edgetpu"}
+    assert summary["parity"]["passed"], [r["failures"] for r in rows.values()]
+    assert rows["float32"]["agreement"] == 1.0 and rows["float32"]["max_abs_diff"] < 1e-4
+    assert rows["float16"]["agreement"] >= 0.999
+    assert rows["int8"]["agreement"] >= 0.97 and rows["int8"]["accuracy_drop_pp"] <= 1.0
+    assert rows["int8"]["float_accuracy"] > 0.55  # a real model: a broken label order would sit near 1/7
+    for name in ("parity.json", "parity.md", "parity.png", "convert.json"):
+        assert (out / name).stat().st_size > 100
+
+
+def test_outputs_carry_metadata_and_sizes_shrink(converted, parent_model):
+    out, summary = converted
+    sizes = {o["format"]: o["bytes"] for o in summary["outputs"]}
+    assert sizes["int8"] < sizes["float16"] < sizes["float32"]
+    assert sizes["int8"] < 0.3 * sizes["float32"]
+    meta = read_tflite_metadata((out / f"{parent_model.stem}_int8.tflite").read_bytes())
+    assert meta.format == "int8" and meta.source["sha256"] == T.sha256_file(parent_model)
+    assert len(meta.quantization["calibration_sha256"]) == 64 and meta.quantization["calibration_images"] >= 190
+    scale, zp = meta.quantization["input"]
+    assert abs(scale * 255 - 1) < 0.02 and zp == -128  # pixel/255 input: int8 = pixel - 128
+
+
+def test_edgetpu_output_uses_only_edge_tpu_ops(converted):
+    out, summary = converted
+    info = next(o for o in summary["outputs"] if o["format"] == "edgetpu")
+    assert info["edgetpu_check"]["ok"] and info["edgetpu_check"]["unsupported_ops"] == []
+    assert set(info["ops"]) <= T.EDGETPU_OPS
+    assert "edgetpu_compiler" in info and ("not found" in info["edgetpu_compiler"].get("reason", "")
+                                            or info["edgetpu_compiler"]["compiled"])
+
+
+def test_int8_model_runs_in_the_runtime(converted, parent_model, test_faces):
+    out, _ = converted
+    clf = EmotionClassifier(out / f"{parent_model.stem}_int8.tflite")
+    x, y = test_faces
+    acc = float((clf.predict_proba(x).argmax(1) == y).mean())
+    assert acc > 0.55
+
+
+def test_broken_quantization_fails_parity(converted, parent_model, fer_root):
+    """Parity catches a wrong input zero point and a wrong label order."""
+    from fer_edge.training.data import load, stratified_indices
+    from fer_edge.training.evaluate import load_predictor
+
+    out, _ = converted
+    v = load(fer_root, "val")
+    v = v.subset(stratified_indices(v.y, 300))
+    parent = load_predictor(parent_model)
+    p_float = parent.predict(v.x)
+    conv = load_predictor(out / f"{parent_model.stem}_int8.tflite")
+    good = compare(v.y, p_float, conv.predict(v.x), parent.metadata.labels, "int8")
+    assert good["passed"]
+    clf = conv.model
+    clf._in = {**clf._in, "quantization": (clf._in["quantization"][0], 0)}  # zero point off by 128
+    shifted = compare(v.y, p_float, conv.predict(v.x), parent.metadata.labels, "int8")
+    assert not shifted["passed"]
+    swapped = compare(v.y, p_float, p_float[:, [1, 0, 2, 3, 4, 5, 6]][:, :], parent.metadata.labels, "int8")
+    assert swapped["passed"] is (swapped["agreement"] >= 0.97)
+    rolled = compare(v.y, p_float, np.roll(p_float, 1, axis=1), parent.metadata.labels, "int8")
+    assert not rolled["passed"] and rolled["agreement"] < 0.2
+
+
+def test_thresholds_by_format():
+    th = Thresholds()
+    assert th.for_format("float16") == (None, 0.999)
+    assert th.for_format("int8") == (1.0, 0.97) == th.for_format("qat") == th.for_format("pruned")
+
+
+def test_bridge_copies_weights_exactly():
+    from fer_edge.converters.tfmot_bridge import check_bridge, to_tf_keras
+    from fer_edge.training.architectures import edge_net
+
+    m = edge_net(7, width=0.5, separable_from=2)
+    x = np.random.default_rng(0).random((4, 48, 48, 1), np.float32)
+    m(x)  # build, then move BN statistics away from their defaults so a missed copy would show
+    for layer in m.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            layer.moving_mean.assign(np.full(layer.moving_mean.shape, 0.1, np.float32))
+    tfm = to_tf_keras(m)
+    assert type(tfm).__module__.startswith("tf_keras")
+    assert check_bridge(m, tfm, x) < 1e-5
+
+
+def test_bridge_names_unsupported_layers():
+    import keras
+
+    from fer_edge.converters.tfmot_bridge import BridgeError, to_tf_keras
+
+    inp = keras.Input((8, 8, 1))
+    out = keras.layers.Dense(2)(keras.layers.Flatten()(keras.layers.GaussianNoise(0.1, name="noisy")(inp)))
+    with pytest.raises(BridgeError, match="'noisy' \\(GaussianNoise\\)"):
+        to_tf_keras(keras.Model(inp, out))
+
+
+@pytest.mark.slow
+def test_prune_and_qat_convert_and_pass_parity(parent_model, fer_root, tmp_path):
+    s = convert(parent_model, ["pruned", "qat"], tmp_path, calibration=fer_root, n_calibration=100,
+                sparsity=0.5, finetune_epochs=1, finetune_limit=1500, parity_limit=400,
+                thresholds=Thresholds(int_max_drop_pp=3.0, int_min_agreement=0.90), log=lambda *_: None)
+    rows = {r["format"]: r for r in s["parity"]["rows"]}
+    pruned = next(o for o in s["outputs"] if o["format"] == "pruned")
+    assert pruned["quantization"]["sparsity"] >= 0.45
+    assert rows["pruned"]["passed"] and rows["qat"]["passed"], rows
+    for fmt in ("pruned", "qat"):
+        meta = read_tflite_metadata((tmp_path / f"{parent_model.stem}_{fmt}.tflite").read_bytes())
+        assert meta.format == fmt and meta.quantization["finetune_epochs"] == 1
+
+
+def test_conversion_errors_are_clear(parent_model, tmp_path):
+    with pytest.raises(T.ConversionError, match="unknown format.*did you mean 'int8'"):
+        convert(parent_model, ["int9"], tmp_path)
+    with pytest.raises(T.ConversionError, match="calibration"):
+        convert(parent_model, ["int8"], tmp_path, calibration=None)
+    with pytest.raises(T.ConversionError, match="calibration set"):
+        convert(parent_model, ["int8"], tmp_path, calibration=tmp_path / "nothing")
+    with pytest.raises(T.ConversionError, match="non-empty"):
+        T.to_int8(None, np.zeros((0, 48, 48, 1), np.float32))
+
+
+def test_edgetpu_refuses_non_tpu_layers_by_name(tmp_path, fer_root):
+    import keras
+
+    from fer_edge.metadata import ModelMetadata, write_keras_metadata
+
+    inp = keras.Input((48, 48, 1))
+    x = keras.layers.Conv2D(4, 3, activation="elu", name="elu_conv")(inp)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    out = keras.layers.Dense(7, activation="softmax")(x)
+    path = tmp_path / "elu.keras"
+    keras.Model(inp, out).save(path)
+    write_keras_metadata(path, ModelMetadata(labels=["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]))
+    with pytest.raises(T.ConversionError, match="'elu_conv' uses activation 'elu'"):
+        convert(path, ["edgetpu"], tmp_path, calibration=fer_root, n_calibration=20)
+
+
+def test_lambda_layers_are_never_executed(tmp_path):
+    """A .keras file with a Lambda layer is refused by safe_mode: its code never runs."""
+    import keras
+
+    from fer_edge.training.evaluate import load_keras
+
+    marker = tmp_path / "pwned"
+    inp = keras.Input((4,))
+    out = keras.layers.Lambda(lambda t: t * 2)(inp)
+    path = tmp_path / "lambda.keras"
+    keras.Model(inp, out).save(path)
+    with pytest.raises(ValueError, match="lambda.keras: cannot load Keras model"):
+        load_keras(path)
+    assert not marker.exists()
+    with zipfile.ZipFile(path) as z:
+        assert "Lambda" in json.loads(z.read("config.json")).__repr__()

@@ -1,0 +1,107 @@
+"""Every recipe builds as published and trains end to end on a tiny real subset; resume is exact."""
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("keras")
+
+from fer_edge.metadata import read_keras_metadata  # noqa: E402
+from fer_edge.training import recipes  # noqa: E402
+from fer_edge.training.train import class_weights, train  # noqa: E402
+
+PUBLISHED_PARAMS = {"seed-m2": 1_319_716, "seed-cnn1": 2_723_303, "seed-tuned4": 557_799, "seed-vgg": 647_111}
+
+
+@pytest.mark.parametrize("name,params", sorted(PUBLISHED_PARAMS.items()))
+def test_seed_models_match_the_notebooks(name, params):
+    from fer_edge.labels import ClassSet
+    from fer_edge.training.train import build_model
+
+    r = recipes.get(name)
+    assert build_model(r, len(ClassSet.parse(r.classes))).count_params() == params
+
+
+def test_transfer_base_is_resnet50_sized():
+    from fer_edge.training.train import build_model
+
+    m = build_model(recipes.get("seed-transfer-resnet50"), 7)
+    assert 25_600_000 < m.count_params() < 25_800_000  # ResNet50 (23.6 M) + adapter + 1024 head
+
+
+def test_transfer_weights_only_from_a_local_file(tmp_path):
+    from fer_edge.training.seed_models import seed_transfer
+
+    with pytest.raises(FileNotFoundError, match="never downloads"):
+        seed_transfer(7, 48, base="mobilenet", weights=str(tmp_path / "imagenet.h5"))
+    bad = tmp_path / "junk.weights.h5"
+    bad.write_bytes(b"not hdf5")
+    with pytest.raises(ValueError, match="junk.weights.h5"):
+        seed_transfer(7, 48, base="mobilenet", weights=str(bad))
+
+
+def test_edge_net_uses_only_edge_tpu_layers():
+    from fer_edge.converters.tflite import keras_edgetpu_problems
+    from fer_edge.training.architectures import edge_net
+
+    assert keras_edgetpu_problems(edge_net(7)) == []
+    assert keras_edgetpu_problems(edge_net(7, width=2.0, separable_from=1)) == []
+
+
+def test_class_weights_lift_the_rare_class():
+    y = np.repeat(np.arange(3), [400, 40, 200])
+    w = class_weights(y, 3, "sqrt")
+    assert w[1] > w[2] > w[0]
+    assert np.isclose(sum(w[c] * n for c, n in enumerate([400, 40, 200])), 640)
+    assert class_weights(y, 3, None) is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(recipes.RECIPES))
+def test_every_recipe_trains_end_to_end(name, mini_fer, tmp_path):
+    r = recipes.get(name)
+    size = 48 if name.startswith("seed-transfer") else None
+    s = train(name, mini_fer, tmp_path / name, epochs=1, limit=28, verbose=0, size=size, batch_size=8)
+    meta = read_keras_metadata(tmp_path / name / "model.keras")
+    n_classes = 4 if name == "seed-m2" else 7
+    assert len(meta.labels) == n_classes and meta.recipe == name
+    assert meta.preprocessing.color == r.color and meta.preprocessing.size == (size or r.size)
+    assert s["epochs_run"] == 1 and s["complete"] and not (tmp_path / name / "backup").exists()
+    from fer_edge.training.evaluate import load_predictor
+
+    probs = load_predictor(tmp_path / name / "model.keras").predict(np.zeros((3, 48, 48), np.uint8))
+    assert probs.shape == (3, n_classes) and np.allclose(probs.sum(1), 1, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_resume_continues_exactly(mini_fer, tmp_path):
+    """Two epochs straight and one epoch + --resume give the same weights and the same history."""
+    from fer_edge.training.evaluate import load_keras
+
+    train("edge-s", mini_fer, tmp_path / "a", epochs=2, limit=40, verbose=0, arch={"width": 0.5})
+    s1 = train("edge-s", mini_fer, tmp_path / "b", epochs=2, limit=40, verbose=0, arch={"width": 0.5}, stop_after=1)
+    assert not s1["complete"] and (tmp_path / "b" / "backup").exists()
+    with pytest.raises(FileExistsError, match="--resume"):
+        train("edge-s", mini_fer, tmp_path / "b", epochs=2, limit=40, verbose=0, arch={"width": 0.5})
+    s2 = train("edge-s", mini_fer, tmp_path / "b", epochs=2, limit=40, verbose=0, arch={"width": 0.5}, resume=True)
+    assert s2["complete"] and s2["epochs_run"] == 2
+    ha = (tmp_path / "a" / "history.csv").read_text().splitlines()
+    hb = (tmp_path / "b" / "history.csv").read_text().splitlines()
+    assert len(ha) == len(hb) == 3
+    assert ha == hb  # loss, accuracy, val metrics and learning rate of both epochs, to the last digit
+    ba, bb = (json.loads((tmp_path / d / "best.json").read_text()) for d in "ab")
+    assert ba == bb
+
+
+@pytest.mark.slow
+def test_search_writes_a_results_table(mini_fer, tmp_path):
+    from fer_edge.training.search import search
+
+    res = search("seed-cnn1", mini_fer, tmp_path, trials=2, epochs=1, limit=28, verbose=0)
+    assert len(res["trials"]) == 2
+    for t in res["trials"]:
+        assert set(t["hyperparameters"]) == {"kernel", "dropout", "optimizer", "activation"}
+        assert 0.1 <= t["hyperparameters"]["dropout"] <= 0.35
+    assert (tmp_path / "search.md").read_text().count("\n| ") >= 2
+    again = search("seed-cnn1", mini_fer, tmp_path, trials=2, epochs=1, limit=28, verbose=0)  # resumes, no new trials
+    assert [t["trial"] for t in again["trials"]] == [t["trial"] for t in res["trials"]]
