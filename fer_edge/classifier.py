@@ -53,13 +53,15 @@ class EmotionClassifier:
         num_threads: CPU threads for LiteRT.
         device: ``None``/``"cpu"`` or an Edge TPU device (``"usb"``, ``"pci:0"``...).
         metadata: override the model's own metadata (for models converted elsewhere).
+        flip_tta: also classify each face's mirror image (in the same invoke) and average the
+            two; costs twice the compute, gains accuracy (see results/README.md).
     Raises:
         ModelError: the file is missing or not a usable TFLite model.
         MetadataError: metadata is missing or does not match the model's tensors.
     """
 
     def __init__(self, model=None, *, num_threads: int | None = 1, device: str | None = None,
-                 metadata: ModelMetadata | None = None):
+                 metadata: ModelMetadata | None = None, flip_tta: bool = False):
         data, where = read_model_bytes(resolve_model(model))
         self.source = where
         self.metadata = metadata or read_tflite_metadata(data, where)
@@ -81,6 +83,7 @@ class EmotionClassifier:
         self.labels = list(self.metadata.labels)
         self.preprocessing = self.metadata.preprocessing
         self._batch = 1
+        self.flip_tta = flip_tta
 
     @property
     def input_dtype(self):
@@ -101,7 +104,9 @@ class EmotionClassifier:
         n = len(x)
         if n == 0:
             return np.zeros((0, len(self.labels)), np.float32)
-        self._set_batch(n)
+        if self.flip_tta:
+            x = np.concatenate([x, x[:, :, ::-1, :]])
+        self._set_batch(len(x))
         if self._in["dtype"] != np.float32:
             scale, zp = self._in["quantization"]
             x = quantize(x, scale, zp, self._in["dtype"])
@@ -110,7 +115,8 @@ class EmotionClassifier:
         y = self._interp.get_tensor(self._out["index"])
         if self._out["dtype"] != np.float32:
             y = dequantize(y, *self._out["quantization"])
-        return np.asarray(y, np.float32).reshape(n, -1)
+        y = np.asarray(y, np.float32).reshape(len(x), -1)
+        return (y[:n] + y[n:]) / 2 if self.flip_tta else y
 
     def predict_proba(self, faces) -> np.ndarray:
         """Probabilities ``(N, classes)`` for uint8 face crops (any size; gray, BGR or BGRA)."""

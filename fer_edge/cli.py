@@ -37,11 +37,11 @@ def main():
 
 
 # ---------------------------------------------------------------- predict
-def _recognizer(model, detector, tiling, threads, device, min_score, video: bool):
+def _recognizer(model, detector, tiling, threads, device, min_score, video: bool, flip_tta: bool = False):
     from .recognizer import RecognizerOptions, RunningMode
 
     return _recognizer_from(RecognizerOptions(
-        model=model, detector=detector, tiling=tiling, num_threads=threads, device=device,
+        model=model, detector=detector, tiling=tiling, num_threads=threads, device=device, flip_tta=flip_tta,
         min_detection_score=min_score, running_mode=RunningMode.VIDEO if video else RunningMode.IMAGE))
 
 
@@ -76,7 +76,8 @@ def _record(path: str, faces, frame=None) -> dict:
 @click.option("--threads", default=1, show_default=True, type=int, help="CPU threads for LiteRT.")
 @click.option("--device", default=None, help="Edge TPU device: usb, usb:N, pci, pci:N (default: CPU).")
 @click.option("--max-frames", default=None, type=int, help="Videos: stop after this many frames.")
-def predict(inputs, model, as_json, annotate, detector, tiling, min_score, threads, device, max_frames):
+@click.option("--flip-tta", is_flag=True, help="Average each face with its mirror image (2x classifier cost).")
+def predict(inputs, model, as_json, annotate, detector, tiling, min_score, threads, device, max_frames, flip_tta):
     """Faces and emotions in images, folders of images and video files.
 
     Exit status: 0 when every input was read, 1 when any input failed (each
@@ -85,7 +86,7 @@ def predict(inputs, model, as_json, annotate, detector, tiling, min_score, threa
     """
     from .images import ImageError, expand_inputs, is_video, read_image, to_bgr, video_frames
 
-    rec = _recognizer(model, detector, tiling, threads, device, min_score, video=False)
+    rec = _recognizer(model, detector, tiling, threads, device, min_score, video=False, flip_tta=flip_tta)
     vid_rec = None
     if annotate:
         os.makedirs(annotate, exist_ok=True)
@@ -100,7 +101,8 @@ def predict(inputs, model, as_json, annotate, detector, tiling, min_score, threa
         try:
             if is_video(path):
                 if vid_rec is None:
-                    vid_rec = _recognizer(model, detector, tiling, threads, device, min_score, video=True)
+                    vid_rec = _recognizer(model, detector, tiling, threads, device, min_score, video=True,
+                                          flip_tta=flip_tta)
                 vid_rec.reset()
                 for i, ts, frame in video_frames(path, max_frames):
                     res = vid_rec.recognize_for_video(frame, ts)
@@ -321,12 +323,18 @@ def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, li
 @click.option("--out", "-o", type=click.Path(file_okay=False), default=None, help="Write report.json/.md and PNG plots here.")
 @click.option("--limit", type=int, default=None, help="Evaluate on a stratified subset of this many faces.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report.")
+@click.option("--record", is_flag=True, help="Store the test accuracy in the .keras model's metadata.")
 @_workstation_errors
-def evaluate(model, data, split, out, limit, as_json):
+def evaluate(model, data, split, out, limit, as_json, record):
     """Accuracy, classification report, confusion matrix and ROC AUC of a .keras or .tflite model."""
     _quiet_tf()
     from .training.evaluate import evaluate as run_eval
     rep = run_eval(model, data, split, out, limit=limit)
+    if record:
+        if not str(model).endswith(".keras") or split != "test" or limit:
+            fail("--record stores a full test/ evaluation of a .keras model only")
+        from .training.train import record_test_accuracy
+        record_test_accuracy(model, rep)
     if as_json:
         click.echo(json.dumps(rep))
     else:

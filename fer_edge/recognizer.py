@@ -48,6 +48,7 @@ class RecognizerOptions:
     smoothing: SmoothingOptions = field(default_factory=SmoothingOptions)
     detect_every: int = 1
     max_missed: int = 5
+    flip_tta: bool = False  # average each face with its mirror image (2x classifier cost)
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,8 @@ class EmotionRecognizer:
         if options.detect_every < 1:
             raise ValueError(f"detect_every must be at least 1, got {options.detect_every}")
         self.options = options
-        self.classifier = EmotionClassifier(options.model, num_threads=options.num_threads, device=options.device)
+        self.classifier = EmotionClassifier(options.model, num_threads=options.num_threads, device=options.device,
+                                            flip_tta=options.flip_tta)
         self.detector = create_detector(options.detector, min_score=options.min_detection_score,
                                         tiling=options.tiling, max_faces=options.max_faces,
                                         num_threads=options.num_threads, model_path=options.detector_model)

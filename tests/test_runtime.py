@@ -186,3 +186,12 @@ def test_tracker_forgets_lost_faces():
     for i in range(1000):
         t.update([[i * 50 % 5000, 0, 10, 10]], [[1, 0]])
     assert len(t.tracks) <= 3
+
+
+def test_flip_tta_averages_face_and_mirror(test_faces):
+    x, _ = test_faces
+    plain = EmotionClassifier()
+    tta = EmotionClassifier(flip_tta=True)
+    faces = x[:5]
+    expected = (plain.predict_proba(faces) + plain.predict_proba(faces[:, :, ::-1])) / 2
+    assert np.allclose(tta.predict_proba(faces), expected, atol=1e-6)

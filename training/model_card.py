@@ -1,0 +1,67 @@
+"""Model cards: what a shipped model is, how it was made and measured, and where it fails.
+
+Generated from the files a run leaves behind (train.json, the test report of the
+shipped .tflite, the parity report), so the card cannot drift from the numbers.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fer_edge.metadata import read_tflite_metadata
+
+
+def model_card(tflite_path, test_report: dict, train_summary: dict, parity_row: dict | None = None,
+               benchmark_row: dict | None = None) -> str:
+    meta = read_tflite_metadata(Path(tflite_path).read_bytes(), str(tflite_path))
+    p = meta.preprocessing
+    r = test_report
+    worst = sorted(r["per_class"].items(), key=lambda kv: kv[1]["recall"])[:2]
+    lines = [f"# Model card: {Path(tflite_path).name}", "",
+             f"- **Task**: facial expression classification of one face crop into {len(meta.labels)} classes: "
+             f"{', '.join(meta.labels)}.",
+             f"- **Architecture**: recipe `{meta.recipe}` ({train_summary.get('params', meta.training.get('params', 'n/a')):,} "
+             f"parameters, {meta.training.get('macs', 0) / 1e6:.1f} M MACs per face), {meta.format} TFLite, "
+             f"{Path(tflite_path).stat().st_size / 1024:.1f} KB.",
+             f"- **Input**: {p.size}x{p.size} {p.color}, `(pixel - {p.mean:g}) / {p.std:g}`, int8 = pixel - 128; "
+             f"face crop = detector box widened by {p.crop_margin:g} per side, centre moved by {p.crop_offset:g} x box height.",
+             f"- **Training data**: FER2013 `train/` ({train_summary.get('train_images', 'n/a')} faces after removing "
+             f"{train_summary.get('cleaning', {}).get('leaks_removed', 'n/a')} images identical to val/test faces and "
+             f"{train_summary.get('cleaning', {}).get('duplicates_removed', 'n/a')} repeats).",
+             f"- **Training**: {train_summary.get('epochs_run', 'n/a')} epochs, best epoch "
+             f"{train_summary.get('best_epoch', 'n/a')} chosen on `val/` (PublicTest) accuracy "
+             f"{train_summary.get('best_val_accuracy', float('nan')):.4f}; augmentation "
+             f"{json.dumps(train_summary.get('augment', {}))}; {train_summary.get('optimizer', '')} lr "
+             f"{train_summary.get('lr', '')}; machine: {train_summary.get('machine', 'n/a')}; "
+             f"{train_summary.get('seconds_this_call', 0) / 60:.0f} min.",
+             f"- **Quantization**: full INT8, calibrated on {meta.quantization.get('calibration_images', 'n/a')} "
+             f"stratified training faces (sha256 `{str(meta.quantization.get('calibration_sha256', ''))[:16]}...`); "
+             f"float parent sha256 `{str(meta.source.get('sha256', ''))[:16]}...`.", "",
+             "## Evaluation on FER2013 `test/` (PrivateTest, never used for selection)", "",
+             f"Accuracy **{r['accuracy']:.4f}**, macro F1 {r['macro_f1']:.4f}, weighted F1 {r['weighted_f1']:.4f}, n = {r['n']}.",
+             "", "| class | precision | recall | F1 | ROC AUC | support |", "|---|---|---|---|---|---|"]
+    for name, c in r["per_class"].items():
+        lines.append(f"| {name} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | "
+                     f"{c['roc_auc']:.3f} | {c['support']} |")
+    lines += ["", "Confusion matrix (rows true, columns predicted):", "",
+              "| | " + " | ".join(r["labels"]) + " |", "|---" * (len(r["labels"]) + 1) + "|"]
+    for name, row in zip(r["labels"], r["confusion_matrix"]):
+        lines.append(f"| **{name}** | " + " | ".join(str(v) for v in row) + " |")
+    if parity_row:
+        lines += ["", "## Parity with the float model (val/)", "",
+                  f"Top-1 agreement {100 * parity_row['agreement']:.2f}%, accuracy {parity_row['accuracy']:.4f} vs float "
+                  f"{parity_row['float_accuracy']:.4f} ({parity_row['accuracy_drop_pp']:+.2f} pp drop), max |dp| "
+                  f"{parity_row['max_abs_diff']:.4f}."]
+    if benchmark_row:
+        lines += ["", "## Speed", "", f"{benchmark_row['ms_median_1t']:.3f} ms per face (median, one thread), "
+                  f"{benchmark_row['faces_per_s_batch16_1t']:.0f} faces/s batched; see benchmarks/results/."]
+    lines += ["", "## Known weaknesses", "",
+              f"- Weakest classes by recall: " + ", ".join(f"{n} ({c['recall']:.2f})" for n, c in worst) +
+              ". Disgust has 436 training images (1.5% of the data); fear is confused with sad and surprise.",
+              "- FER2013 is low-resolution, mostly frontal, web-scraped faces with noisy labels (human accuracy is "
+              "about 65%); expressions are posed or exaggerated more often than in daily life.",
+              "- The runtime crop imitates FER2013 framing from BlazeFace boxes; strongly rotated or profile faces "
+              "are often not detected at all.",
+              "- Emotion labels describe facial expressions, not inner states; do not use them for decisions "
+              "about people."]
+    return "\n".join(lines) + "\n"
