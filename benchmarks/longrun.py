@@ -31,7 +31,7 @@ def run(frames: int, faces, size=(320, 240), seed=0) -> dict:
     rec = EmotionRecognizer(RecognizerOptions(running_mode=RunningMode.VIDEO, tiling="frame+quad", detect_every=2))
     samples, max_tracks, t0 = [], 0, time.time()
     for i in range(frames):
-        res = rec.recognize_for_video(np.roll(scenes[(i // 50) % len(scenes)], i % 50, axis=1), i * 33.3)
+        rec.recognize_for_video(np.roll(scenes[(i // 50) % len(scenes)], i % 50, axis=1), i * 33.3)
         max_tracks = max(max_tracks, len(rec.tracker.tracks))
         if i % max(1, frames // 20) == 0:
             samples.append((i, rss_mb()))

@@ -252,7 +252,7 @@ def arithmetic_peak(runs: int = 30) -> dict | None:
 
 
 def markdown(result: dict) -> str:
-    lines = [f"# fer-edge benchmark", "", f"- machine: {result['machine']}", f"- data: {result['data']}",
+    lines = ["# fer-edge benchmark", "", f"- machine: {result['machine']}", f"- data: {result['data']}",
              f"- latency: median and p90 of {result['runs']} single-face invokes after 10 warm-up runs", "",
              "| model | format | size (KB) | params | MACs (M) | accuracy | macro F1 | agreement (%) | ms/face 1 thread (p90) "
              "| ms/face all cores (p90) | faces/s batch 16, 1 thread | latency vs fer |",

@@ -167,7 +167,7 @@ def models(as_json):
 def camera_command(source, size, model, edgetpu_model, device, json_out, snapshot_dir, snapshot_every, display,
                    max_frames, threads, detect_every):
     """The camera loop behind ``fer-edge camera`` and ``examples/pi_camera.py``; returns the exit status."""
-    from .recognizer import EmotionRecognizer, RecognizerOptions, RunningMode
+    from .recognizer import RecognizerOptions, RunningMode
     from .stream import (EXIT_CAMERA_LOST, CameraError, OpenCVSource, Picamera2Source, has_display, parse_size,
                          run_stream)
 

@@ -35,8 +35,8 @@ class FrameSource(abc.ABC):
     def read(self) -> np.ndarray | None:
         """The next frame, None at the end of a file, :class:`CameraError` when the camera fails."""
 
-    def close(self) -> None:
-        pass
+    def close(self) -> None:  # noqa: B027  (optional: sources without resources need no close)
+        """Release the camera or file; the default has nothing to release."""
 
 
 class Picamera2Source(FrameSource):

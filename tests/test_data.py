@@ -60,12 +60,13 @@ def test_malformed_csv_rows_are_counted(tmp_path):
                  "2,1 2 3,Training\n"            # wrong pixel count
                  f"1,{good.replace('7', 'a', 1)},Training\n"  # non-numeric pixel
                  f"1,{good.replace('7', '300', 1)},Training\n"  # out of range
+                 "0,9223372036854775808,Training\n"  # overflows int64 (found by fuzzing)
                  f"4,{good},Elsewhere\n"         # unknown usage
                  "5\n")                          # too few columns
     d = load(p, "train")
     assert len(d) == 1
     assert d.skipped == {"bad emotion label": 2, "pixel count is not a square": 1, "non-numeric pixels": 1,
-                         "pixel value outside 0..255": 1, "unknown Usage 'Elsewhere'": 1, "too few columns": 1}
+                         "pixel value outside 0..255": 2, "unknown Usage 'Elsewhere'": 1, "too few columns": 1}
 
 
 def test_csv_without_usage_has_only_train(tmp_path):

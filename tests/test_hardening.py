@@ -195,7 +195,7 @@ def test_fuzz_detector_postprocessing(seed, scale, poison):
     assert len(boxes) == len(scores) == len(kps) and ((scores >= 0.5) & (scores <= 1)).all()
     merged = weighted_nms(boxes * 640, scores, kps.reshape(len(kps), -1) * 640, 0.3, max_faces=20)
     assert len(merged) <= 20
-    for box, score, kp in merged:
+    for box, score, _kp in merged:
         assert np.isfinite(box).all() and box[2] > 0 and box[3] > 0 and 0.5 <= score <= 1
 
 

@@ -1,5 +1,4 @@
 """Interpreter helpers and the Edge TPU delegate path, proven with a stand-in libedgetpu."""
-import os
 import shutil
 import subprocess
 from pathlib import Path

@@ -76,7 +76,6 @@ def test_every_recipe_trains_end_to_end(name, mini_fer, tmp_path):
 @pytest.mark.slow
 def test_resume_continues_exactly(mini_fer, tmp_path):
     """Two epochs straight and one epoch + --resume give the same weights and the same history."""
-    from fer_edge.training.evaluate import load_keras
 
     train("edge-s", mini_fer, tmp_path / "a", epochs=2, limit=40, verbose=0, arch={"width": 0.5})
     s1 = train("edge-s", mini_fer, tmp_path / "b", epochs=2, limit=40, verbose=0, arch={"width": 0.5}, stop_after=1)

@@ -146,6 +146,9 @@ def load_csv(path, split: str, classes: ClassSet, size: int = 48) -> FaceData:
             except ValueError:
                 skipped["non-numeric pixels"] += 1
                 continue
+            except OverflowError:  # found by fuzzing: a 19-digit "pixel"
+                skipped["pixel value outside 0..255"] += 1
+                continue
             side = int(round(np.sqrt(values.size)))
             if values.size == 0 or side * side != values.size:
                 skipped["pixel count is not a square"] += 1

@@ -56,7 +56,7 @@ def model_card(tflite_path, test_report: dict, train_summary: dict, parity_row: 
         lines += ["", "## Speed", "", f"{benchmark_row['ms_median_1t']:.3f} ms per face (median, one thread), "
                   f"{benchmark_row['faces_per_s_batch16_1t']:.0f} faces/s batched; see benchmarks/results/."]
     lines += ["", "## Known weaknesses", "",
-              f"- Weakest classes by recall: " + ", ".join(f"{n} ({c['recall']:.2f})" for n, c in worst) +
+              "- Weakest classes by recall: " + ", ".join(f"{n} ({c['recall']:.2f})" for n, c in worst) +
               ". Disgust has 436 training images (1.5% of the data); fear is confused with sad and surprise.",
               "- FER2013 is low-resolution, mostly frontal, web-scraped faces with noisy labels (human accuracy is "
               "about 65%); expressions are posed or exaggerated more often than in daily life.",

@@ -150,6 +150,26 @@ def _optimizer(recipe, schedule):
     raise ValueError(f"unknown optimizer {recipe.optimizer!r}")
 
 
+def use_all_accelerators() -> int:
+    """Data-parallel training over every accelerator Keras 3's distribution API sees (JAX backend).
+
+    Returns the number of devices used; 1 means plain single-device training.
+    """
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return 1
+    try:
+        devices = keras.distribution.list_devices()
+    except Exception:
+        return 1
+    accel = [d for d in devices if not str(d).lower().startswith("cpu")]
+    if len(accel) > 1:
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=accel))
+        return len(accel)
+    return 1
+
+
 def build_model(recipe, n_classes: int, seed: int = 0):
     import keras
 
@@ -206,6 +226,7 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
               f"cleaning {cleaning}, backend {keras.backend.backend()}", flush=True)
 
     schedule = cosine_lr(recipe.lr, recipe.epochs) if recipe.schedule == "cosine" else constant_lr(recipe.lr)
+    n_devices = use_all_accelerators()
     model = build_model(recipe, len(cs), seed)
     compile_model(model, recipe, schedule)
     train_seq = make_sequence(train_d, spec, recipe.batch_size, recipe.augment or NONE, seed, shuffle=True)
@@ -224,7 +245,8 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
                          format="keras", metrics={"val_accuracy": round(best["val_accuracy"], 4)},
                          training={"epochs_run": epochs_run, "complete": complete, "best_epoch": best["epoch"],
                                    "train_images": len(train_d), "cleaning": cleaning, "seed": seed,
-                                   "backend": keras.backend.backend(), "seconds_this_call": round(elapsed, 1),
+                                   "backend": keras.backend.backend(), "devices": n_devices,
+                                   "seconds_this_call": round(elapsed, 1),
                                    "machine": machine(), "fer_edge": __version__, **summary_of(model)})
     write_keras_metadata(out / "model.keras", meta)
     summary = {"recipe": recipe.name, "arch": recipe.arch, "epochs": recipe.epochs, "batch_size": recipe.batch_size,
