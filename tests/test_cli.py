@@ -135,3 +135,21 @@ def test_training_verbs_without_data_fail_cleanly(tmp_path):
     assert r.exit_code == 2 and "expected a .keras" in r.output
     r = run("train", "--recipe", "edge-x", "--data", tmp_path, "--out", tmp_path / "o")
     assert r.exit_code == 2 and "unknown recipe 'edge-x'" in r.output and "did you mean" in r.output
+
+
+def test_predict_on_a_video_gives_one_record_per_frame(scene_file, tmp_path):
+    path, placed = scene_file
+    img = cv2.imread(str(path))
+    video = tmp_path / "clip.avi"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"FFV1"), 10, (img.shape[1], img.shape[0]))
+    for i in range(6):
+        w.write(np.roll(img, 2 * i, axis=1))
+    w.release()
+    r = run("predict", video, "--json")
+    assert r.exit_code == 0, r.output
+    recs = [json.loads(x) for x in r.output.strip().splitlines()]
+    assert [x["frame"] for x in recs] == list(range(6))
+    assert all(len(x["faces"]) == len(placed) for x in recs)
+    assert {f["track_id"] for x in recs for f in x["faces"]} == set(range(len(placed)))
+    r = run("predict", video, "--max-frames", "2", "--json")
+    assert len(r.output.strip().splitlines()) == 2
