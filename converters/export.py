@@ -40,14 +40,31 @@ def calibration_set(source, meta: ModelMetadata, n: int = 300, seed: int = 0):
     return d.subset(stratified_indices(d.y, min(n, len(d)), seed))
 
 
-def _finetune_data(source, meta: ModelMetadata, limit: int, seed: int):
+def _finetune_data(source, meta: ModelMetadata, limit: int, seed: int, teacher):
+    """Augmented training faces with the float parent's probabilities as targets.
+
+    Pruning and QAT fine-tune towards the parent's outputs (distillation), not the
+    labels: what the parity suite asks of them is to agree with the parent.
+    """
     from fer_edge.training.augment import Augment
     from fer_edge.training.data import load, stratified_indices
 
     d = load(source, "train", meta.class_set, size=meta.preprocessing.size)
     d = d.subset(stratified_indices(d.y, min(limit, len(d)), seed + 1))
-    x = Augment()(d.x, np.random.default_rng(seed))
-    return normalize(x, meta.preprocessing), np.eye(len(meta.labels), dtype=np.float32)[d.y]
+    x = normalize(Augment()(d.x, np.random.default_rng(seed)), meta.preprocessing)
+    soft = np.concatenate([np.asarray(teacher(x[i:i + 256], training=False)) for i in range(0, len(x), 256)])
+    return x, soft.astype(np.float32)
+
+
+def record_metrics(tflite_path, metrics: dict) -> None:
+    """Add measured numbers to the metadata inside a converted model (rewrites the file)."""
+    from fer_edge.metadata import read_tflite_metadata
+
+    path = Path(tflite_path)
+    data = path.read_bytes()
+    meta = read_tflite_metadata(data, str(path))
+    meta.metrics.update(metrics)
+    path.write_bytes(T.with_metadata(data, meta))
 
 
 def convert(keras_path, formats, out_dir, *, calibration=None, parity_data=None, n_calibration: int = 300,
@@ -99,7 +116,7 @@ def convert(keras_path, formats, out_dir, *, calibration=None, parity_data=None,
             if bridged is None:
                 bridged = B.to_tf_keras(model)
                 B.check_bridge(model, bridged, cal_x[:32])
-            x, y = _finetune_data(calibration, meta, finetune_limit, seed)
+            x, y = _finetune_data(calibration, meta, finetune_limit, seed, model)
             if fmt == "pruned":
                 tuned = B.prune(B.to_tf_keras(model), x, y, sparsity=sparsity, epochs=finetune_epochs)
                 quant["sparsity"] = round(B.sparsity_of(tuned), 4)
@@ -112,7 +129,7 @@ def convert(keras_path, formats, out_dir, *, calibration=None, parity_data=None,
             quant.update({"calibration_sha256": cal_hash, "calibration_images": int(len(cal_x)),
                           "input": desc["input"]["quantization"], "output": desc["output"]["quantization"]})
         child = ModelMetadata.from_dict({**meta.to_dict(), "format": fmt, "source": source, "quantization": quant,
-                                         "metrics": {k: v for k, v in meta.metrics.items() if k == "val_accuracy_keras"}})
+                                         "metrics": {f"parent_{k}": v for k, v in meta.metrics.items()}})
         data = T.with_metadata(data, child)
         path = out / f"{keras_path.stem}_{fmt}.tflite"
         path.write_bytes(data)
@@ -136,6 +153,8 @@ def convert(keras_path, formats, out_dir, *, calibration=None, parity_data=None,
         else:
             par = run_parity(keras_path, written, parity_data, "val", out, limit=parity_limit, thresholds=thresholds)
             summary["parity"] = par
+            for path, r in zip(written, par["rows"]):
+                record_metrics(path, {"val_accuracy": round(r["accuracy"], 4), "val_agreement": round(r["agreement"], 4)})
             for r in par["rows"]:
                 log(f"parity {r['format']}: accuracy {r['accuracy']:.4f} (float {r['float_accuracy']:.4f}), "
                     f"agreement {100 * r['agreement']:.2f}% -> {'pass' if r['passed'] else 'FAIL ' + '; '.join(r['failures'])}")

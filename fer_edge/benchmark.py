@@ -123,7 +123,8 @@ def collect(paths) -> tuple[Path | None, list[Path]]:
             tflites += sorted(f for f in p.glob("*.tflite") if not f.name.endswith("_edgetpu_edgetpu.tflite"))
         elif p.suffix == ".keras":
             keras_file = p
-            tflites += sorted(p.parent.glob(f"{p.stem}_*.tflite"))
+            for folder in (p.parent, p.parent / "converted"):  # where fer-edge convert writes by default / -o converted
+                tflites += sorted(f for f in folder.glob(f"{p.stem}_*.tflite") if not f.name.endswith("_edgetpu_edgetpu.tflite"))
         elif p.suffix == ".tflite":
             tflites.append(p)
         else:

@@ -11,6 +11,14 @@ from pathlib import Path
 from fer_edge.metadata import read_tflite_metadata
 
 
+def _top_confusions(report: dict, label: str, k: int = 2) -> str:
+    """The ``k`` classes a true ``label`` is most often predicted as, from the confusion matrix."""
+    labels = report["labels"]
+    row = report["confusion_matrix"][labels.index(label)]
+    wrong = sorted(((v, labels[j]) for j, v in enumerate(row) if labels[j] != label), reverse=True)[:k]
+    return " and ".join(name for _, name in wrong)
+
+
 def model_card(tflite_path, test_report: dict, train_summary: dict, parity_row: dict | None = None,
                benchmark_row: dict | None = None) -> str:
     meta = read_tflite_metadata(Path(tflite_path).read_bytes(), str(tflite_path))
@@ -56,8 +64,9 @@ def model_card(tflite_path, test_report: dict, train_summary: dict, parity_row: 
         lines += ["", "## Speed", "", f"{benchmark_row['ms_median_1t']:.3f} ms per face (median, one thread), "
                   f"{benchmark_row['faces_per_s_batch16_1t']:.0f} faces/s batched; see benchmarks/results/."]
     lines += ["", "## Known weaknesses", "",
-              "- Weakest classes by recall: " + ", ".join(f"{n} ({c['recall']:.2f})" for n, c in worst) +
-              ". Disgust has 436 training images (1.5% of the data); fear is confused with sad and surprise.",
+              "- Weakest classes by recall: " + "; ".join(
+                  f"{n} ({c['recall']:.2f}, most often taken for {_top_confusions(r, n)})" for n, c in worst) +
+              ". Disgust has 436 training images (1.5% of the data).",
               "- FER2013 is low-resolution, mostly frontal, web-scraped faces with noisy labels (human accuracy is "
               "about 65%); expressions are posed or exaggerated more often than in daily life.",
               "- The runtime crop imitates FER2013 framing from BlazeFace boxes; strongly rotated or profile faces "

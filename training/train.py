@@ -241,6 +241,8 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
         shutil.rmtree(out / "backup", ignore_errors=True)
 
     best = json.loads((out / "best.json").read_text())
+    if complete:
+        slim_model_file(out / "model.keras")
     meta = ModelMetadata(labels=list(cs.names), preprocessing=spec, name=out.name, recipe=recipe.name,
                          format="keras", metrics={"val_accuracy": round(best["val_accuracy"], 4)},
                          training={"epochs_run": epochs_run, "complete": complete, "best_epoch": best["epoch"],
@@ -257,16 +259,37 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
     return summary
 
 
+def slim_model_file(path) -> None:
+    """Rewrite a ``.keras`` file without optimizer state (a third of the size), keeping its metadata."""
+    import zipfile
+
+    from fer_edge.metadata import METADATA_KEY, read_keras_metadata
+
+    from .evaluate import load_keras
+
+    with zipfile.ZipFile(path) as z:
+        has_meta = METADATA_KEY in z.namelist()
+    meta = read_keras_metadata(path) if has_meta else None
+    load_keras(path).save(path)  # loaded uncompiled: no optimizer variables to save
+    if meta is not None:
+        write_keras_metadata(path, meta)
+
+
 def _epochs_logged(out: Path) -> int:
     hist = out / "history.csv"
     return max(0, len(hist.read_text().strip().splitlines()) - 1) if hist.exists() else 0
 
 
 def record_test_accuracy(model_path, report: dict) -> None:
-    """Store a test/ evaluation in the model's metadata, so every converted child reports it too."""
+    """Store a test/ evaluation in a .keras or .tflite model's metadata (children of a .keras inherit it)."""
     from fer_edge.metadata import read_keras_metadata
 
+    numbers = {"test_accuracy": round(report["accuracy"], 4), "test_macro_f1": round(report["macro_f1"], 4),
+               "test_n": report["n"]}
+    if str(model_path).endswith(".tflite"):
+        from fer_edge.converters.export import record_metrics
+        record_metrics(model_path, numbers)
+        return
     meta = read_keras_metadata(model_path)
-    meta.metrics.update({"test_accuracy": round(report["accuracy"], 4), "test_macro_f1": round(report["macro_f1"], 4),
-                         "test_n": report["n"]})
+    meta.metrics.update(numbers)
     write_keras_metadata(model_path, meta)
