@@ -68,7 +68,7 @@ def record_metrics(tflite_path, metrics: dict) -> None:
 
 
 def convert(keras_path, formats, out_dir, *, calibration=None, parity_data=None, n_calibration: int = 300,
-            sparsity: float = 0.5, finetune_epochs: int = 2, finetune_limit: int = 6000,
+            sparsity: float = 0.3, finetune_epochs: int = 2, finetune_limit: int = 6000,
             thresholds: Thresholds = Thresholds(), parity_limit: int | None = None, run_parity_suite: bool = True,
             seed: int = 0, log=print) -> dict:
     """Convert ``keras_path`` to each of ``formats`` under ``out_dir``; returns the summary (also ``convert.json``)."""

@@ -356,7 +356,7 @@ def evaluate(model, data, split, out, limit, as_json, record):
 @click.option("--data", "-d", type=click.Path(), default=None, help="Parity data (val/ split); default: --calibration.")
 @click.option("--out", "-o", type=click.Path(file_okay=False), default=None, help="Output folder (default: beside MODEL).")
 @click.option("--n-calibration", type=int, default=300, show_default=True)
-@click.option("--sparsity", type=float, default=0.5, show_default=True)
+@click.option("--sparsity", type=float, default=0.3, show_default=True, help="Pruning target (fraction of conv/dense weights set to zero).")
 @click.option("--finetune-epochs", type=int, default=2, show_default=True)
 @click.option("--finetune-limit", type=int, default=6000, show_default=True)
 @click.option("--parity/--no-parity", default=True, show_default=True)
