@@ -104,3 +104,29 @@ def test_search_writes_a_results_table(mini_fer, tmp_path):
     assert (tmp_path / "search.md").read_text().count("\n| ") >= 2
     again = search("seed-cnn1", mini_fer, tmp_path, trials=2, epochs=1, limit=28, verbose=0)  # resumes, no new trials
     assert [t["trial"] for t in again["trials"]] == [t["trial"] for t in res["trials"]]
+
+
+@pytest.mark.slow
+def test_cli_train_evaluate_and_data_report(mini_fer, tmp_path):
+    from click.testing import CliRunner
+
+    from fer_edge.cli import main
+
+    out = tmp_path / "run"
+    r = CliRunner().invoke(main, ["train", "--recipe", "edge-s", "--data", str(mini_fer), "--out", str(out),
+                                  "--epochs", "1", "--limit", "28", "--verbose", "0"])
+    assert r.exit_code == 0, r.output
+    assert "best val accuracy" in r.output and "test accuracy" in r.output
+    meta = read_keras_metadata(out / "model.keras")
+    assert meta.metrics["test_n"] == 56 and 0 <= meta.metrics["test_accuracy"] <= 1
+    assert meta.training["params"] == 295_575 and meta.training["macs"] == 29_528_960
+    for f in ("report.json", "report.md", "confusion_matrix.png", "roc.png", "training_curves.png"):
+        assert (out / "report_test" / f).stat().st_size > 200
+    r = CliRunner().invoke(main, ["evaluate", str(out / "model.keras"), "--data", str(mini_fer), "--split", "val", "--json"])
+    rep = json.loads(r.output)
+    assert set(rep) >= {"accuracy", "macro_f1", "per_class", "confusion_matrix", "n"} and rep["n"] == 56
+    assert np.array(rep["confusion_matrix"]).sum() == 56
+    assert abs(rep["accuracy"] - np.trace(rep["confusion_matrix"]) / 56) < 1e-9
+    r = CliRunner().invoke(main, ["data", str(mini_fer), "--json"])
+    rep = json.loads(r.output)
+    assert rep["splits"]["train"]["n"] == 168 and rep["splits"]["test"]["per_class"]["happy"] == 8

@@ -2,7 +2,7 @@
 
 A recipe is everything needed to reproduce a run; the CLI's ``--recipe NAME``
 looks it up here. Seed recipes follow the published notebooks in
-``shared/seeds`` (see ``docs/recipes.md``); ``edge-*`` are fer-edge's own.
+``shared/seeds`` (see ``docs/training.md``); ``edge-*`` are fer-edge's own.
 """
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ register(Recipe("edge-sep", _edge, dict(width=2.0, separable_from=1), epochs=60,
                 notes="edge net with depthwise-separable stages after the stem: fast inference, slow CPU training"))
 
 
-# The published systems (docs/recipes.md maps each to its notebook and claims). Their optimiser,
+# The published systems (docs/training.md maps each to its notebook and claims). Their optimiser,
 # batch size and augmentation are as published; no label smoothing or class weights (they used none).
 _SEED = dict(label_smoothing=0.0, class_weight=None, schedule="constant", weight_decay=0.0)
 register(Recipe("seed-m2", _seed("seed_m2"), classes="neutral,surprise,happy,sad", optimizer="adam", lr=2.57e-4,
