@@ -1,0 +1,48 @@
+"""fer-edge benchmark: rows agree with independent measurements, tables and plots are written."""
+import json
+
+import numpy as np
+from click.testing import CliRunner
+
+from fer_edge import benchmark as B
+from fer_edge.classifier import DEFAULT_MODEL, EmotionClassifier, bundled_models
+from fer_edge.cli import main
+
+
+def test_benchmark_rows_match_direct_measurements(fer_root, tmp_path):
+    from fer_edge.training.data import load, stratified_indices
+
+    model = bundled_models()[DEFAULT_MODEL]
+    res = B.benchmark_models([model], fer_root, "test", limit=210, runs=20, log=lambda *_: None)
+    (ours,) = res["rows"]
+    d = load(fer_root, "test")
+    d = d.subset(stratified_indices(d.y, 210))
+    acc = float((EmotionClassifier().predict_proba(d.x).argmax(1) == d.y).mean())
+    assert abs(ours["accuracy"] - acc) < 1e-9 and ours["format"] == "int8"
+    assert ours["bytes"] == model.stat().st_size and ours["macs"] == 29_528_960
+    assert 0 < ours["ms_median_1t"] <= ours["ms_p90_1t"] and ours["faces_per_s_batch16_1t"] > 100
+    B.write(res, tmp_path)
+    md = (tmp_path / "benchmark.md").read_text()
+    assert md.count("\n| ") >= 2 and "fer_edge_default.tflite | int8" in md
+    assert (tmp_path / "benchmark.png").stat().st_size > 5000
+
+
+def test_pipeline_breakdown_adds_up(scene_faces):
+    rows = B.measure_pipeline(face_bank=scene_faces[:40], faces_per_frame=(2,), frames=12, detect_every=(1, 3))
+    assert [r["detect_every"] for r in rows] == [1, 3]
+    full, shared = rows
+    assert abs(sum(full["ms_per_stage"].values()) - full["ms_per_frame"]) < 1e-9
+    assert np.isclose(shared["ms_per_stage"]["detect"], full["ms_per_stage"]["detect"] / 3)
+    assert shared["fps_1t"] > full["fps_1t"] and 1.0 <= full["faces_found_mean"] <= 4.0
+
+
+def test_cli_benchmark_on_tflite_only(fer_root, tmp_path):
+    model = bundled_models()[DEFAULT_MODEL]
+    r = CliRunner().invoke(main, ["benchmark", str(model), "--data", str(fer_root), "--limit", "70", "--runs", "5",
+                                  "--no-pipeline", "--json", "-o", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout[r.stdout.index("{"):])
+    assert len(res["rows"]) == 1 and res["rows"][0]["file"] == DEFAULT_MODEL
+    assert json.loads((tmp_path / "benchmark.json").read_text())["rows"][0]["accuracy"] == res["rows"][0]["accuracy"]
+    r = CliRunner().invoke(main, ["benchmark", str(tmp_path / "nothing.onnx"), "--data", str(fer_root)])
+    assert r.exit_code == 2 and "expected a .keras or .tflite" in r.output
