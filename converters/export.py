@@ -98,7 +98,7 @@ def convert(keras_path, formats, out_dir, *, calibration=None, parity_data=None,
         problems = T.keras_edgetpu_problems(model)
         if problems:
             raise T.ConversionError("not Edge TPU compatible: " + "; ".join(problems))
-    bridged = None
+    finetune = None
     written, summary = [], {"source": str(keras_path), "outputs": []}
     for fmt in formats:
         t0 = time.time()
@@ -113,15 +113,16 @@ def convert(keras_path, formats, out_dir, *, calibration=None, parity_data=None,
             data = T.to_int8(model, cal_x, fmt)
         else:  # pruned / qat go through tf_keras
             from . import tfmot_bridge as B
-            if bridged is None:
-                bridged = B.to_tf_keras(model)
-                B.check_bridge(model, bridged, cal_x[:32])
-            x, y = _finetune_data(calibration, meta, finetune_limit, seed, model)
+            if finetune is None:  # one load of the training faces and one teacher pass serve both formats
+                finetune = _finetune_data(calibration, meta, finetune_limit, seed, model)
+            x, y = finetune
+            source_tf = B.to_tf_keras(model)  # a fresh copy per format: fine-tuning changes it
+            B.check_bridge(model, source_tf, cal_x[:32])
             if fmt == "pruned":
-                tuned = B.prune(B.to_tf_keras(model), x, y, sparsity=sparsity, epochs=finetune_epochs)
+                tuned = B.prune(source_tf, x, y, sparsity=sparsity, epochs=finetune_epochs)
                 quant["sparsity"] = round(B.sparsity_of(tuned), 4)
             else:
-                tuned = B.quantize_aware(B.to_tf_keras(model), x, y, epochs=finetune_epochs)
+                tuned = B.quantize_aware(source_tf, x, y, epochs=finetune_epochs)
             quant.update({"finetune_epochs": finetune_epochs, "finetune_images": int(len(x))})
             data = T.to_int8(tuned, cal_x, fmt)
         if fmt in T.INTEGER_FORMATS:

@@ -82,6 +82,8 @@ def _tflite_row(path, x, y, p_float, runs: int, metadata=None) -> tuple[dict, np
 
 
 def _quality(probs, y, p_float) -> dict:
+    """Accuracy, macro F1 and agreement in numpy alone: TFLite rows must run on a device without scikit-learn
+    (training.evaluate.metrics is the full report for workstations)."""
     pred = probs.argmax(1)
     k = probs.shape[1]
     f1 = []
