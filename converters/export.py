@@ -21,9 +21,13 @@ from . import tflite as T
 from .parity import Thresholds, run_parity
 
 
-def calibration_set(source, meta: ModelMetadata, n: int = 300, seed: int = 0):
-    """A stratified set of ``n`` real training faces (uint8), none identical to a ``val/`` (parity) face."""
-    from fer_edge.training.data import DataError, drop_leaks, load, stratified_indices
+def training_faces(source, meta: ModelMetadata):
+    """The ``train/`` faces of ``source`` minus any identical to a ``val/`` (parity) face.
+
+    Calibration and fine-tuning both draw from here, so the parity suite never
+    scores a face the converted model was fitted or calibrated on.
+    """
+    from fer_edge.training.data import DataError, drop_leaks, load
 
     if source is None:
         raise T.ConversionError("int8, pruned, qat and edgetpu need real calibration faces: pass --calibration DIR|CSV")
@@ -37,20 +41,33 @@ def calibration_set(source, meta: ModelMetadata, n: int = 300, seed: int = 0):
         pass  # no val/ split: nothing to keep apart
     if len(d) == 0:
         raise T.ConversionError(f"calibration set {source} is empty")
+    return d
+
+
+def calibration_set(source, meta: ModelMetadata, n: int = 300, seed: int = 0):
+    """A stratified set of ``n`` real training faces (uint8), none identical to a ``val/`` (parity) face."""
+    from fer_edge.training.data import stratified_indices
+
+    d = training_faces(source, meta)
     return d.subset(stratified_indices(d.y, min(n, len(d)), seed))
 
 
-def _finetune_data(source, meta: ModelMetadata, limit: int, seed: int, teacher):
+#: Fine-tuning epochs over the training faces, per format (``--finetune-epochs`` overrides).
+FINETUNE_EPOCHS = {"pruned": 3, "qat": 2}
+
+
+def _finetune_data(source, meta: ModelMetadata, limit: int | None, seed: int, teacher):
     """Augmented training faces with the float parent's probabilities as targets.
 
     Pruning and QAT fine-tune towards the parent's outputs (distillation), not the
     labels: what the parity suite asks of them is to agree with the parent.
     """
     from fer_edge.training.augment import Augment
-    from fer_edge.training.data import load, stratified_indices
+    from fer_edge.training.data import stratified_indices
 
-    d = load(source, "train", meta.class_set, size=meta.preprocessing.size)
-    d = d.subset(stratified_indices(d.y, min(limit, len(d)), seed + 1))
+    d = training_faces(source, meta)
+    if limit is not None and limit < len(d):
+        d = d.subset(stratified_indices(d.y, limit, seed + 1))
     x = normalize(Augment()(d.x, np.random.default_rng(seed)), meta.preprocessing)
     soft = np.concatenate([np.asarray(teacher(x[i:i + 256], training=False)) for i in range(0, len(x), 256)])
     return x, soft.astype(np.float32)
@@ -68,10 +85,14 @@ def record_metrics(tflite_path, metrics: dict) -> None:
 
 
 def convert(keras_path, formats, out_dir, *, calibration=None, parity_data=None, n_calibration: int = 300,
-            sparsity: float = 0.3, finetune_epochs: int = 2, finetune_limit: int = 6000,
+            sparsity: float = 0.3, finetune_epochs: int | None = None, finetune_limit: int | None = None,
             thresholds: Thresholds = Thresholds(), parity_limit: int | None = None, run_parity_suite: bool = True,
             seed: int = 0, log=print) -> dict:
-    """Convert ``keras_path`` to each of ``formats`` under ``out_dir``; returns the summary (also ``convert.json``)."""
+    """Convert ``keras_path`` to each of ``formats`` under ``out_dir``; returns the summary (also ``convert.json``).
+
+    Pruning and QAT fine-tune on ``finetune_limit`` training faces (default: all) for
+    ``finetune_epochs`` (default: :data:`FINETUNE_EPOCHS` per format).
+    """
     from fer_edge.training.evaluate import load_keras
 
     unknown = [f for f in formats if f not in T.FORMATS]
@@ -116,14 +137,18 @@ def convert(keras_path, formats, out_dir, *, calibration=None, parity_data=None,
             if finetune is None:  # one load of the training faces and one teacher pass serve both formats
                 finetune = _finetune_data(calibration, meta, finetune_limit, seed, model)
             x, y = finetune
-            source_tf = B.to_tf_keras(model)  # a fresh copy per format: fine-tuning changes it
+            epochs = finetune_epochs or FINETUNE_EPOCHS[fmt]
+            # a fresh copy per format (fine-tuning changes it); pruning ranks the batch-norm-folded weights,
+            # QAT folds batch norm itself
+            source_tf = B.to_tf_keras(model, fold_batch_norm=fmt == "pruned")
             B.check_bridge(model, source_tf, cal_x[:32])
             if fmt == "pruned":
-                tuned = B.prune(source_tf, x, y, sparsity=sparsity, epochs=finetune_epochs)
+                tuned = B.prune(source_tf, x, y, sparsity=sparsity, epochs=epochs)
                 quant["sparsity"] = round(B.sparsity_of(tuned), 4)
+                quant["layer_sparsity"] = B.layer_sparsity(tuned)
             else:
-                tuned = B.quantize_aware(source_tf, x, y, epochs=finetune_epochs)
-            quant.update({"finetune_epochs": finetune_epochs, "finetune_images": int(len(x))})
+                tuned = B.quantize_aware(source_tf, x, y, epochs=epochs)
+            quant.update({"finetune_epochs": epochs, "finetune_images": int(len(x))})
             data = T.to_int8(tuned, cal_x, fmt)
         if fmt in T.INTEGER_FORMATS:
             desc = T.describe(data)

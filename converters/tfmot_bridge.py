@@ -63,11 +63,58 @@ def _layer_config(layer) -> dict:
     return out
 
 
-def to_tf_keras(model):
-    """A ``tf_keras`` copy of a Keras 3 functional/sequential model with identical weights."""
+def _foldable(model) -> dict:
+    """BatchNormalization layers whose input is a linear Conv2D/DepthwiseConv2D/Dense used by nothing else.
+
+    Maps id(bn) -> producer layer. Folding them gives the weights the TFLite file will
+    hold anyway; magnitude pruning must rank those, because a channel with a large
+    batch-norm scale turns small raw weights into large effective ones.
+    """
+    producer, uses = {}, {}
+    for layer in model.layers:
+        for node in layer._inbound_nodes[:1]:
+            for t in node.output_tensors:
+                producer[id(t)] = layer
+            for t in node.input_tensors:
+                uses[id(t)] = uses.get(id(t), 0) + 1
+    pairs = {}
+    for layer in model.layers:
+        if type(layer).__name__ != "BatchNormalization":
+            continue
+        (t,) = layer._inbound_nodes[0].input_tensors
+        src = producer.get(id(t))
+        if (src is not None and type(src).__name__ in ("Conv2D", "DepthwiseConv2D", "Dense") and uses[id(t)] == 1
+                and src.get_config().get("activation") in ("linear", None)):
+            pairs[id(layer)] = src
+    return pairs
+
+
+def _folded_weights(src, bn) -> list[np.ndarray]:
+    """Kernel and bias of ``src`` with the inference-mode batch norm ``bn`` multiplied in."""
+    kernel = np.asarray(src.kernel, np.float64)
+    bias = np.asarray(src.bias, np.float64) if src.use_bias else 0.0
+    mean, var = np.asarray(bn.moving_mean, np.float64), np.asarray(bn.moving_variance, np.float64)
+    gamma = np.asarray(bn.gamma, np.float64) if bn.scale else 1.0
+    beta = np.asarray(bn.beta, np.float64) if bn.center else 0.0
+    scale = gamma / np.sqrt(var + bn.epsilon)
+    if type(src).__name__ == "DepthwiseConv2D":  # output channel = input channel * multiplier + m
+        kernel = kernel * scale.reshape(kernel.shape[2], kernel.shape[3])
+    else:
+        kernel = kernel * scale
+    return [kernel.astype(np.float32), ((bias - mean) * scale + beta).astype(np.float32)]
+
+
+def to_tf_keras(model, fold_batch_norm: bool = False):
+    """A ``tf_keras`` copy of a Keras 3 functional/sequential model with identical weights.
+
+    ``fold_batch_norm`` multiplies each batch norm that follows a linear conv/dense layer
+    into that layer (same outputs, fewer layers): what pruning should see.
+    """
     tfk = _tf_keras()
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise BridgeError("only single-input, single-output models can be bridged")
+    folds = _foldable(model) if fold_batch_norm else {}
+    folded_into = {id(src): bn for bn_id, src in folds.items() for bn in model.layers if id(bn) == bn_id}
     shape = tuple(model.inputs[0].shape[1:])
     inp = tfk.Input(shape, name=model.inputs[0].name.split(":")[0] or "input")
     built = {id(model.inputs[0]): inp}
@@ -77,14 +124,20 @@ def to_tf_keras(model):
             continue
         node = layer._inbound_nodes[0]
         ins = [built[id(t)] for t in node.input_tensors]
-        tf_layer = getattr(tfk.layers, type(layer).__name__).from_config(_layer_config(layer))
+        if id(layer) in folds:  # the batch norm now lives inside its producer
+            built[id(node.output_tensors[0])] = ins[0]
+            continue
+        cfg = _layer_config(layer)
+        if id(layer) in folded_into:
+            cfg["use_bias"] = True
+        tf_layer = getattr(tfk.layers, type(layer).__name__).from_config(cfg)
         out = tf_layer(ins if len(ins) > 1 else ins[0])
         for t in node.output_tensors:
             built[id(t)] = out
         pairs.append((layer, tf_layer))
     tf_model = tfk.Model(inp, built[id(model.outputs[0])], name=model.name)
     for src, dst in pairs:
-        w = src.get_weights()
+        w = _folded_weights(src, folded_into[id(src)]) if id(src) in folded_into else src.get_weights()
         if w:
             dst.set_weights(w)
     return tf_model
@@ -111,19 +164,71 @@ def freeze_batch_norm(tf_model) -> None:
             layer.trainable = False
 
 
-def prune(tf_model, x, y, *, sparsity: float = 0.5, epochs: int = 2, batch_size: int = 64, lr: float = 1e-4,
+#: Layer classes magnitude pruning works on.
+PRUNABLE = ("Conv2D", "DepthwiseConv2D", "Dense")
+
+
+def prune_plan(tf_model, sparsity: float, min_share: float = 0.01) -> dict[str, float]:
+    """Per-layer sparsity that zeroes ``sparsity`` of all prunable kernel weights.
+
+    Spared (0.0): the output layer and layers holding under ``min_share`` of the
+    weights (the first convs): they cost little and every decision depends on them;
+    pruning them one-shot cut agreement with the parent from 91% to 70% on edge-s.
+    The remaining layers take up the difference.
+    """
+    sizes = {l.name: int(np.prod(l.kernel.shape)) for l in tf_model.layers
+             if type(l).__name__ in PRUNABLE and hasattr(l, "kernel")}
+    if not sizes:
+        raise BridgeError("the model has no Conv2D/DepthwiseConv2D/Dense layer to prune")
+    total = sum(sizes.values())
+    spared = {n for n, k in sizes.items() if k < min_share * total} | {list(sizes)[-1]}
+    rest = total - sum(sizes[n] for n in spared)
+    per_layer = sparsity * total / max(rest, 1)
+    if not 0.0 <= per_layer < 0.95:
+        raise BridgeError(f"sparsity {sparsity} would need {per_layer:.0%} of the prunable layers zeroed")
+    return {n: 0.0 if n in spared else per_layer for n in sizes}
+
+
+def distillation_loss(y_teacher, y_student):
+    """Squared distance between the two models' centred log-probabilities (logits up to a constant).
+
+    Matching logits keeps the student's decisions where the parent's are, close calls
+    included: on edge-s at 30% sparsity it beat cross-entropy on soft targets.
+    """
+    import tensorflow as tf
+
+    def centred(p):
+        lp = tf.math.log(tf.clip_by_value(p, 1e-7, 1.0))
+        return lp - tf.reduce_mean(lp, axis=-1, keepdims=True)
+
+    return tf.reduce_mean(tf.square(centred(y_student) - centred(y_teacher)), axis=-1)
+
+
+def prune(tf_model, x, y, *, sparsity: float = 0.3, epochs: int = 3, batch_size: int = 64, lr: float = 3e-4,
           verbose: int = 0):
-    """Magnitude-prune to ``sparsity`` with fine-tuning; returns the stripped tf_keras model."""
+    """Magnitude-prune to ``sparsity`` (see :func:`prune_plan`) while distilling ``y``; returns the stripped model.
+
+    ``tf_model`` should come from ``to_tf_keras(..., fold_batch_norm=True)`` so that
+    the magnitudes ranked are the effective weights of the converted model.
+    """
     import tensorflow_model_optimization as tfmot
 
     tfk = _tf_keras()
     freeze_batch_norm(tf_model)
     steps = max(1, int(np.ceil(len(x) / batch_size)) * epochs)
-    # reach the target sparsity half-way, then let the remaining weights recover at that sparsity
-    schedule = tfmot.sparsity.keras.PolynomialDecay(0.0, sparsity, begin_step=0, end_step=max(1, int(steps * 0.5)),
-                                                    frequency=max(1, steps // 20))
-    pruned = tfmot.sparsity.keras.prune_low_magnitude(tf_model, pruning_schedule=schedule)
-    pruned.compile(tfk.optimizers.Adam(lr), "categorical_crossentropy", metrics=["accuracy"])
+    plan = prune_plan(tf_model, sparsity)
+
+    def wrap(layer):
+        target = plan.get(layer.name, 0.0)
+        if target <= 0.0:
+            return layer
+        # reach the target half-way, then let the remaining weights recover at that sparsity
+        schedule = tfmot.sparsity.keras.PolynomialDecay(0.0, target, begin_step=0, end_step=max(1, steps // 2),
+                                                        frequency=max(1, steps // 20))
+        return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+
+    pruned = tfk.models.clone_model(tf_model, clone_function=wrap)  # wrappers hold the very layers, weights included
+    pruned.compile(tfk.optimizers.Adam(tfk.optimizers.schedules.CosineDecay(lr, steps)), distillation_loss)
     pruned.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
                callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
     return tfmot.sparsity.keras.strip_pruning(pruned)
@@ -139,6 +244,12 @@ def quantize_aware(tf_model, x, y, *, epochs: int = 2, batch_size: int = 64, lr:
     qat.compile(tfk.optimizers.Adam(lr), "categorical_crossentropy", metrics=["accuracy"])
     qat.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose)
     return qat
+
+
+def layer_sparsity(tf_model) -> dict[str, float]:
+    """Fraction of exactly-zero kernel weights per prunable layer."""
+    return {l.name: round(float((l.kernel.numpy() == 0).mean()), 4) for l in tf_model.layers
+            if type(l).__name__ in PRUNABLE and hasattr(l, "kernel")}
 
 
 def sparsity_of(tf_model) -> float:

@@ -109,6 +109,45 @@ def test_bridge_copies_weights_exactly():
     assert check_bridge(m, tfm, x) < 1e-5
 
 
+def test_bridge_folds_batch_norm_into_convs_exactly():
+    """Folded copies (what pruning ranks) compute the same function with no batch-norm layer left."""
+    from fer_edge.converters.tfmot_bridge import check_bridge, to_tf_keras
+    from fer_edge.training.architectures import edge_net
+
+    rng = np.random.default_rng(3)
+    m = edge_net(7, width=0.5, separable_from=2)  # plain convs and depthwise + pointwise stages
+    x = rng.random((4, 48, 48, 1), np.float32)
+    m(x)
+    for layer in m.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            n = layer.moving_mean.shape
+            layer.moving_mean.assign(rng.normal(0, 0.2, n).astype(np.float32))
+            layer.moving_variance.assign(rng.uniform(0.3, 3.0, n).astype(np.float32))
+            layer.gamma.assign(rng.uniform(0.5, 2.0, n).astype(np.float32))
+            layer.beta.assign(rng.normal(0, 0.1, n).astype(np.float32))
+    tfm = to_tf_keras(m, fold_batch_norm=True)
+    kinds = [type(layer).__name__ for layer in tfm.layers]
+    assert "BatchNormalization" not in kinds and kinds.count("DepthwiseConv2D") >= 1
+    assert check_bridge(m, tfm, x, atol=1e-5) < 1e-5
+    unfolded = to_tf_keras(m)
+    assert [type(layer).__name__ for layer in unfolded.layers].count("BatchNormalization") == kinds.count("Conv2D") + kinds.count("DepthwiseConv2D")
+
+
+def test_prune_plan_spares_small_and_output_layers_and_hits_the_target(parent_model):
+    from fer_edge.converters.tfmot_bridge import BridgeError, prune_plan, to_tf_keras
+    from fer_edge.training.evaluate import load_keras
+
+    tfm = to_tf_keras(load_keras(parent_model), fold_batch_norm=True)
+    plan = prune_plan(tfm, 0.3)
+    sizes = {layer.name: int(np.prod(layer.kernel.shape)) for layer in tfm.layers if layer.name in plan}
+    assert plan["s0c0"] == plan["s0c1"] == plan["logits"] == 0.0  # < 1% of the weights, and the classifier
+    assert plan["s3c1"] > 0.3
+    zeroed = sum(round(plan[n] * k) for n, k in sizes.items())
+    assert abs(zeroed / sum(sizes.values()) - 0.3) < 0.001
+    with pytest.raises(BridgeError, match="would need"):
+        prune_plan(tfm, 0.97)
+
+
 def test_bridge_names_unsupported_layers():
     import keras
 
