@@ -168,6 +168,17 @@ def freeze_batch_norm(tf_model) -> None:
 PRUNABLE = ("Conv2D", "DepthwiseConv2D", "Dense")
 
 
+def silence_dropout(tf_model) -> None:
+    """Turn dropout off for a distillation fine-tune (inference ignores it, so the converted model is unchanged).
+
+    The target is the parent's exact output; dropout noise on the student kept the
+    logit loss of edge-s at 0.09 instead of 0.01 and left agreement 1-2 points lower.
+    """
+    for layer in tf_model.layers:
+        if type(layer).__name__ == "Dropout":
+            layer.rate = 0.0
+
+
 def prune_plan(tf_model, sparsity: float, min_share: float = 0.01) -> dict[str, float]:
     """Per-layer sparsity that zeroes ``sparsity`` of all prunable kernel weights.
 
@@ -204,7 +215,7 @@ def distillation_loss(y_teacher, y_student):
     return tf.reduce_mean(tf.square(centred(y_student) - centred(y_teacher)), axis=-1)
 
 
-def prune(tf_model, x, y, *, sparsity: float = 0.3, epochs: int = 3, batch_size: int = 64, lr: float = 3e-4,
+def prune(tf_model, x, y, *, sparsity: float = 0.2, epochs: int = 3, batch_size: int = 64, lr: float = 3e-4,
           verbose: int = 0):
     """Magnitude-prune to ``sparsity`` (see :func:`prune_plan`) while distilling ``y``; returns the stripped model.
 
@@ -215,6 +226,7 @@ def prune(tf_model, x, y, *, sparsity: float = 0.3, epochs: int = 3, batch_size:
 
     tfk = _tf_keras()
     freeze_batch_norm(tf_model)
+    silence_dropout(tf_model)
     steps = max(1, int(np.ceil(len(x) / batch_size)) * epochs)
     plan = prune_plan(tf_model, sparsity)
 

@@ -356,7 +356,7 @@ def evaluate(model, data, split, out, limit, as_json, record):
 @click.option("--data", "-d", type=click.Path(), default=None, help="Parity data (val/ split); default: --calibration.")
 @click.option("--out", "-o", type=click.Path(file_okay=False), default=None, help="Output folder (default: beside MODEL).")
 @click.option("--n-calibration", type=int, default=300, show_default=True)
-@click.option("--sparsity", type=float, default=0.3, show_default=True, help="Pruning target (fraction of conv/dense weights set to zero).")
+@click.option("--sparsity", type=float, default=0.2, show_default=True, help="Pruning target (fraction of conv/dense weights set to zero).")
 @click.option("--finetune-epochs", type=int, default=None, help="Pruning/QAT fine-tuning epochs [default: pruned 3, qat 2].")
 @click.option("--finetune-limit", type=int, default=None, help="Pruning/QAT: fine-tune on this many training faces [default: all].")
 @click.option("--parity/--no-parity", default=True, show_default=True)
@@ -386,7 +386,7 @@ def convert(model, f_float32, f_float16, f_dynamic, f_int8, f_pruned, f_qat, f_e
                       n_calibration=n_calibration, sparsity=sparsity, finetune_epochs=finetune_epochs,
                       finetune_limit=finetune_limit, run_parity_suite=parity, parity_limit=parity_limit,
                       thresholds=Thresholds(int_max_drop_pp=max_drop, int_min_agreement=min_agreement),
-                      log=click.echo)
+                      log=click.echo, verbose=2)
     stem = Path(model).stem
     click.echo(f"next: fer-edge predict IMAGE --model {Path(out or Path(model).parent) / (stem + '_' + formats[-1] + '.tflite')}"
                f"  |  fer-edge benchmark {model} --data DATA")

@@ -11,7 +11,8 @@ from fer_edge.classifier import EmotionClassifier  # noqa: E402
 from fer_edge.converters import tflite as T  # noqa: E402
 from fer_edge.converters.export import convert  # noqa: E402
 from fer_edge.converters.parity import Thresholds, compare  # noqa: E402
-from fer_edge.metadata import read_tflite_metadata  # noqa: E402
+from fer_edge.metadata import read_keras_metadata, read_tflite_metadata  # noqa: E402
+from fer_edge.preprocessing import normalize  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +147,20 @@ def test_prune_plan_spares_small_and_output_layers_and_hits_the_target(parent_mo
     assert abs(zeroed / sum(sizes.values()) - 0.3) < 0.001
     with pytest.raises(BridgeError, match="would need"):
         prune_plan(tfm, 0.97)
+
+
+def test_distillation_copy_trains_on_the_inference_function(parent_model, test_faces):
+    """With batch norm frozen and dropout silenced, training mode computes what the converted model will."""
+    from fer_edge.converters.tfmot_bridge import freeze_batch_norm, silence_dropout, to_tf_keras
+    from fer_edge.training.evaluate import load_keras
+
+    model = load_keras(parent_model)
+    x = normalize(test_faces[0][:16], read_keras_metadata(parent_model).preprocessing)
+    tfm = to_tf_keras(model, fold_batch_norm=True)
+    assert np.abs(np.asarray(tfm(x, training=True)) - np.asarray(model(x, training=False))).max() > 1e-3  # dropout on
+    freeze_batch_norm(tfm)
+    silence_dropout(tfm)
+    assert np.abs(np.asarray(tfm(x, training=True)) - np.asarray(model(x, training=False))).max() < 1e-5
 
 
 def test_bridge_names_unsupported_layers():
