@@ -176,10 +176,11 @@ def test_bridge_names_unsupported_layers():
 
 @pytest.mark.slow
 def test_prune_and_qat_convert_and_keep_agreement(parent_model, fer_root, tmp_path):
-    """A CI-sized fine-tune (1 epoch, 1,500 faces): QAT meets the default thresholds; pruning keeps most
-    decisions (82.6% agreement measured; a broken prune or bridge lands near chance, ~20%).
+    """A CI-sized fine-tune (1 epoch, 1,500 faces, 30% sparsity): QAT meets the default thresholds (98.7%
+    measured); pruning keeps most decisions (86.0% agreement measured, 82.6% before batch-norm folding, spared
+    layers and dropout-free distillation; a broken prune or bridge lands near chance, ~20%).
 
-    results/edge-s/converted/parity.md has the full-size numbers (12,000 faces, 2 epochs: 93.3%).
+    results/edge-s/converted/parity.md has the full-size numbers (all training faces, 3 epochs, 20%: 98.1%).
     """
     s = convert(parent_model, ["pruned", "qat"], tmp_path, calibration=fer_root, n_calibration=100,
                 sparsity=0.3, finetune_epochs=1, finetune_limit=1500, parity_limit=600, log=lambda *_: None)
@@ -187,7 +188,7 @@ def test_prune_and_qat_convert_and_keep_agreement(parent_model, fer_root, tmp_pa
     pruned = next(o for o in s["outputs"] if o["format"] == "pruned")
     assert pruned["quantization"]["sparsity"] >= 0.28
     assert rows["qat"]["agreement"] >= 0.97 and rows["qat"]["accuracy_drop_pp"] <= 1.0, rows["qat"]
-    assert rows["pruned"]["agreement"] >= 0.78 and rows["pruned"]["accuracy_drop_pp"] <= 4.0, rows["pruned"]
+    assert rows["pruned"]["agreement"] >= 0.83 and rows["pruned"]["accuracy_drop_pp"] <= 4.0, rows["pruned"]
     for fmt in ("pruned", "qat"):
         meta = read_tflite_metadata((tmp_path / f"{parent_model.stem}_{fmt}.tflite").read_bytes())
         assert meta.format == fmt and meta.quantization["finetune_epochs"] == 1
