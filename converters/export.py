@@ -153,11 +153,11 @@ def convert(keras_path, formats, out_dir, *, calibration=None, parity_data=None,
             source_tf = B.to_tf_keras(model, fold_batch_norm=fmt == "pruned")
             B.check_bridge(model, source_tf, cal_x[:32])
             if fmt == "pruned":
-                tuned = B.prune(source_tf, x, y, sparsity=sparsity, epochs=epochs, verbose=verbose)
+                tuned = B.prune(source_tf, x, y, sparsity=sparsity, epochs=epochs, seed=seed, verbose=verbose)
                 quant["sparsity"] = round(B.sparsity_of(tuned), 4)
                 quant["layer_sparsity"] = B.layer_sparsity(tuned)
             else:
-                tuned = B.quantize_aware(source_tf, x, y, epochs=epochs, verbose=verbose)
+                tuned = B.quantize_aware(source_tf, x, y, epochs=epochs, seed=seed, verbose=verbose)
             quant.update({"finetune_epochs": epochs, "finetune_images": int(len(x))})
             data = T.to_int8(tuned, cal_x, fmt)
         if fmt in T.INTEGER_FORMATS:

@@ -66,9 +66,9 @@ def _layer_config(layer) -> dict:
 def _foldable(model) -> dict:
     """BatchNormalization layers whose input is a linear Conv2D/DepthwiseConv2D/Dense used by nothing else.
 
-    Maps id(bn) -> producer layer. Folding them gives the weights the TFLite file will
-    hold anyway; magnitude pruning must rank those, because a channel with a large
-    batch-norm scale turns small raw weights into large effective ones.
+    Maps id(producer) -> the batch norm folded into it. Folding them gives the weights
+    the TFLite file will hold anyway; magnitude pruning must rank those, because a
+    channel with a large batch-norm scale turns small raw weights into large effective ones.
     """
     producer, uses = {}, {}
     for layer in model.layers:
@@ -77,7 +77,7 @@ def _foldable(model) -> dict:
                 producer[id(t)] = layer
             for t in node.input_tensors:
                 uses[id(t)] = uses.get(id(t), 0) + 1
-    pairs = {}
+    folds = {}
     for layer in model.layers:
         if type(layer).__name__ != "BatchNormalization":
             continue
@@ -85,8 +85,8 @@ def _foldable(model) -> dict:
         src = producer.get(id(t))
         if (src is not None and type(src).__name__ in ("Conv2D", "DepthwiseConv2D", "Dense") and uses[id(t)] == 1
                 and src.get_config().get("activation") in ("linear", None)):
-            pairs[id(layer)] = src
-    return pairs
+            folds[id(src)] = layer
+    return folds
 
 
 def _folded_weights(src, bn) -> list[np.ndarray]:
@@ -113,8 +113,8 @@ def to_tf_keras(model, fold_batch_norm: bool = False):
     tfk = _tf_keras()
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise BridgeError("only single-input, single-output models can be bridged")
-    folds = _foldable(model) if fold_batch_norm else {}
-    folded_into = {id(src): bn for bn_id, src in folds.items() for bn in model.layers if id(bn) == bn_id}
+    folded_into = _foldable(model) if fold_batch_norm else {}
+    folded_bns = {id(bn) for bn in folded_into.values()}
     shape = tuple(model.inputs[0].shape[1:])
     inp = tfk.Input(shape, name=model.inputs[0].name.split(":")[0] or "input")
     built = {id(model.inputs[0]): inp}
@@ -124,7 +124,7 @@ def to_tf_keras(model, fold_batch_norm: bool = False):
             continue
         node = layer._inbound_nodes[0]
         ins = [built[id(t)] for t in node.input_tensors]
-        if id(layer) in folds:  # the batch norm now lives inside its producer
+        if id(layer) in folded_bns:  # the batch norm now lives inside its producer
             built[id(node.output_tensors[0])] = ins[0]
             continue
         cfg = _layer_config(layer)
@@ -164,8 +164,14 @@ def freeze_batch_norm(tf_model) -> None:
             layer.trainable = False
 
 
-#: Layer classes magnitude pruning works on.
-PRUNABLE = ("Conv2D", "DepthwiseConv2D", "Dense")
+#: Layer classes magnitude pruning works on. Depthwise kernels stay dense: few weights, each a whole
+#: channel's filter.
+PRUNABLE = ("Conv2D", "Dense")
+
+
+def _kernels(tf_model) -> dict[str, np.ndarray]:
+    """Kernel of every prunable layer, by layer name, in model order."""
+    return {layer.name: layer.kernel.numpy() for layer in tf_model.layers if type(layer).__name__ in PRUNABLE}
 
 
 def silence_dropout(tf_model) -> None:
@@ -187,10 +193,9 @@ def prune_plan(tf_model, sparsity: float, min_share: float = 0.01) -> dict[str, 
     pruning them one-shot cut agreement with the parent from 91% to 70% on edge-s.
     The remaining layers take up the difference.
     """
-    sizes = {l.name: int(np.prod(l.kernel.shape)) for l in tf_model.layers
-             if type(l).__name__ in PRUNABLE and hasattr(l, "kernel")}
+    sizes = {name: k.size for name, k in _kernels(tf_model).items()}
     if not sizes:
-        raise BridgeError("the model has no Conv2D/DepthwiseConv2D/Dense layer to prune")
+        raise BridgeError("the model has no Conv2D/Dense layer to prune")
     total = sum(sizes.values())
     spared = {n for n, k in sizes.items() if k < min_share * total} | {list(sizes)[-1]}
     rest = total - sum(sizes[n] for n in spared)
@@ -216,7 +221,7 @@ def distillation_loss(y_teacher, y_student):
 
 
 def prune(tf_model, x, y, *, sparsity: float = 0.2, epochs: int = 3, batch_size: int = 64, lr: float = 3e-4,
-          verbose: int = 0):
+          seed: int = 0, verbose: int = 0):
     """Magnitude-prune to ``sparsity`` (see :func:`prune_plan`) while distilling ``y``; returns the stripped model.
 
     ``tf_model`` should come from ``to_tf_keras(..., fold_batch_norm=True)`` so that
@@ -225,6 +230,7 @@ def prune(tf_model, x, y, *, sparsity: float = 0.2, epochs: int = 3, batch_size:
     import tensorflow_model_optimization as tfmot
 
     tfk = _tf_keras()
+    tfk.utils.set_random_seed(seed)  # batch order: an unseeded fine-tune moved CI-sized agreement by a point
     freeze_batch_norm(tf_model)
     silence_dropout(tf_model)
     steps = max(1, int(np.ceil(len(x) / batch_size)) * epochs)
@@ -246,11 +252,13 @@ def prune(tf_model, x, y, *, sparsity: float = 0.2, epochs: int = 3, batch_size:
     return tfmot.sparsity.keras.strip_pruning(pruned)
 
 
-def quantize_aware(tf_model, x, y, *, epochs: int = 2, batch_size: int = 64, lr: float = 1e-5, verbose: int = 0):
+def quantize_aware(tf_model, x, y, *, epochs: int = 2, batch_size: int = 64, lr: float = 1e-5, seed: int = 0,
+                   verbose: int = 0):
     """Quantization-aware fine-tuning; returns the QAT tf_keras model (fake-quant nodes inside)."""
     import tensorflow_model_optimization as tfmot
 
     tfk = _tf_keras()
+    tfk.utils.set_random_seed(seed)
     freeze_batch_norm(tf_model)
     qat = tfmot.quantization.keras.quantize_model(tf_model)
     qat.compile(tfk.optimizers.Adam(lr), "categorical_crossentropy", metrics=["accuracy"])
@@ -260,8 +268,7 @@ def quantize_aware(tf_model, x, y, *, epochs: int = 2, batch_size: int = 64, lr:
 
 def layer_sparsity(tf_model) -> dict[str, float]:
     """Fraction of exactly-zero kernel weights per prunable layer."""
-    return {l.name: round(float((l.kernel.numpy() == 0).mean()), 4) for l in tf_model.layers
-            if type(l).__name__ in PRUNABLE and hasattr(l, "kernel")}
+    return {name: round(float((k == 0).mean()), 4) for name, k in _kernels(tf_model).items()}
 
 
 def sparsity_of(tf_model) -> float:

@@ -270,6 +270,9 @@ def _quiet_tf():
 @click.option("--stop-after", type=int, default=None, help="End this call after N epochs; continue later with --resume.")
 @click.option("--keep-duplicates", is_flag=True, help="Keep train images identical to val/test images (leaks).")
 @click.option("--weights", type=click.Path(), default=None, help="Transfer recipes: local ImageNet weights file.")
+@click.option("--init", type=click.Path(), default=None,
+              help="Start from this earlier run's model.keras (same recipe and classes) with a fresh schedule.")
+@click.option("--lr", type=float, default=None, help="Peak learning rate (default: the recipe's).")
 @click.option("--search", is_flag=True, help="Hyper-parameter search over the recipe's space (keras-tuner).")
 @click.option("--trials", type=int, default=8, show_default=True, help="Search: number of trials.")
 @click.option("--list", "list_recipes", is_flag=True, help="List recipes with params and MACs, then exit.")
@@ -278,7 +281,7 @@ def _quiet_tf():
 @click.option("--verbose", type=int, default=1, show_default=True, help="Keras progress: 0 silent, 1 bar, 2 line per epoch.")
 @_workstation_errors
 def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, limit, stop_after, keep_duplicates, weights,
-          search, trials, list_recipes, test_report, verbose):
+          init, lr, search, trials, list_recipes, test_report, verbose):
     """Train a recipe on FER2013-style data (checkpoints every epoch; --resume continues)."""
     _quiet_tf()
     if list_recipes:
@@ -298,7 +301,7 @@ def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, li
     from .training.train import train as run_train
     summary = run_train(recipe, data, out, epochs=epochs, classes=classes, seed=seed, resume=resume,
                         batch_size=batch_size, limit=limit, dedupe=not keep_duplicates, verbose=verbose,
-                        arch=arch, size=size, stop_after=stop_after)
+                        arch=arch, size=size, stop_after=stop_after, init=init, lr=lr)
     if not summary["complete"]:
         click.echo(f"paused after {summary['epochs_run']} of {summary['epochs']} epochs; continue with --resume")
         return

@@ -93,6 +93,31 @@ def test_resume_continues_exactly(mini_fer, tmp_path):
 
 
 @pytest.mark.slow
+def test_init_starts_from_an_earlier_run_and_refuses_mismatches(mini_fer, tmp_path):
+    import keras
+
+    from fer_edge.labels import ClassSet
+    from fer_edge.training.train import build_model, init_from
+
+    small = {"width": 0.5}
+    train("edge-s", mini_fer, tmp_path / "a", epochs=1, limit=40, verbose=0, arch=small)
+    a = tmp_path / "a" / "model.keras"
+    names = ClassSet.parse(None).names
+    fresh = build_model(recipes.get("edge-s").with_overrides(arch=small), 7, seed=5)
+    assert init_from(fresh, a, names) == "a/model.keras"
+    for mine, theirs in zip(fresh.get_weights(), keras.models.load_model(a, compile=False).get_weights()):
+        assert np.array_equal(mine, theirs)
+    with pytest.raises(ValueError, match="another architecture"):
+        init_from(build_model(recipes.get("edge-s"), 7), a, names)
+    with pytest.raises(ValueError, match="labels"):
+        init_from(build_model(recipes.get("edge-s").with_overrides(arch=small), 4), a, ["happy", "sad", "x", "y"])
+    with pytest.raises(FileNotFoundError, match="--init"):
+        init_from(fresh, tmp_path / "none.keras", names)
+    s = train("edge-s", mini_fer, tmp_path / "b", epochs=1, limit=40, verbose=0, arch=small, init=a, lr=1e-4)
+    assert s["lr"] == 1e-4 and read_keras_metadata(tmp_path / "b" / "model.keras").training["init_from"] == "a/model.keras"
+
+
+@pytest.mark.slow
 def test_search_writes_a_results_table(mini_fer, tmp_path):
     from fer_edge.training.search import search
 

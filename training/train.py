@@ -20,7 +20,7 @@ import numpy as np
 
 from fer_edge import __version__
 from fer_edge.labels import ClassSet
-from fer_edge.metadata import ModelMetadata, write_keras_metadata
+from fer_edge.metadata import ModelMetadata, read_keras_metadata, write_keras_metadata
 from fer_edge.preprocessing import Preprocessing, normalize, resize
 from fer_edge.sysinfo import machine
 
@@ -178,6 +178,31 @@ def build_model(recipe, n_classes: int, seed: int = 0):
     return recipe.build(n_classes, recipe.size, channels, **recipe.arch)
 
 
+def init_from(model, path, labels) -> str:
+    """Start from the weights of an earlier run of the same recipe (a longer or restarted schedule).
+
+    The label order must match: weights trained for other classes would be silently wrong.
+    """
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--init: no model file at {path}")
+    try:
+        prev = read_keras_metadata(path)
+    except Exception as e:
+        raise ValueError(f"--init: {path} is not a fer-edge .keras model ({e})") from None
+    if list(prev.labels) != list(labels):
+        raise ValueError(f"--init: {path} has labels {list(prev.labels)}, this run {list(labels)}")
+    src = keras.models.load_model(path, compile=False)
+    theirs, ours = src.get_weights(), model.get_weights()
+    if [w.shape for w in theirs] != [w.shape for w in ours]:
+        raise ValueError(f"--init: {path} is another architecture ({src.count_params():,} params, "
+                         f"this recipe {model.count_params():,})")
+    model.set_weights(theirs)
+    return path.name if path.parent.name in ("", ".") else f"{path.parent.name}/{path.name}"
+
+
 def compile_model(model, recipe, schedule):
     import keras
 
@@ -189,11 +214,12 @@ def compile_model(model, recipe, schedule):
 def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: str | None = None,
           seed: int = 0, resume: bool = False, batch_size: int | None = None, limit: int | None = None,
           dedupe: bool = True, verbose: int = 1, arch: dict | None = None, stop_after: int | None = None,
-          **overrides) -> dict:
+          init: str | Path | None = None, **overrides) -> dict:
     """Train ``recipe_name`` on ``data`` (CSV or folder root) into ``out``; returns the run summary.
 
     ``stop_after`` ends this call after that many epochs (a CPU session's time
-    budget); ``resume=True`` later continues exactly where it stopped.
+    budget); ``resume=True`` later continues exactly where it stopped. ``init`` starts
+    from an earlier run's weights (same recipe and labels) with this call's schedule.
     """
     import keras
 
@@ -228,6 +254,7 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
     schedule = cosine_lr(recipe.lr, recipe.epochs) if recipe.schedule == "cosine" else constant_lr(recipe.lr)
     n_devices = use_all_accelerators()
     model = build_model(recipe, len(cs), seed)
+    started_from = init_from(model, init, cs.names) if init else None
     compile_model(model, recipe, schedule)
     train_seq = make_sequence(train_d, spec, recipe.batch_size, recipe.augment or NONE, seed, shuffle=True)
     val_seq = make_sequence(val_d, spec, 256, NONE, seed, shuffle=False)
@@ -249,6 +276,7 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
                                    "train_images": len(train_d), "cleaning": cleaning, "seed": seed,
                                    "backend": keras.backend.backend(), "devices": n_devices,
                                    "seconds_this_call": round(elapsed, 1),
+                                   **({"init_from": started_from} if started_from else {}),
                                    "machine": machine(), "fer_edge": __version__, **summary_of(model)})
     write_keras_metadata(out / "model.keras", meta)
     summary = {"recipe": recipe.name, "arch": recipe.arch, "epochs": recipe.epochs, "batch_size": recipe.batch_size,
