@@ -66,6 +66,9 @@ def search(recipe_name: str, data, out, *, trials: int = 8, epochs: int | None =
     rows = []
     for t in tuner.oracle.get_best_trials(num_trials=trials):
         rows.append({"trial": t.trial_id, "val_accuracy": t.score, "hyperparameters": t.hyperparameters.values})
+    # keras-tuner leaves tied scores in arbitrary order (it changed between a search and its resume):
+    # ties go to the earlier trial, so the table and "best" are stable
+    rows.sort(key=lambda r: (-(r["val_accuracy"] if r["val_accuracy"] is not None else -1.0), int(r["trial"])))
     summary = {"recipe": base.name, "epochs_per_trial": base.epochs, "train_images": len(train_d),
                "val_images": len(val_d), "trials": rows, "best": rows[0]["hyperparameters"] if rows else None}
     out.mkdir(parents=True, exist_ok=True)
