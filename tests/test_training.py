@@ -147,6 +147,10 @@ def test_cli_train_evaluate_and_data_report(mini_fer, tmp_path):
     assert meta.training["params"] == 295_575 and meta.training["macs"] == 29_528_960
     for f in ("report.json", "report.md", "confusion_matrix.png", "roc.png", "training_curves.png"):
         assert (out / "report_test" / f).stat().st_size > 200
+    r = CliRunner().invoke(main, ["train", "--recipe", "edge-m", "--data", str(mini_fer), "--out", str(tmp_path / "m"),
+                                  "--epochs", "1", "--limit", "28", "--init", str(out / "model.keras")])
+    assert r.exit_code != 0 and r.output.startswith("error: --init:") and "another architecture" in r.output, r.output
+    assert r.output.strip().count("\n") == 0 and not (tmp_path / "m" / "history.csv").exists()
     r = CliRunner().invoke(main, ["evaluate", str(out / "model.keras"), "--data", str(mini_fer), "--split", "val", "--json"])
     rep = json.loads(r.output)
     assert set(rep) >= {"accuracy", "macro_f1", "per_class", "confusion_matrix", "n"} and rep["n"] == 56

@@ -235,6 +235,10 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
     spec = Preprocessing(size=recipe.size, color=recipe.color)
 
     t0 = time.time()
+    schedule = cosine_lr(recipe.lr, recipe.epochs) if recipe.schedule == "cosine" else constant_lr(recipe.lr)
+    n_devices = use_all_accelerators()
+    model = build_model(recipe, len(cs), seed)
+    started_from = init_from(model, init, cs.names) if init else None
     train_d, val_d = load(data, "train", cs), load(data, "val", cs)
     held = [val_d]
     try:
@@ -251,10 +255,6 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
         print(f"recipe {recipe.name}: {len(train_d)} train / {len(val_d)} val faces, classes {list(cs.names)}, "
               f"cleaning {cleaning}, backend {keras.backend.backend()}", flush=True)
 
-    schedule = cosine_lr(recipe.lr, recipe.epochs) if recipe.schedule == "cosine" else constant_lr(recipe.lr)
-    n_devices = use_all_accelerators()
-    model = build_model(recipe, len(cs), seed)
-    started_from = init_from(model, init, cs.names) if init else None
     compile_model(model, recipe, schedule)
     train_seq = make_sequence(train_d, spec, recipe.batch_size, recipe.augment or NONE, seed, shuffle=True)
     val_seq = make_sequence(val_d, spec, 256, NONE, seed, shuffle=False)
