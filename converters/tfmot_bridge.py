@@ -260,6 +260,7 @@ def quantize_aware(tf_model, x, y, *, epochs: int = 2, batch_size: int = 64, lr:
     tfk = _tf_keras()
     tfk.utils.set_random_seed(seed)
     freeze_batch_norm(tf_model)
+    silence_dropout(tf_model)  # as for pruning: train the function the converted model computes
     qat = tfmot.quantization.keras.quantize_model(tf_model)
     qat.compile(tfk.optimizers.Adam(lr), "categorical_crossentropy", metrics=["accuracy"])
     qat.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose)
