@@ -185,6 +185,17 @@ def silence_dropout(tf_model) -> None:
             layer.rate = 0.0
 
 
+def prepare_student(tf_model, seed: int) -> None:
+    """Set up a copy for a distillation fine-tune (pruning, QAT): seeded, batch norm frozen, dropout off.
+
+    Training mode then computes the function the converted model will (a test checks it), and
+    the batch order is fixed: an unseeded fine-tune moved CI-sized agreement by a point.
+    """
+    _tf_keras().utils.set_random_seed(seed)
+    freeze_batch_norm(tf_model)
+    silence_dropout(tf_model)
+
+
 def prune_plan(tf_model, sparsity: float, min_share: float = 0.01) -> dict[str, float]:
     """Per-layer sparsity that zeroes ``sparsity`` of all prunable kernel weights.
 
@@ -230,9 +241,7 @@ def prune(tf_model, x, y, *, sparsity: float = 0.2, epochs: int = 3, batch_size:
     import tensorflow_model_optimization as tfmot
 
     tfk = _tf_keras()
-    tfk.utils.set_random_seed(seed)  # batch order: an unseeded fine-tune moved CI-sized agreement by a point
-    freeze_batch_norm(tf_model)
-    silence_dropout(tf_model)
+    prepare_student(tf_model, seed)
     steps = max(1, int(np.ceil(len(x) / batch_size)) * epochs)
     plan = prune_plan(tf_model, sparsity)
 
@@ -258,9 +267,7 @@ def quantize_aware(tf_model, x, y, *, epochs: int = 2, batch_size: int = 64, lr:
     import tensorflow_model_optimization as tfmot
 
     tfk = _tf_keras()
-    tfk.utils.set_random_seed(seed)
-    freeze_batch_norm(tf_model)
-    silence_dropout(tf_model)  # as for pruning: train the function the converted model computes
+    prepare_student(tf_model, seed)
     qat = tfmot.quantization.keras.quantize_model(tf_model)
     qat.compile(tfk.optimizers.Adam(lr), "categorical_crossentropy", metrics=["accuracy"])
     qat.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose)

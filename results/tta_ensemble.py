@@ -1,32 +1,25 @@
 """Flip test-time averaging and a two-model ensemble, measured on val/ and test/ (float Keras models).
 
 Run from the repository root: python results/tta_ensemble.py [EDGE_MODEL] [OTHER_MODEL]
-Writes results/edge-s/tta_ensemble.json. Selection is on val/; test/ is reported only.
+Writes results/edge-s/tta_ensemble.json. OTHER_MODEL defaults to run 4's seed-vgg, which is not
+committed: `fer-edge train --recipe seed-vgg --data ../shared/datasets/fer2013 --out runs/seed-vgg` makes it. Selection is on val/; test/ is reported only.
 """
 import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from fer_edge.labels import ClassSet
-from fer_edge.metadata import read_keras_metadata
-from fer_edge.preprocessing import normalize
 from fer_edge.training.data import load
-from fer_edge.training.evaluate import load_keras
+from fer_edge.training.evaluate import load_predictor
 
 ROOT = "../shared/datasets/fer2013"
 EDGE = sys.argv[1] if len(sys.argv) > 1 else "results/edge-s/model.keras"
 OTHER = sys.argv[2] if len(sys.argv) > 2 else "runs/seed-vgg/model.keras"
 
-
 def probs(path, faces):
     """Probabilities of the plain and the mirrored faces."""
-    model, meta = load_keras(path), read_keras_metadata(path)
-    x = normalize(faces, meta.preprocessing)
-    return (np.asarray(model.predict(x, batch_size=256, verbose=0)),
-            np.asarray(model.predict(x[:, :, ::-1], batch_size=256, verbose=0)))
-
+    model = load_predictor(path)
+    return model.predict(faces), model.predict(faces[:, :, ::-1])
 
 res = {"edge": EDGE, "other": OTHER}
 for split in ("val", "test"):

@@ -151,15 +151,14 @@ def test_prune_plan_spares_small_and_output_layers_and_hits_the_target(parent_mo
 
 def test_distillation_copy_trains_on_the_inference_function(parent_model, test_faces):
     """With batch norm frozen and dropout silenced, training mode computes what the converted model will."""
-    from fer_edge.converters.tfmot_bridge import freeze_batch_norm, silence_dropout, to_tf_keras
+    from fer_edge.converters.tfmot_bridge import prepare_student, to_tf_keras
     from fer_edge.training.evaluate import load_keras
 
     model = load_keras(parent_model)
     x = normalize(test_faces[0][:16], read_keras_metadata(parent_model).preprocessing)
     tfm = to_tf_keras(model, fold_batch_norm=True)
     assert np.abs(np.asarray(tfm(x, training=True)) - np.asarray(model(x, training=False))).max() > 1e-3  # dropout on
-    freeze_batch_norm(tfm)
-    silence_dropout(tfm)
+    prepare_student(tfm, seed=0)
     assert np.abs(np.asarray(tfm(x, training=True)) - np.asarray(model(x, training=False))).max() < 1e-5
 
 

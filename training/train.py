@@ -183,7 +183,7 @@ def init_from(model, path, labels) -> str:
 
     The label order must match: weights trained for other classes would be silently wrong.
     """
-    import keras
+    from .evaluate import load_keras
 
     path = Path(path)
     if not path.is_file():
@@ -194,7 +194,10 @@ def init_from(model, path, labels) -> str:
         raise ValueError(f"--init: {path} is not a fer-edge .keras model ({e})") from None
     if list(prev.labels) != list(labels):
         raise ValueError(f"--init: {path} has labels {list(prev.labels)}, this run {list(labels)}")
-    src = keras.models.load_model(path, compile=False)
+    try:
+        src = load_keras(path)
+    except ValueError as e:
+        raise ValueError(f"--init: {e}") from None
     theirs, ours = src.get_weights(), model.get_weights()
     if [w.shape for w in theirs] != [w.shape for w in ours]:
         raise ValueError(f"--init: {path} is another architecture ({src.count_params():,} params, "
