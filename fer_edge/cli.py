@@ -273,6 +273,12 @@ def _quiet_tf():
 @click.option("--init", type=click.Path(), default=None,
               help="Start from this earlier run's model.keras (same recipe and classes) with a fresh schedule.")
 @click.option("--lr", type=float, default=None, help="Peak learning rate (default: the recipe's).")
+@click.option("--teacher", "teachers", multiple=True, type=click.Path(),
+              help="Distil from this trained model (.keras or .tflite, same classes; repeat for an ensemble).")
+@click.option("--distill", type=float, default=0.7, show_default=True,
+              help="With --teacher: weight of the teachers' probabilities in the target (the rest: the label).")
+@click.option("--temperature", type=float, default=1.0, show_default=True,
+              help="With --teacher: soften the teachers' probabilities, softmax(logits / T).")
 @click.option("--search", is_flag=True, help="Hyper-parameter search over the recipe's space (keras-tuner).")
 @click.option("--trials", type=int, default=8, show_default=True, help="Search: number of trials.")
 @click.option("--list", "list_recipes", is_flag=True, help="List recipes with params and MACs, then exit.")
@@ -281,7 +287,7 @@ def _quiet_tf():
 @click.option("--verbose", type=int, default=1, show_default=True, help="Keras progress: 0 silent, 1 bar, 2 line per epoch.")
 @_workstation_errors
 def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, limit, stop_after, keep_duplicates, weights,
-          init, lr, search, trials, list_recipes, test_report, verbose):
+          init, lr, teachers, distill, temperature, search, trials, list_recipes, test_report, verbose):
     """Train a recipe on FER2013-style data (checkpoints every epoch; --resume continues)."""
     _quiet_tf()
     if list_recipes:
@@ -301,7 +307,8 @@ def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, li
     from .training.train import train as run_train
     summary = run_train(recipe, data, out, epochs=epochs, classes=classes, seed=seed, resume=resume,
                         batch_size=batch_size, limit=limit, dedupe=not keep_duplicates, verbose=verbose,
-                        arch=arch, size=size, stop_after=stop_after, init=init, lr=lr)
+                        arch=arch, size=size, stop_after=stop_after, init=init, lr=lr, teachers=teachers,
+                        distill=distill, temperature=temperature)
     if not summary["complete"]:
         click.echo(f"paused after {summary['epochs_run']} of {summary['epochs']} epochs; continue with --resume")
         return

@@ -31,7 +31,7 @@ def _conv_bn_relu(x, filters: int, separable: bool, name: str, stride: int = 1):
 
 def edge_net(num_classes: int, size: int = 48, channels: int = 1, *, width: float = 1.0,
              base: tuple[int, ...] = (16, 32, 64, 128), depth: tuple[int, ...] = (2, 2, 2, 2),
-             separable_from: int = 99, dropout: float = 0.3,
+             separable_from: int = 99, dropout: float = 0.3, stem_stride: int = 1,
              name: str = "edge") -> keras.Model:
     """fer-edge's own INT8/Edge-TPU-first CNN.
 
@@ -39,13 +39,17 @@ def edge_net(num_classes: int, size: int = 48, channels: int = 1, *, width: floa
     for INT8), 2x2 max-pool between stages, global average pooling and one dense
     layer. ``width`` scales every stage; stages from index ``separable_from`` on
     use depthwise-separable convs (cheap at inference, slow to train on CPU).
+    ``stem_stride=2`` makes the first conv stride 2: every later stage runs on a
+    quarter of the pixels, about 4x fewer MACs (LiteRT INT8 latency follows MACs).
     """
     inp = keras.Input((size, size, channels), name="face")
     x = inp
     for s, (f, d) in enumerate(zip(base, depth)):
         filters = max(8, int(round(f * width / 8)) * 8)
         for j in range(d):
-            x = _conv_bn_relu(x, filters, s >= separable_from and not (s == 0 and j == 0), f"s{s}c{j}")
+            first = s == 0 and j == 0
+            x = _conv_bn_relu(x, filters, s >= separable_from and not first, f"s{s}c{j}",
+                              stride=stem_stride if first else 1)
         if s < len(base) - 1:
             x = layers.MaxPooling2D(2, name=f"s{s}_pool")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)

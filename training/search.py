@@ -41,9 +41,9 @@ def search(recipe_name: str, data, out, *, trials: int = 8, epochs: int | None =
     if limit:
         train_d = train_d.subset(stratified_indices(train_d.y, limit, seed))
         val_d = val_d.subset(stratified_indices(val_d.y, max(4 * len(cs), limit // 4), seed))
-    train_seq = make_sequence(train_d, spec, base.batch_size, base.augment or NONE, seed, shuffle=True)
+    train_seq = make_sequence(train_d, spec, base.batch_size, base.augment or NONE, seed, shuffle=True,
+                              class_weight=class_weights(train_d.y, len(cs), base.class_weight))
     val_seq = make_sequence(val_d, spec, 256, NONE, seed, shuffle=False)
-    weights = class_weights(train_d.y, len(cs), base.class_weight)
 
     def build(hp):
         arch, over = dict(base.arch), {}
@@ -62,7 +62,7 @@ def search(recipe_name: str, data, out, *, trials: int = 8, epochs: int | None =
     out = Path(out)
     tuner = kt.RandomSearch(build, objective=kt.Objective("val_accuracy", "max"), max_trials=trials, seed=seed,
                             directory=str(out / "tuner"), project_name=base.name, overwrite=False)
-    tuner.search(train_seq, validation_data=val_seq, epochs=base.epochs, class_weight=weights, verbose=verbose)
+    tuner.search(train_seq, validation_data=val_seq, epochs=base.epochs, verbose=verbose)
     rows = []
     for t in tuner.oracle.get_best_trials(num_trials=trials):
         rows.append({"trial": t.trial_id, "val_accuracy": t.score, "hyperparameters": t.hyperparameters.values})

@@ -27,6 +27,7 @@ from fer_edge.sysinfo import machine
 from . import recipes as recipes_mod
 from .augment import NONE, Augment
 from .data import FaceData, drop_leaks, load, stratified_indices
+from .distill import short_path
 from .model_stats import summary as summary_of
 from .schedules import constant_lr, cosine_lr
 
@@ -43,11 +44,16 @@ def class_weights(y: np.ndarray, n_classes: int, mode: str | None) -> dict[int, 
 
 
 def make_sequence(data: FaceData, spec: Preprocessing, batch_size: int, augment: Augment, seed: int,
-                  shuffle: bool):
-    """A ``keras.utils.PyDataset`` of normalised, augmented batches; deterministic per (seed, epoch, batch)."""
+                  shuffle: bool, class_weight: dict[int, float] | None = None, teachers=None):
+    """A ``keras.utils.PyDataset`` of normalised, augmented batches; deterministic per (seed, epoch, batch).
+
+    Batches are ``(x, targets)`` or, with ``class_weight``, ``(x, targets, sample_weight)`` (weights by the
+    true label, also when ``teachers`` (:class:`~.distill.Teachers`) turn the targets soft).
+    """
     import keras
 
     n_classes = len(data.classes)
+    weights = None if class_weight is None else np.array([class_weight[i] for i in range(n_classes)], np.float32)
 
     class FaceSequence(keras.utils.PyDataset):
         def __init__(self):
@@ -64,12 +70,17 @@ def make_sequence(data: FaceData, spec: Preprocessing, batch_size: int, augment:
 
         def __getitem__(self, i):
             idx = self._order()[i * batch_size:(i + 1) * batch_size]
-            faces = data.x[idx]
+            faces, y = data.x[idx], data.y[idx]
             if augment is not NONE:
                 faces = augment(faces, np.random.default_rng([seed, self.epoch, i]))
+            targets = np.eye(n_classes, dtype=np.float32)[y]
+            if teachers is not None:
+                targets = teachers.targets(faces, targets)
             if faces.shape[1] != spec.size:
                 faces = np.stack([resize(f, spec.size) for f in faces])
-            return normalize(faces, spec), np.eye(n_classes, dtype=np.float32)[data.y[idx]]
+            if weights is None:
+                return normalize(faces, spec), targets
+            return normalize(faces, spec), targets, weights[y]
 
     return FaceSequence()
 
@@ -203,7 +214,7 @@ def init_from(model, path, labels) -> str:
         raise ValueError(f"--init: {path} is another architecture ({src.count_params():,} params, "
                          f"this recipe {model.count_params():,})")
     model.set_weights(theirs)
-    return path.name if path.parent.name in ("", ".") else f"{path.parent.name}/{path.name}"
+    return short_path(path)
 
 
 def compile_model(model, recipe, schedule):
@@ -217,12 +228,15 @@ def compile_model(model, recipe, schedule):
 def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: str | None = None,
           seed: int = 0, resume: bool = False, batch_size: int | None = None, limit: int | None = None,
           dedupe: bool = True, verbose: int = 1, arch: dict | None = None, stop_after: int | None = None,
-          init: str | Path | None = None, **overrides) -> dict:
+          init: str | Path | None = None, teachers=None, distill: float = 0.7, temperature: float = 1.0,
+          **overrides) -> dict:
     """Train ``recipe_name`` on ``data`` (CSV or folder root) into ``out``; returns the run summary.
 
     ``stop_after`` ends this call after that many epochs (a CPU session's time
     budget); ``resume=True`` later continues exactly where it stopped. ``init`` starts
-    from an earlier run's weights (same recipe and labels) with this call's schedule.
+    from an earlier run's weights (same recipe and labels) with this call's schedule. ``teachers``
+    (model paths) distil into this run: targets ``(1 - distill) * label + distill * teacher``
+    (:mod:`.distill`; the recipe's label smoothing is then off, the teachers' probabilities are soft already).
     """
     import keras
 
@@ -242,6 +256,11 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
     n_devices = use_all_accelerators()
     model = build_model(recipe, len(cs), seed)
     started_from = init_from(model, init, cs.names) if init else None
+    teach = None
+    if teachers:
+        from .distill import load_teachers
+        teach = load_teachers(teachers, cs.names, distill, temperature)
+        recipe = recipe.with_overrides(label_smoothing=0.0)
     train_d, val_d = load(data, "train", cs), load(data, "val", cs)
     held = [val_d]
     try:
@@ -259,11 +278,11 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
               f"cleaning {cleaning}, backend {keras.backend.backend()}", flush=True)
 
     compile_model(model, recipe, schedule)
-    train_seq = make_sequence(train_d, spec, recipe.batch_size, recipe.augment or NONE, seed, shuffle=True)
+    train_seq = make_sequence(train_d, spec, recipe.batch_size, recipe.augment or NONE, seed, shuffle=True,
+                              class_weight=class_weights(train_d.y, len(cs), recipe.class_weight), teachers=teach)
     val_seq = make_sequence(val_d, spec, 256, NONE, seed, shuffle=False)
     callbacks, stopper = _callbacks(out, train_seq, schedule, recipe.patience, verbose, stop_after)
-    model.fit(train_seq, validation_data=val_seq, epochs=recipe.epochs, verbose=verbose,
-              class_weight=class_weights(train_d.y, len(cs), recipe.class_weight), callbacks=callbacks)
+    model.fit(train_seq, validation_data=val_seq, epochs=recipe.epochs, verbose=verbose, callbacks=callbacks)
     elapsed = time.time() - t0
     epochs_run = _epochs_logged(out)
     complete = epochs_run >= recipe.epochs or not stopper.paused
@@ -280,6 +299,7 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
                                    "backend": keras.backend.backend(), "devices": n_devices,
                                    "seconds_this_call": round(elapsed, 1),
                                    **({"init_from": started_from} if started_from else {}),
+                                   **({"distillation": teach.describe()} if teach else {}),
                                    "machine": machine(), "fer_edge": __version__, **summary_of(model)})
     write_keras_metadata(out / "model.keras", meta)
     summary = {"recipe": recipe.name, "arch": recipe.arch, "epochs": recipe.epochs, "batch_size": recipe.batch_size,

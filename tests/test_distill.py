@@ -1,0 +1,99 @@
+"""Knowledge distillation: soft targets from teachers that see the student's augmented faces."""
+import numpy as np
+import pytest
+
+pytest.importorskip("keras")
+
+from fer_edge.classifier import bundled_models  # noqa: E402
+from fer_edge.labels import ClassSet  # noqa: E402
+from fer_edge.metadata import ModelMetadata, read_keras_metadata  # noqa: E402
+from fer_edge.preprocessing import Preprocessing  # noqa: E402
+from fer_edge.training.augment import Augment  # noqa: E402
+from fer_edge.training.data import FaceData  # noqa: E402
+from fer_edge.training.distill import DistillError, Teachers, load_teachers, mix, soften  # noqa: E402
+from fer_edge.training.evaluate import Predictor  # noqa: E402
+from fer_edge.training.train import class_weights, make_sequence, train  # noqa: E402
+
+NAMES = ClassSet.parse(None).names
+
+
+def test_soften_is_softmax_of_logits_over_t():
+    logits = np.array([[2.0, 0.5, -1.0, 0.0, 0.3, 1.0, -0.2]])
+    p = np.exp(logits) / np.exp(logits).sum()
+    assert np.allclose(soften(p, 1.0), p)
+    for t in (0.5, 2.0, 4.0):
+        z = logits / t
+        assert np.allclose(soften(p, t), np.exp(z) / np.exp(z).sum(), atol=1e-6)
+    ent = [-(q * np.log(q)).sum() for q in (soften(p, 1), soften(p, 2), soften(p, 4))]
+    assert ent[0] < ent[1] < ent[2]  # hotter is flatter
+    assert np.allclose(mix(np.eye(7)[[0]], soften(p, 2), 0.7), 0.3 * np.eye(7)[[0]] + 0.7 * soften(p, 2))
+
+
+def _fake_teacher(size=48):
+    """A 'model' whose answer is a known function of the faces it is shown (brightness to class)."""
+    meta = ModelMetadata(labels=list(NAMES), preprocessing=Preprocessing(size=size))
+
+    def predict(x):
+        assert x.shape[1:] == (size, size) and x.dtype == np.uint8
+        k = (x.reshape(len(x), -1).mean(1) / 256 * 7).astype(int)
+        return (np.eye(7)[k] * 0.5 + 0.5 / 7).astype(np.float32)
+    return Predictor("t/model.keras", "keras", meta, predict)
+
+
+def test_sequence_targets_come_from_the_augmented_faces_and_weights_from_labels():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (20, 48, 48), dtype=np.uint8)
+    y = np.arange(20) % 7
+    data = FaceData(x, y, tuple(NAMES), [f"f{i}.jpg" for i in range(20)])
+    aug = Augment()
+    cw = class_weights(y, 7, "sqrt")
+    teachers = Teachers([_fake_teacher(), _fake_teacher(size=32)], alpha=0.6, temperature=1.0)
+    seq = make_sequence(data, Preprocessing(size=48), 8, aug, seed=3, shuffle=True, class_weight=cw, teachers=teachers)
+    seq.epoch = 2
+    xb, tb, wb = seq[1]
+    idx = np.random.default_rng([3, 2]).permutation(20)[8:16]
+    faces = aug(x[idx], np.random.default_rng([3, 2, 1]))
+    expect = mix(np.eye(7, dtype=np.float32)[y[idx]], teachers.probs(faces), 0.6)
+    assert np.allclose(tb, expect) and np.allclose(tb.sum(1), 1)
+    assert np.allclose(wb, [cw[int(c)] for c in y[idx]])
+    assert np.allclose(xb[..., 0], faces / 255.0)
+    plain = make_sequence(data, Preprocessing(size=48), 8, aug, seed=3, shuffle=True)
+    plain.epoch = 2
+    xp, tp = plain[1]
+    assert np.array_equal(xp, xb) and np.array_equal(tp, np.eye(7)[y[idx]])
+
+
+def test_teachers_are_checked(tmp_path):
+    DEFAULT_MODEL = bundled_models()["fer_edge_default.tflite"]
+    with pytest.raises(DistillError, match="no model file"):
+        load_teachers([tmp_path / "none.keras"], NAMES)
+    with pytest.raises(DistillError, match="predicts"):
+        load_teachers([DEFAULT_MODEL], ["happy", "sad"])
+    with pytest.raises(DistillError, match="--distill"):
+        load_teachers([DEFAULT_MODEL], NAMES, alpha=1.5)
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(DistillError, match="--teacher"):
+        load_teachers([bad], NAMES)
+    t = load_teachers([DEFAULT_MODEL], NAMES, alpha=0.5, temperature=2.0)
+    p = t.probs(np.full((2, 48, 48), 128, np.uint8))
+    assert p.shape == (2, 7) and np.allclose(p.sum(1), 1, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_train_distils_from_the_bundled_model_and_records_it(mini_fer, tmp_path):
+    from click.testing import CliRunner
+
+    from fer_edge.cli import main
+
+    DEFAULT_MODEL = bundled_models()["fer_edge_default.tflite"]
+
+    s = train("edge-s", mini_fer, tmp_path / "s", epochs=1, limit=40, verbose=0, arch={"width": 0.5},
+              teachers=[DEFAULT_MODEL], distill=0.8, temperature=2.0)
+    meta = read_keras_metadata(tmp_path / "s" / "model.keras")
+    assert meta.training["distillation"] == {"teachers": ["models/fer_edge_default.tflite"], "alpha": 0.8,
+                                             "temperature": 2.0}
+    assert s["complete"]
+    r = CliRunner().invoke(main, ["train", "--recipe", "seed-m2", "--data", str(mini_fer), "--out", str(tmp_path / "m"),
+                                  "--epochs", "1", "--limit", "28", "--teacher", str(DEFAULT_MODEL)])
+    assert r.exit_code != 0 and r.output.startswith("error: --teacher:") and "predicts" in r.output, r.output

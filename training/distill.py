@@ -1,0 +1,95 @@
+"""Knowledge distillation: train a small student on targets mixed from the labels and its teachers.
+
+The teachers (``.keras`` or ``.tflite``, any input size or colour: each gets
+its own preprocessing from its metadata) see exactly the augmented faces the
+student sees, batch by batch, so the soft targets follow the augmentation. The
+student's target is ``(1 - alpha) * one_hot + alpha * teacher``, where
+``teacher`` is the mean of the teachers' probabilities softened by
+``temperature``; this runs inside the data pipeline, so it works on every
+Keras backend and the student is saved like any other run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fer_edge.preprocessing import resize
+
+
+class DistillError(ValueError):
+    """A teacher that cannot teach this run (missing, unreadable, other labels)."""
+
+
+@dataclass
+class Teachers:
+    predictors: list
+    alpha: float = 0.7
+    temperature: float = 1.0
+
+    @property
+    def names(self) -> list[str]:
+        return [short_path(p.path) for p in self.predictors]
+
+    def probs(self, faces_u8: np.ndarray) -> np.ndarray:
+        """Mean softened probabilities of the teachers for uint8 faces ``(N, H, W)``."""
+        out = []
+        for p in self.predictors:
+            size = p.metadata.preprocessing.size
+            x = faces_u8 if faces_u8.shape[1] == size else np.stack([resize(f, size) for f in faces_u8])
+            out.append(soften(p.predict(x), self.temperature))
+        return np.mean(out, axis=0).astype(np.float32)
+
+    def targets(self, faces_u8: np.ndarray, one_hot: np.ndarray) -> np.ndarray:
+        return mix(one_hot, self.probs(faces_u8), self.alpha)
+
+    def describe(self) -> dict:
+        return {"teachers": self.names, "alpha": self.alpha, "temperature": self.temperature}
+
+
+def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """``softmax(logits / T)`` computed from probabilities (``p ** (1/T)``, renormalised)."""
+    if temperature == 1.0:
+        return probs
+    logp = np.log(np.clip(probs, 1e-12, 1.0)) / temperature
+    logp -= logp.max(axis=1, keepdims=True)
+    e = np.exp(logp)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def mix(one_hot: np.ndarray, teacher: np.ndarray, alpha: float) -> np.ndarray:
+    return ((1.0 - alpha) * one_hot + alpha * teacher).astype(np.float32)
+
+
+def load_teachers(paths, labels, alpha: float = 0.7, temperature: float = 1.0) -> Teachers:
+    """Load every teacher and check it predicts the student's classes in the student's order."""
+    from fer_edge.metadata import MetadataError
+
+    from .evaluate import load_predictor
+
+    if not 0.0 < alpha <= 1.0:
+        raise DistillError(f"--distill must be in (0, 1], got {alpha}")
+    if temperature <= 0:
+        raise DistillError(f"--temperature must be > 0, got {temperature}")
+    preds = []
+    for path in paths:
+        path = Path(path)
+        if not path.is_file():
+            raise DistillError(f"--teacher: no model file at {path}")
+        try:
+            p = load_predictor(path)
+        except (ValueError, MetadataError, OSError) as e:
+            raise DistillError(f"--teacher: {str(e).splitlines()[0]}") from None
+        if list(p.metadata.labels) != list(labels):
+            raise DistillError(f"--teacher: {path} predicts {list(p.metadata.labels)}, this run {list(labels)}")
+        preds.append(p)
+    if not preds:
+        raise DistillError("--teacher: no teacher given")
+    return Teachers(preds, alpha, temperature)
+
+
+def short_path(path) -> str:
+    """``run/model.keras``: the file and its run folder, for metadata."""
+    path = Path(path)
+    return path.name if path.parent.name in ("", ".") else f"{path.parent.name}/{path.name}"
