@@ -264,18 +264,24 @@ def test_fuzz_metadata_json(obj):
 
 
 # ------------------------------------------------------------------ long runs
-def test_long_video_run_has_bounded_memory_and_tracks(scene_faces):
+def test_long_video_run_has_bounded_memory_and_tracks(fer_root, tmp_path):
     """2,000 frames with faces coming and going: RSS growth under 25 MB, live tracks bounded.
 
-    benchmarks/longrun.py runs the same loop for 10,000 frames and reports the numbers.
+    benchmarks/longrun.py runs the same loop for 10,000 frames and reports the numbers. It runs in a
+    process of its own: inside the test session, RSS also moves with whatever earlier tests left
+    behind (measured: 27 MB there, 0.15 MB alone, for the same 2,000 frames).
     """
-    import importlib.util
+    import json
+    import subprocess
+    import sys
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("longrun", Path(__file__).parents[1] / "benchmarks" / "longrun.py")
-    longrun = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(longrun)
-    res = longrun.run(2000, scene_faces[:60])
+    script = Path(__file__).parents[1] / "benchmarks" / "longrun.py"
+    out = tmp_path / "longrun.json"
+    r = subprocess.run([sys.executable, str(script), "--frames", "2000", "--data", str(fer_root), "--json", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(out.read_text())
     assert res["rss_growth_mb"] < 25, res["samples"]
     assert res["max_live_tracks"] <= 12
     assert res["last_track_id"] >= 5  # faces really came and went
