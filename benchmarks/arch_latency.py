@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,20 +31,13 @@ VARIANTS = {
 
 
 def invoke_ms(model, runs: int) -> float:
+    from fer_edge.benchmark import _timeit
     from fer_edge.interpreter import make_interpreter
 
     it = make_interpreter(model, num_threads=1)
-    it.allocate_tensors()
     d = it.get_input_details()[0]
     it.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
-    for _ in range(20):
-        it.invoke()
-    t = np.empty(runs)
-    for i in range(runs):
-        t0 = time.perf_counter()
-        it.invoke()
-        t[i] = time.perf_counter() - t0
-    return float(np.median(t) * 1000)
+    return float(np.median(_timeit(it.invoke, runs, warmup=20)))
 
 
 def main() -> None:

@@ -111,6 +111,13 @@ def resize(gray: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(gray, (size, size), interpolation=interp)
 
 
+def resize_batch(faces_u8: np.ndarray, size: int) -> np.ndarray:
+    """uint8 gray faces ``(N, H, W)`` at ``size`` x ``size`` (unchanged when they already are)."""
+    if faces_u8.shape[1:3] == (size, size):
+        return faces_u8
+    return np.stack([resize(f, size) for f in faces_u8])
+
+
 def normalize(pixels_u8: np.ndarray, spec: Preprocessing) -> np.ndarray:
     """uint8 faces ``(N, H, W)`` to float32 model input ``(N, H, W, C)``."""
     x = (np.asarray(pixels_u8, dtype=np.float32) - np.float32(spec.mean)) / np.float32(spec.std)

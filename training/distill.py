@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_edge.preprocessing import resize
+from fer_edge.preprocessing import resize_batch
 
 
 class DistillError(ValueError):
@@ -34,11 +34,8 @@ class Teachers:
 
     def probs(self, faces_u8: np.ndarray) -> np.ndarray:
         """Mean softened probabilities of the teachers for uint8 faces ``(N, H, W)``."""
-        out = []
-        for p in self.predictors:
-            size = p.metadata.preprocessing.size
-            x = faces_u8 if faces_u8.shape[1] == size else np.stack([resize(f, size) for f in faces_u8])
-            out.append(soften(p.predict(x), self.temperature))
+        out = [soften(p.predict(resize_batch(faces_u8, p.metadata.preprocessing.size)), self.temperature)
+               for p in self.predictors]
         return np.mean(out, axis=0).astype(np.float32)
 
     def targets(self, faces_u8: np.ndarray, one_hot: np.ndarray) -> np.ndarray:

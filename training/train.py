@@ -21,7 +21,7 @@ import numpy as np
 from fer_edge import __version__
 from fer_edge.labels import ClassSet
 from fer_edge.metadata import ModelMetadata, read_keras_metadata, write_keras_metadata
-from fer_edge.preprocessing import Preprocessing, normalize, resize
+from fer_edge.preprocessing import Preprocessing, normalize, resize_batch
 from fer_edge.sysinfo import machine
 
 from . import recipes as recipes_mod
@@ -76,11 +76,8 @@ def make_sequence(data: FaceData, spec: Preprocessing, batch_size: int, augment:
             targets = np.eye(n_classes, dtype=np.float32)[y]
             if teachers is not None:
                 targets = teachers.targets(faces, targets)
-            if faces.shape[1] != spec.size:
-                faces = np.stack([resize(f, spec.size) for f in faces])
-            if weights is None:
-                return normalize(faces, spec), targets
-            return normalize(faces, spec), targets, weights[y]
+            x = normalize(resize_batch(faces, spec.size), spec)
+            return (x, targets) if weights is None else (x, targets, weights[y])
 
     return FaceSequence()
 
