@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -324,6 +325,33 @@ def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, li
         from .training.train import record_test_accuracy
         record_test_accuracy(Path(out) / "model.keras", rep)
         click.echo(f"test accuracy {rep['accuracy']:.4f}, macro F1 {rep['macro_f1']:.4f} -> {out}/report_test/")
+
+
+@main.command()
+@click.option("--budget-minutes", type=float, default=None,
+              help="Wall-clock budget: the runner stops cleanly (checkpoint, results row) before it ends.")
+@click.option("--plan", type=click.Path(dir_okay=False), default=None, help="Plan file (default results/campaign/plan.json).")
+@click.option("--data", "-d", type=click.Path(), default=None,
+              help="FER2013 root or CSV (default $FER2013_ROOT, else the plan's data path).")
+@click.option("--runs", type=click.Path(file_okay=False), default=None,
+              help="Checkpoint folder (default runs/campaign, ignored by git).")
+@click.option("--status", "show_status", is_flag=True, help="Print the campaign table and exit.")
+@_workstation_errors
+def campaign(budget_minutes, plan, data, runs, show_status):
+    """Resume the training campaign: train the plan's first unfinished run until the budget ends."""
+    _quiet_tf()
+    from .training import campaign as camp
+
+    plan = plan or camp.PLAN
+    if show_status:
+        click.echo(camp.status(plan))
+        return
+    if not budget_minutes or budget_minutes <= 0:
+        fail("--budget-minutes is required (a positive number): the runner must stop before your session does")
+    segs = camp.run_campaign(plan, data=data, runs_dir=runs or camp.REPO / "runs" / "campaign",
+                             budget_s=budget_minutes * 60,
+                             log=lambda m: click.echo(f"[{time.strftime('%H:%M:%S')}] {m}"))
+    click.echo(f"campaign: {len(segs)} segment(s) recorded -> results/README.md")
 
 
 @main.command()

@@ -75,14 +75,16 @@ def test_every_recipe_trains_end_to_end(name, mini_fer, tmp_path):
 
 @pytest.mark.slow
 def test_resume_continues_exactly(mini_fer, tmp_path):
-    """Two epochs straight and one epoch + --resume give the same weights and the same history."""
-
-    train("edge-s", mini_fer, tmp_path / "a", epochs=2, limit=40, verbose=0, arch={"width": 0.5})
-    s1 = train("edge-s", mini_fer, tmp_path / "b", epochs=2, limit=40, verbose=0, arch={"width": 0.5}, stop_after=1)
-    assert not s1["complete"] and (tmp_path / "b" / "backup").exists()
+    """Two epochs straight and one epoch + --resume give the same weights, EMA and history (mixup, erasing on)."""
+    kw = dict(epochs=2, limit=40, verbose=0, arch={"width": 0.5}, ema=0.9, mixup=0.4, augment={"erase": 0.5})
+    train("edge-s", mini_fer, tmp_path / "a", **kw)
+    s1 = train("edge-s", mini_fer, tmp_path / "b", stop_after=1, **kw)
+    assert not s1["complete"] and (tmp_path / "b" / "backup" / "checkpoint.npz").exists()
     with pytest.raises(FileExistsError, match="--resume"):
-        train("edge-s", mini_fer, tmp_path / "b", epochs=2, limit=40, verbose=0, arch={"width": 0.5})
-    s2 = train("edge-s", mini_fer, tmp_path / "b", epochs=2, limit=40, verbose=0, arch={"width": 0.5}, resume=True)
+        train("edge-s", mini_fer, tmp_path / "b", **kw)
+    s2 = train("edge-s", mini_fer, tmp_path / "b", resume=True, **kw)
+    assert "val_ema_accuracy" in (tmp_path / "b" / "history.csv").read_text().splitlines()[0]
+    assert s2["augment"]["erase"] == 0.5 and s2["mixup"] == 0.4 and s2["ema"] == 0.9
     assert s2["complete"] and s2["epochs_run"] == 2
     ha = (tmp_path / "a" / "history.csv").read_text().splitlines()
     hb = (tmp_path / "b" / "history.csv").read_text().splitlines()
@@ -90,6 +92,18 @@ def test_resume_continues_exactly(mini_fer, tmp_path):
     assert ha == hb  # loss, accuracy, val metrics and learning rate of both epochs, to the last digit
     ba, bb = (json.loads((tmp_path / d / "best.json").read_text()) for d in "ab")
     assert ba == bb
+    assert (tmp_path / "a" / "model_ema.keras").exists() and (tmp_path / "b" / "model_ema.keras").exists()
+
+
+@pytest.mark.slow
+def test_a_deadline_stops_before_an_epoch_that_would_not_finish(mini_fer, tmp_path):
+    import time
+
+    s = train("edge-s", mini_fer, tmp_path / "d", epochs=3, limit=40, verbose=0, arch={"width": 0.5},
+              deadline=time.time() + 1.0)
+    assert s["epochs_run"] == 1 and not s["complete"] and (tmp_path / "d" / "backup" / "checkpoint.npz").exists()
+    s = train("edge-s", mini_fer, tmp_path / "e", epochs=3, limit=40, verbose=0, deadline=time.time() - 1)
+    assert s["epochs_run"] == 0 and not s["complete"]
 
 
 @pytest.mark.slow

@@ -168,12 +168,13 @@ def plot_history(history_csv, path) -> bool:
     ep = [int(r["epoch"]) + 1 for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, key in zip(axes, ("loss", "accuracy")):
-        for prefix in ("", "val_"):
-            if prefix + key in rows[0]:
-                ax.plot(ep, [float(r[prefix + key]) for r in rows], label=prefix + key)
+        for name in (key, f"val_{key}", f"val_ema_{key}"):
+            if rows[0].get(name):
+                ax.plot(ep, [float(r[name]) for r in rows], label=name)
         ax.set_xlabel("epoch")
         ax.set_title(key)
-        ax.legend()
+        if ax.lines:
+            ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

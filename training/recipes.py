@@ -30,6 +30,9 @@ class Recipe:
     class_weight: str | None = "sqrt"  # None | sqrt | balanced
     augment: Augment = field(default_factory=Augment)
     patience: int | None = None  # early stopping on val accuracy
+    ema: float | None = None  # decay of a moving average of the weights, evaluated and saved beside them
+    mixup: float = 0.0  # Beta(alpha, alpha) of mixup; 0 = off
+    mixup_prob: float = 0.5  # share of faces that are blended
     search_space: dict = field(default_factory=dict)
     notes: str = ""
 

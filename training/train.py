@@ -5,8 +5,10 @@ machine). Output folder layout::
 
     OUT/model.keras       best epoch on val/, with fer-edge metadata inside
     OUT/history.csv       one row per epoch (appended across resumes)
-    OUT/backup/           Keras BackupAndRestore state (deleted when a run completes)
-    OUT/best.json         best val accuracy so far (survives resumes)
+    OUT/model_ema.keras   best epoch of the weights' moving average (recipes with ``ema``)
+    OUT/backup/           checkpoint.npz: weights, optimizer and EMA state after the last epoch
+                          (deleted when a run completes)
+    OUT/best.json         best val accuracy so far (survives resumes); best_ema.json likewise
     OUT/train.json        recipe, data, timing, machine and final metrics
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +31,8 @@ from . import recipes as recipes_mod
 from .augment import NONE, Augment
 from .data import FaceData, drop_leaks, load, stratified_indices
 from .distill import short_path
+from .ema import WeightAverage
+from .feed import EpochFeed, Mixup, build_epoch
 from .model_stats import summary as summary_of
 from .schedules import constant_lr, cosine_lr
 
@@ -80,52 +85,6 @@ def make_sequence(data: FaceData, spec: Preprocessing, batch_size: int, augment:
             return (x, targets) if weights is None else (x, targets, weights[y])
 
     return FaceSequence()
-
-
-def _callbacks(out: Path, seq, schedule, patience, verbose, stop_after):
-    import keras
-
-    best_file = out / "best.json"
-
-    class EpochSetter(keras.callbacks.Callback):
-        """Data order, augmentation and dropout draw from (seed, epoch), so a resumed epoch repeats exactly."""
-
-        def on_epoch_begin(self, epoch, logs=None):
-            seq.epoch = epoch
-            _reseed_layers(self.model, seq.seed, epoch)
-
-    class KeepBest(keras.callbacks.Callback):
-        """Save the best epoch on val accuracy; the best so far survives a resume."""
-
-        def on_epoch_end(self, epoch, logs=None):
-            acc = float((logs or {}).get("val_accuracy", -1))
-            best = json.loads(best_file.read_text())["val_accuracy"] if best_file.exists() else -1.0
-            if acc > best:
-                self.model.save(out / "model.keras")
-                best_file.write_text(json.dumps({"val_accuracy": acc, "epoch": epoch + 1}))
-                if verbose:
-                    print(f"\nepoch {epoch + 1}: val_accuracy improved to {acc:.4f}, saved {out / 'model.keras'}")
-
-    class StopAfter(keras.callbacks.Callback):
-        """End this call after ``stop_after`` epochs; the backup stays for ``--resume``."""
-
-        def __init__(self):
-            super().__init__()
-            self.done, self.paused = 0, False
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.done += 1
-            if stop_after and self.done >= stop_after:
-                self.model.stop_training = self.paused = True
-
-    # delete_checkpoint=False: Keras would delete the backup on any stop; we delete it when the run completes
-    stopper = StopAfter()
-    cbs = [EpochSetter(), stopper, keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),
-           keras.callbacks.LearningRateScheduler(schedule),
-           keras.callbacks.CSVLogger(str(out / "history.csv"), append=True), KeepBest()]
-    if patience:
-        cbs.append(keras.callbacks.EarlyStopping("val_accuracy", patience=patience, mode="max"))
-    return cbs, stopper
 
 
 def _reseed_layers(model, seed: int, epoch: int) -> None:
@@ -226,14 +185,16 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
           seed: int = 0, resume: bool = False, batch_size: int | None = None, limit: int | None = None,
           dedupe: bool = True, verbose: int = 1, arch: dict | None = None, stop_after: int | None = None,
           init: str | Path | None = None, teachers=None, distill: float = 0.7, temperature: float = 1.0,
-          **overrides) -> dict:
+          augment: dict | None = None, deadline: float | None = None, **overrides) -> dict:
     """Train ``recipe_name`` on ``data`` (CSV or folder root) into ``out``; returns the run summary.
 
-    ``stop_after`` ends this call after that many epochs (a CPU session's time
-    budget); ``resume=True`` later continues exactly where it stopped. ``init`` starts
-    from an earlier run's weights (same recipe and labels) with this call's schedule. ``teachers``
-    (model paths) distil into this run: targets ``(1 - distill) * label + distill * teacher``
-    (:mod:`.distill`; the recipe's label smoothing is then off, the teachers' probabilities are soft already).
+    ``stop_after`` ends this call after that many epochs, ``deadline`` (a ``time.time()``
+    value) before the first epoch that would not finish by then; ``resume=True`` later
+    continues exactly where it stopped. ``init`` starts from an earlier run's weights
+    (same recipe and labels) with this call's schedule. ``teachers`` (model paths) distil
+    into this run: targets ``(1 - distill) * label + distill * teacher`` (:mod:`.distill`;
+    the recipe's label smoothing is then off). ``augment`` overrides fields of the
+    recipe's :class:`~.augment.Augment` (e.g. ``{"erase": 0.25}``).
     """
     import keras
 
@@ -241,6 +202,8 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
     recipe = recipe.with_overrides(epochs=epochs, batch_size=batch_size, classes=classes, **overrides)
     if arch:
         recipe = recipe.with_overrides(arch={**recipe.arch, **arch})
+    if augment:
+        recipe = recipe.with_overrides(augment=replace(recipe.augment or NONE, **augment))
     out = Path(out)
     if out.exists() and (out / "history.csv").exists() and not resume:
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
@@ -275,36 +238,185 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
               f"cleaning {cleaning}, backend {keras.backend.backend()}", flush=True)
 
     compile_model(model, recipe, schedule)
-    train_seq = make_sequence(train_d, spec, recipe.batch_size, recipe.augment or NONE, seed, shuffle=True,
-                              class_weight=class_weights(train_d.y, len(cs), recipe.class_weight), teachers=teach)
-    val_seq = make_sequence(val_d, spec, 256, NONE, seed, shuffle=False)
-    callbacks, stopper = _callbacks(out, train_seq, schedule, recipe.patience, verbose, stop_after)
-    model.fit(train_seq, validation_data=val_seq, epochs=recipe.epochs, verbose=verbose, callbacks=callbacks)
+    cw = class_weights(train_d.y, len(cs), recipe.class_weight)
+    cw = None if cw is None else np.array([cw[i] for i in range(len(cs))], np.float32)
+    mix = Mixup(recipe.mixup, recipe.mixup_prob) if recipe.mixup else None
+    feed = EpochFeed(lambda e: build_epoch(train_d.x, train_d.y, len(cs), spec, e, seed,
+                                           augment=recipe.augment or NONE, class_weights=cw, teachers=teach,
+                                           mixup=mix), recipe.epochs)
+    val = build_epoch(val_d.x, val_d.y, len(cs), spec, 0, seed, shuffle=False)
+    ema = WeightAverage(model, recipe.ema) if recipe.ema else None
+    ckpt = Checkpoint(out / "backup")
+    start = ckpt.restore(model, ema) if resume else 0
+    loop = _EpochLoop(out, model, schedule, ema, ckpt, verbose)
+    paused = False
+    try:
+        for epoch in range(start, recipe.epochs):
+            if stop_after and epoch - start >= stop_after or not loop.fits_before(deadline):
+                paused = True
+                break
+            loop.run_epoch(epoch, feed[epoch], val, recipe.batch_size, seed)
+            if recipe.patience and loop.since_best() >= recipe.patience:
+                break
+    finally:
+        feed.close()
     elapsed = time.time() - t0
     epochs_run = _epochs_logged(out)
-    complete = epochs_run >= recipe.epochs or not stopper.paused
+    if not (out / "best.json").exists():  # stopped before its first epoch (deadline): nothing to save yet
+        return {"recipe": recipe.name, "epochs": recipe.epochs, "epochs_run": 0, "complete": False,
+                "seconds_this_call": round(elapsed, 1), "epoch_seconds": [], "best_val_accuracy": None}
+    complete = not paused
     if complete:
         shutil.rmtree(out / "backup", ignore_errors=True)
 
     best = json.loads((out / "best.json").read_text())
     if complete:
         slim_model_file(out / "model.keras")
+    training = {"epochs_run": epochs_run, "complete": complete, "best_epoch": best["epoch"],
+                "train_images": len(train_d), "cleaning": cleaning, "seed": seed,
+                "backend": keras.backend.backend(), "devices": n_devices,
+                "seconds_this_call": round(elapsed, 1), "epoch_seconds": loop.epoch_seconds,
+                **({"init_from": started_from} if started_from else {}),
+                **({"distillation": teach.describe()} if teach else {}),
+                "machine": machine(), "fer_edge": __version__, **summary_of(model)}
     meta = ModelMetadata(labels=list(cs.names), preprocessing=spec, name=out.name, recipe=recipe.name,
-                         format="keras", metrics={"val_accuracy": round(best["val_accuracy"], 4)},
-                         training={"epochs_run": epochs_run, "complete": complete, "best_epoch": best["epoch"],
-                                   "train_images": len(train_d), "cleaning": cleaning, "seed": seed,
-                                   "backend": keras.backend.backend(), "devices": n_devices,
-                                   "seconds_this_call": round(elapsed, 1),
-                                   **({"init_from": started_from} if started_from else {}),
-                                   **({"distillation": teach.describe()} if teach else {}),
-                                   "machine": machine(), "fer_edge": __version__, **summary_of(model)})
+                         format="keras", metrics={"val_accuracy": round(best["val_accuracy"], 4)}, training=training)
     write_keras_metadata(out / "model.keras", meta)
+    if ema is not None and (out / "model_ema.keras").exists():
+        ema_best = json.loads((out / "best_ema.json").read_text())
+        write_keras_metadata(out / "model_ema.keras", ModelMetadata(
+            labels=list(cs.names), preprocessing=spec, name=out.name + "-ema", recipe=recipe.name, format="keras",
+            metrics={"val_accuracy": round(ema_best["val_accuracy"], 4)},
+            training={**training, "best_epoch": ema_best["epoch"], "weights": f"EMA, decay {recipe.ema}"}))
     summary = {"recipe": recipe.name, "arch": recipe.arch, "epochs": recipe.epochs, "batch_size": recipe.batch_size,
                "lr": recipe.lr, "optimizer": recipe.optimizer, "augment": (recipe.augment or NONE).to_dict(),
-               "classes": list(cs.names), "params": int(model.count_params()), **meta.training,
-               "best_val_accuracy": best["val_accuracy"]}
+               "ema": recipe.ema, "mixup": recipe.mixup, "classes": list(cs.names), "params": int(model.count_params()),
+               **meta.training, "best_val_accuracy": best["val_accuracy"]}
+    if (out / "best_ema.json").exists():
+        summary["best_ema"] = json.loads((out / "best_ema.json").read_text())
     (out / "train.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+class Checkpoint:
+    """Everything a resume needs after an epoch: weights, optimizer state, EMA; written atomically.
+
+    Stored as arrays (not a ``.keras`` file) so restoring never rebuilds the model from a config.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.path = self.folder / "checkpoint.npz"
+
+    def save(self, model, epochs_done: int, ema=None) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        arrays = {f"w_{i}": w for i, w in enumerate(model.get_weights())}
+        arrays.update({f"opt_{i}": np.asarray(v) for i, v in enumerate(model.optimizer.variables)})
+        if ema is not None:
+            arrays.update(ema.state())
+        arrays["epochs_done"] = np.array(epochs_done)
+        tmp = self.folder / "checkpoint.tmp.npz"
+        np.savez(tmp, **arrays)
+        tmp.replace(self.path)
+
+    def restore(self, model, ema=None) -> int:
+        """Load the checkpoint into ``model`` (compiled) and return the epochs already done; 0 without one."""
+        if not self.path.exists():
+            return 0
+        with np.load(self.path) as z:
+            n_w = len(model.weights)
+            model.set_weights([z[f"w_{i}"] for i in range(n_w)])
+            if not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)
+            for i, v in enumerate(model.optimizer.variables):
+                v.assign(z[f"opt_{i}"])
+            if ema is not None and "ema_steps" in z:
+                ema.load_state(z)
+            return int(z["epochs_done"])
+
+
+class _EpochLoop:
+    """One epoch: learning rate, fit on the epoch's arrays, val (and EMA val), log, keep best, checkpoint."""
+
+    def __init__(self, out: Path, model, schedule, ema, ckpt: Checkpoint, verbose: int):
+        import sys
+
+        self.out, self.model, self.schedule, self.ema, self.ckpt = out, model, schedule, ema, ckpt
+        self.verbose = 0 if not verbose else (verbose if sys.stdout.isatty() else 2)
+        self.epoch_seconds: list[float] = []
+
+    def fits_before(self, deadline: float | None) -> bool:
+        """Whether one more epoch (as long as the slowest so far, plus 10%) ends before ``deadline``."""
+        if deadline is None:
+            return True
+        need = 1.1 * max(self.epoch_seconds) if self.epoch_seconds else 0.0
+        return time.time() + need < deadline
+
+    def since_best(self) -> int:
+        hist = _history(self.out)
+        best = json.loads((self.out / "best.json").read_text())["epoch"]
+        return len(hist) - best
+
+    def run_epoch(self, epoch: int, ep, val, batch_size: int, seed: int) -> None:
+        from .ema import callback
+
+        t = time.time()
+        lr = float(self.schedule(epoch))
+        self.model.optimizer.learning_rate.assign(lr)
+        _reseed_layers(self.model, seed, epoch)
+        cbs = [callback(self.ema)] if self.ema is not None else []
+        if self.verbose:
+            print(f"epoch {epoch + 1}: lr {lr:.3g}", flush=True)
+        h = self.model.fit(ep.x, ep.targets, sample_weight=ep.weights, batch_size=batch_size, epochs=epoch + 1,
+                           initial_epoch=epoch, shuffle=False, verbose=self.verbose, callbacks=cbs,
+                           validation_data=(val.x, val.targets), validation_batch_size=256)
+        row = {k: float(v[-1]) for k, v in h.history.items()}
+        row["learning_rate"] = lr
+        if self.ema is not None:
+            with self.ema.swapped_in() as m:
+                row["val_ema_accuracy"] = _accuracy(m, val)
+                self._keep_best(row["val_ema_accuracy"], epoch, "model_ema.keras", "best_ema.json")
+        self._keep_best(row["val_accuracy"], epoch, "model.keras", "best.json")
+        _append_history(self.out, epoch, row)
+        self.ckpt.save(self.model, epoch + 1, self.ema)
+        self.epoch_seconds.append(round(time.time() - t, 1))
+        if self.verbose:
+            extra = f", EMA {row['val_ema_accuracy']:.4f}" if self.ema is not None else ""
+            print(f"epoch {epoch + 1}: val_accuracy {row['val_accuracy']:.4f}{extra} "
+                  f"({self.epoch_seconds[-1]:.0f} s)", flush=True)
+
+    def _keep_best(self, acc: float, epoch: int, model_name: str, best_name: str) -> None:
+        """Save the best epoch on val accuracy; the best so far survives a resume."""
+        best_file = self.out / best_name
+        best = json.loads(best_file.read_text())["val_accuracy"] if best_file.exists() else -1.0
+        if acc > best:
+            self.model.save(self.out / model_name)
+            best_file.write_text(json.dumps({"val_accuracy": acc, "epoch": epoch + 1}))
+
+
+def _accuracy(model, ep) -> float:
+    probs = np.concatenate([np.asarray(model(ep.x[i:i + 256], training=False)) for i in range(0, len(ep.x), 256)])
+    return float(np.mean(probs.argmax(1) == ep.targets.argmax(1)))
+
+
+def _history(out: Path) -> list[dict]:
+    import csv
+
+    hist = out / "history.csv"
+    return list(csv.DictReader(hist.open())) if hist.exists() else []
+
+
+def _append_history(out: Path, epoch: int, row: dict) -> None:
+    """One line per epoch; a resumed epoch replaces any line a killed process left for it."""
+    import csv
+
+    rows = [r for r in _history(out) if int(r["epoch"]) < epoch]
+    keys = ["epoch"] + sorted(row)
+    rows.append({"epoch": epoch, **row})
+    with (out / "history.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, keys, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
 
 
 def slim_model_file(path) -> None:

@@ -1,0 +1,130 @@
+"""The campaign runner: plan order, resume across calls, budget, lost checkpoints, the results table."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from fer_edge.training import campaign as camp
+
+
+def _plan(tmp_path, runs, data):
+    (tmp_path / "results").mkdir(exist_ok=True)
+    plan = tmp_path / "results" / "plan.json"
+    plan.write_text(json.dumps({"data": str(data), "results_md": "README.md", "runs": runs}))
+    (tmp_path / "results" / "README.md").write_text("# Runs\n\nhand-written text stays.\n")
+    return plan
+
+
+class FakeTrain:
+    """Stands in for train(): 'trains' one epoch per call step, stops at ``stop_at`` like a deadline would."""
+
+    def __init__(self, stop_at=None):
+        self.calls, self.stop_at = [], stop_at or {}
+
+    def __call__(self, recipe, data, out, *, resume, deadline, epochs, **kw):
+        self.calls.append({"recipe": recipe, "resume": resume, "kw": kw})
+        out.mkdir(parents=True, exist_ok=True)
+        hist = out / "history.csv"
+        done = len(hist.read_text().splitlines()) - 1 if hist.exists() else 0
+        target = min(epochs, self.stop_at.get(out.name, epochs))
+        lines = hist.read_text().splitlines() if hist.exists() else ["epoch,val_accuracy"]
+        lines += [f"{e},0.5" for e in range(done, target)]
+        hist.write_text("\n".join(lines) + "\n")
+        complete = target >= epochs
+        (out / "backup").mkdir(exist_ok=True)
+        if complete:
+            (out / "backup" / "checkpoint.npz").unlink(missing_ok=True)
+        else:
+            (out / "backup" / "checkpoint.npz").write_bytes(b"x")
+        return {"epochs_run": target, "epochs": epochs, "complete": complete, "backend": "fake"}
+
+
+def test_runs_resume_in_plan_order_and_the_table_records_each_segment(tmp_path):
+    plan = _plan(tmp_path, [{"name": "a", "recipe": "edge-s", "args": {"epochs": 5}, "purpose": "first"},
+                            {"name": "b", "recipe": "edge-xs", "args": {"epochs": 2, "seed": 3}, "purpose": "second"}],
+                 tmp_path)
+    fake = FakeTrain(stop_at={"a": 3})
+    segs = camp.run_campaign(plan, runs_dir=tmp_path / "runs", budget_s=3600, reserve_s=0, train_fn=fake, log=lambda m: None)
+    assert [(s["epochs_from"], s["epochs_to"], s["complete"]) for s in segs] == [(0, 3, False)]
+    assert fake.calls[0]["resume"] is False
+    md = (tmp_path / "results" / "README.md").read_text()
+    assert "hand-written text stays." in md
+    assert "| a |" in md and "0 -> 3 of 5" in md and "stopped at 3 of 5 (budget); resumes" in md
+    assert "| b | - | edge-xs epochs=2, seed=3 | not started" in md
+
+    fake.stop_at = {}
+    segs = camp.run_campaign(plan, runs_dir=tmp_path / "runs", budget_s=3600, reserve_s=0, train_fn=fake, log=lambda m: None)
+    assert [(s["epochs_from"], s["epochs_to"], s["complete"]) for s in segs] == [(3, 5, True), (0, 2, True)]
+    assert fake.calls[1]["resume"] is True and fake.calls[2]["kw"] == {"seed": 3}
+    ledger = json.loads((tmp_path / "results" / "ledger.json").read_text())
+    assert ledger["runs"]["a"]["epochs_done"] == 5 and len(ledger["runs"]["a"]["segments"]) == 2
+    md = (tmp_path / "results" / "README.md").read_text()
+    assert md.count(camp.TABLE_BEGIN) == 1 and md.count("| a |") == 2 and "3 -> 5 of 5" in md
+    assert camp.run_campaign(plan, runs_dir=tmp_path / "runs", budget_s=3600, reserve_s=0, train_fn=fake,
+                             log=lambda m: None) == []  # all complete: nothing runs
+    assert len(fake.calls) == 3
+
+
+def test_a_lost_checkpoint_restarts_the_run_and_says_so(tmp_path):
+    import shutil
+
+    plan = _plan(tmp_path, [{"name": "a", "recipe": "edge-s", "args": {"epochs": 6}}], tmp_path)
+    fake = FakeTrain(stop_at={"a": 2})
+    camp.run_campaign(plan, runs_dir=tmp_path / "runs", budget_s=3600, reserve_s=0, train_fn=fake, log=lambda m: None)
+    shutil.rmtree(tmp_path / "runs" / "a")  # a new machine: the ignored checkpoint folder is gone
+    fake.stop_at = {"a": 4}
+    seg, = camp.run_campaign(plan, runs_dir=tmp_path / "runs", budget_s=3600, reserve_s=0, train_fn=fake,
+                             log=lambda m: None)
+    assert fake.calls[-1]["resume"] is False and (seg["epochs_from"], seg["epochs_to"]) == (0, 4)
+    assert "checkpoint lost after 2 epochs: restarted from epoch 0" in (tmp_path / "results" / "README.md").read_text()
+
+
+def test_budget_and_lock_and_bad_plans(tmp_path):
+    plan = _plan(tmp_path, [{"name": "a", "recipe": "edge-s", "args": {"epochs": 2}}], tmp_path)
+    fake = FakeTrain()
+    assert camp.run_campaign(plan, runs_dir=tmp_path / "runs", budget_s=100, reserve_s=300, train_fn=fake,
+                             log=lambda m: None) == [] and not fake.calls
+    (tmp_path / "runs").mkdir(exist_ok=True)
+    (tmp_path / "runs" / "campaign.lock").write_text(str(os.getpid()))  # this very process: alive
+    with pytest.raises(camp.CampaignError, match="another campaign runner"):
+        camp.run_campaign(plan, runs_dir=tmp_path / "runs", budget_s=3600, train_fn=fake)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"runs": [{"name": "x", "recipe": "edge-q"}]}))
+    with pytest.raises(camp.CampaignError, match="unknown recipe 'edge-q'"):
+        camp.Campaign.load(bad)
+    bad.write_text(json.dumps({"runs": [{"name": "x", "recipe": "edge-s"}, {"name": "x", "recipe": "edge-s"}]}))
+    with pytest.raises(camp.CampaignError, match="repeat"):
+        camp.Campaign.load(bad)
+    bad.write_text("{not json")
+    with pytest.raises(camp.CampaignError, match="not a campaign plan"):
+        camp.Campaign.load(bad)
+    with pytest.raises(camp.CampaignError, match="no campaign plan"):
+        camp.Campaign.load(tmp_path / "missing.json")
+
+
+def test_the_committed_plan_loads_and_its_runs_have_purposes():
+    c = camp.Campaign.load()
+    assert len(c.runs) >= 3 and all(r.purpose for r in c.runs)
+    assert c.results_md == camp.REPO / "results" / "README.md"
+
+
+def test_leak_free_mask_marks_pixel_copies():
+    rng = np.random.default_rng(0)
+    test = rng.integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    train = np.concatenate([test[[1]], rng.integers(0, 256, (3, 48, 48), dtype=np.uint8)])
+    val = test[[4]].copy()
+    assert camp.leak_free_mask(test, train, val).tolist() == [True, False, True, True, False]
+
+
+def test_cli_requires_a_budget(tmp_path):
+    from click.testing import CliRunner
+
+    from fer_edge.cli import main
+
+    res = CliRunner().invoke(main, ["campaign"])
+    assert res.exit_code == 2 and "--budget-minutes is required" in res.output
+    res = CliRunner().invoke(main, ["campaign", "--status"])
+    assert res.exit_code == 0 and "| c1-edge-s-e120 |" in res.output

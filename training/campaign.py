@@ -1,0 +1,284 @@
+"""A training campaign that outlives sessions: a committed plan, a resumable runner, an automatic results table.
+
+``results/campaign/plan.json`` lists runs in priority order (recipe, arguments,
+purpose). :func:`run_campaign` trains the first unfinished run, resuming its
+checkpoint (kept in the ignored ``runs/campaign/``), stops cleanly before a
+wall-clock deadline, evaluates the best epoch on ``val/``, ``test/`` and the
+leak-free test faces, and appends one row per session's segment to the committed
+ledger (``results/campaign/ledger.json``) and the table in ``results/README.md``.
+A run whose ledger says it made progress but whose checkpoint is gone restarts
+from epoch 0, and its row says so.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fer_edge.sysinfo import machine
+
+REPO = Path(__file__).resolve().parents[1]
+PLAN = REPO / "results" / "campaign" / "plan.json"
+TABLE_BEGIN, TABLE_END = "<!-- campaign table: begin (written by fer-edge campaign) -->", "<!-- campaign table: end -->"
+#: Files of a finished run that are small enough to commit (no checkpoints, no optimizer state).
+KEEP = ("model.keras", "model_ema.keras", "train.json", "history.csv", "history.png", "best.json", "best_ema.json")
+
+
+class CampaignError(ValueError):
+    """The plan or ledger cannot be used (missing, malformed, an unknown recipe)."""
+
+
+@dataclass
+class PlannedRun:
+    name: str
+    recipe: str
+    args: dict = field(default_factory=dict)
+    purpose: str = ""
+
+
+@dataclass
+class Campaign:
+    plan_path: Path
+    runs: list[PlannedRun]
+    data: str | None
+    ledger_path: Path
+    results_md: Path
+
+    @classmethod
+    def load(cls, plan_path=PLAN) -> "Campaign":
+        from . import recipes
+
+        plan_path = Path(plan_path)
+        if not plan_path.is_file():
+            raise CampaignError(f"no campaign plan at {plan_path}")
+        try:
+            doc = json.loads(plan_path.read_text())
+            runs = [PlannedRun(r["name"], r["recipe"], dict(r.get("args", {})), r.get("purpose", ""))
+                    for r in doc["runs"]]
+        except (ValueError, KeyError, TypeError) as e:
+            raise CampaignError(f"{plan_path}: not a campaign plan ({type(e).__name__}: {e})") from None
+        names = [r.name for r in runs]
+        if len(set(names)) != len(names):
+            raise CampaignError(f"{plan_path}: run names repeat: {names}")
+        for r in runs:
+            try:
+                recipes.get(r.recipe)
+            except KeyError as e:
+                raise CampaignError(f"{plan_path}: run {r.name}: {e.args[0]}") from None
+        root = plan_path.parent
+        return cls(plan_path, runs, doc.get("data"), root / doc.get("ledger", "ledger.json"),
+                   (root / doc.get("results_md", "../README.md")).resolve())
+
+    def ledger(self) -> dict:
+        return json.loads(self.ledger_path.read_text()) if self.ledger_path.exists() else {"runs": {}}
+
+    def save_ledger(self, ledger: dict) -> None:
+        tmp = self.ledger_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(ledger, indent=1) + "\n")
+        tmp.replace(self.ledger_path)
+
+    def next_run(self, ledger: dict) -> PlannedRun | None:
+        for r in self.runs:
+            if not ledger["runs"].get(r.name, {}).get("complete"):
+                return r
+        return None
+
+    def resolve_data(self, data=None) -> str:
+        """``data`` if given, else ``$FER2013_ROOT``, else the plan's ``data`` (relative to the repository)."""
+        cand = data or os.environ.get("FER2013_ROOT") or (str((REPO / self.data).resolve()) if self.data else None)
+        if not cand or not Path(cand).exists():
+            raise CampaignError(f"training data not found ({cand or 'none given'}): pass --data or set FER2013_ROOT")
+        return cand
+
+
+def leak_free_mask(test_x: np.ndarray, *others: np.ndarray) -> np.ndarray:
+    """True for test faces with no pixel-identical copy in ``others`` (train, val)."""
+    from .data import pixel_hash
+
+    seen = {pixel_hash(im) for arr in others for im in arr}
+    return np.array([pixel_hash(im) not in seen for im in test_x], bool)
+
+
+class Scorer:
+    """val, test and leak-free test accuracy of a model file; the data loaded once per campaign call."""
+
+    def __init__(self, data, classes):
+        from fer_edge.labels import ClassSet
+
+        from .data import load
+
+        cs = ClassSet.parse(classes)
+        self.val, self.test = load(data, "val", cs), load(data, "test", cs)
+        self.leak_free = leak_free_mask(self.test.x, load(data, "train", cs).x, self.val.x)
+
+    def score(self, model_path) -> dict:
+        from .evaluate import load_predictor
+
+        p = load_predictor(model_path)
+        val_ok = p.predict(self.val.x).argmax(1) == self.val.y
+        test_ok = p.predict(self.test.x).argmax(1) == self.test.y
+        return {"val": round(float(val_ok.mean()), 4), "test": round(float(test_ok.mean()), 4),
+                "leak_free_test": round(float(test_ok[self.leak_free].mean()), 4),
+                "leak_free_n": int(self.leak_free.sum())}
+
+
+def run_campaign(plan_path=PLAN, *, data=None, runs_dir=REPO / "runs" / "campaign", budget_s: float,
+                 reserve_s: float = 300.0, log=print, train_fn=None) -> list[dict]:
+    """Train the plan's runs in order until ``budget_s`` seconds from now; returns the segments recorded.
+
+    ``reserve_s`` of the budget is kept for evaluating and writing the results. ``train_fn``
+    replaces :func:`.train.train` (tests).
+    """
+    from .train import train
+
+    train_fn = train_fn or train
+    camp = Campaign.load(plan_path)
+    data = camp.resolve_data(data)
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    lock = runs_dir / "campaign.lock"
+    if lock.exists() and _alive(int(lock.read_text() or 0)):
+        raise CampaignError(f"another campaign runner is active (pid {lock.read_text()}, {lock})")
+    lock.write_text(str(os.getpid()))
+    t_end = time.time() + budget_s
+    segments, scorers = [], {}
+    try:
+        while True:
+            ledger = camp.ledger()
+            run = camp.next_run(ledger)
+            if run is None:
+                log("campaign: every planned run is complete")
+                break
+            if time.time() + reserve_s + 60 > t_end:
+                log("campaign: budget spent")
+                break
+            seg = _run_segment(camp, run, ledger, data, runs_dir / run.name, t_end - reserve_s, train_fn, scorers, log)
+            segments.append(seg)
+            if not seg["complete"]:
+                break
+    finally:
+        lock.unlink(missing_ok=True)
+    return segments
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def _run_segment(camp: Campaign, run: PlannedRun, ledger: dict, data, out: Path, deadline: float, train_fn,
+                 scorers: dict, log) -> dict:
+    state = ledger["runs"].setdefault(run.name, {"recipe": run.recipe, "args": run.args, "segments": []})
+    done_before = state.get("epochs_done", 0)
+    has_ckpt = (out / "backup" / "checkpoint.npz").exists()
+    note = ""
+    if done_before and not has_ckpt:
+        note = f"checkpoint lost after {done_before} epochs: restarted from epoch 0; "
+        shutil.rmtree(out, ignore_errors=True)
+    resume = (out / "history.csv").exists()
+    start_epochs = _epochs(out)
+    log(f"campaign: {run.name} ({run.recipe}, {run.args}) from epoch {start_epochs}, "
+        f"{(deadline - time.time()) / 60:.0f} min to its deadline")
+    args = dict(run.args)
+    if args.get("teachers"):
+        args["teachers"] = [str(REPO / t) for t in args["teachers"]]
+    t0 = time.time()
+    s = train_fn(run.recipe, data, out, resume=resume, deadline=deadline, **args)
+    hours = (time.time() - t0) / 3600
+    epochs_now = s["epochs_run"]
+    seg = {"date": dt.date.today().isoformat(), "epochs_from": start_epochs, "epochs_to": epochs_now,
+           "epochs_total": s["epochs"], "hours": round(hours, 2), "machine": _machine_line(s),
+           "complete": bool(s["complete"]), "note": note}
+    if epochs_now and (out / "model.keras").exists():
+        classes = s.get("classes")
+        key = ",".join(classes) if classes else ""
+        if key not in scorers:
+            scorers[key] = Scorer(data, ",".join(classes) if classes else None)
+        seg["best"] = {**json.loads((out / "best.json").read_text()), **scorers[key].score(out / "model.keras")}
+        if (out / "model_ema.keras").exists():
+            seg["best_ema"] = {**json.loads((out / "best_ema.json").read_text()),
+                               **scorers[key].score(out / "model_ema.keras")}
+    state["segments"].append(seg)
+    state["epochs_done"] = epochs_now
+    state["hours"] = round(sum(g["hours"] for g in state["segments"]), 2)
+    state["complete"] = seg["complete"]
+    if seg["complete"]:
+        keep = camp.plan_path.parent / run.name
+        keep.mkdir(parents=True, exist_ok=True)
+        from .evaluate import plot_history
+        plot_history(out / "history.csv", out / "history.png")
+        for f in KEEP:
+            if (out / f).exists():
+                shutil.copy2(out / f, keep / f)
+    camp.save_ledger(ledger)
+    write_table(camp, ledger)
+    log(f"campaign: {run.name} recorded: epochs {start_epochs} -> {epochs_now} of {s['epochs']}, "
+        f"{hours:.2f} h, best {seg.get('best')}")
+    return seg
+
+
+def _epochs(out: Path) -> int:
+    hist = out / "history.csv"
+    return max(0, len(hist.read_text().strip().splitlines()) - 1) if hist.exists() else 0
+
+
+def _machine_line(summary: dict) -> str:
+    return f"{machine()}, {summary.get('backend', '?')} backend"
+
+
+def _pct(d: dict | None, key: str) -> str:
+    return f"{100 * d[key]:.2f}%" if d and d.get(key) is not None else "-"
+
+
+def table(camp: Campaign, ledger: dict) -> str:
+    """Markdown: one row per recorded segment, in plan order, then runs not started yet."""
+    rows = ["| run | date | recipe and arguments | epochs (this segment) | hours | machine | best val (epoch) | "
+            "EMA val (epoch) | test | leak-free test | outcome |", "|---" * 11 + "|"]
+    for r in camp.runs:
+        st = ledger["runs"].get(r.name)
+        args = ", ".join(f"{k}={v}" for k, v in r.args.items())
+        for g in (st or {}).get("segments", []):
+            b, e = g.get("best"), g.get("best_ema")
+            best = f"{_pct(b, 'val')} ({b['epoch']})" if b else "-"
+            ema = f"{_pct(e, 'val')} ({e['epoch']})" if e else "-"
+            pick = e if e and b and e["val"] > b["val"] else b
+            outcome = g["note"] + ("complete" if g["complete"] else f"stopped at {g['epochs_to']} of "
+                                   f"{g['epochs_total']} (budget); resumes")
+            rows.append(f"| {r.name} | {g['date']} | {r.recipe} {args} | {g['epochs_from']} -> {g['epochs_to']} of "
+                        f"{g['epochs_total']} | {g['hours']:.2f} | {g['machine']} | {best} | {ema} | "
+                        f"{_pct(pick, 'test')} | {_pct(pick, 'leak_free_test')} | {outcome} |")
+        if not st:
+            rows.append(f"| {r.name} | - | {r.recipe} {args} | not started | - | - | - | - | - | - | "
+                        f"planned: {r.purpose} |")
+    total = sum(st.get("hours", 0) for st in ledger["runs"].values())
+    return "\n".join(rows) + f"\n\nCampaign hours recorded: {total:.2f}. Test columns are for the better of the " \
+                             "plain and EMA weights on val (selection on val; test reported only)."
+
+
+def write_table(camp: Campaign, ledger: dict) -> None:
+    """Replace the campaign table between its markers in the results README (append the section if absent)."""
+    md = camp.results_md
+    text = md.read_text() if md.exists() else "# Training runs and results\n"
+    block = f"{TABLE_BEGIN}\n{table(camp, ledger)}\n{TABLE_END}"
+    if TABLE_BEGIN in text and TABLE_END in text:
+        a, b = text.index(TABLE_BEGIN), text.index(TABLE_END) + len(TABLE_END)
+        text = text[:a] + block + text[b:]
+    else:
+        text = text.rstrip() + "\n\n## Training campaign (issue 14)\n\n" + block + "\n"
+    md.write_text(text)
+
+
+def status(plan_path=PLAN) -> str:
+    camp = Campaign.load(plan_path)
+    return table(camp, camp.ledger())
