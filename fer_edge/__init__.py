@@ -11,6 +11,8 @@ _LAZY = {
     "FaceResult": "recognizer", "FrameResult": "recognizer", "EmotionClassifier": "classifier",
     "Emotion": "classifier", "SmoothingOptions": "tracking", "ModelMetadata": "metadata",
     "Preprocessing": "preprocessing", "make_interpreter": "interpreter", "FER2013_CLASSES": "labels",
+    "ImageError": "errors", "ModelError": "errors", "MetadataError": "errors", "DelegateError": "errors",
+    "InferenceError": "errors", "RuntimeMissingError": "errors",
 }
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InferenceError
 from .interpreter import ModelError, make_interpreter, read_model_bytes
 from .metadata import MetadataError, ModelMetadata, read_tflite_metadata
 from .preprocessing import dequantize, faces_to_input, quantize
@@ -100,7 +101,7 @@ class EmotionClassifier:
     def predict_input(self, x: np.ndarray) -> np.ndarray:
         """Probabilities ``(N, classes)`` for an already normalised float batch (one invoke)."""
         if self._interp is None:
-            raise RuntimeError("classifier is closed")
+            raise InferenceError("EmotionClassifier is closed")
         n = len(x)
         if n == 0:
             return np.zeros((0, len(self.labels)), np.float32)
@@ -119,11 +120,19 @@ class EmotionClassifier:
         return (y[:n] + y[n:]) / 2 if self.flip_tta else y
 
     def predict_proba(self, faces) -> np.ndarray:
-        """Probabilities ``(N, classes)`` for uint8 face crops (any size; gray, BGR or BGRA)."""
-        return self.predict_input(faces_to_input(list(faces), self.preprocessing))
+        """Probabilities ``(N, classes)`` for face crops.
+
+        Args:
+            faces: one crop ``(H, W)`` / ``(H, W, 1|3|4)`` (gray, BGR, BGRA), a stack of crops, or a list;
+                any size; pixel values as :func:`fer_edge.preprocessing.pixels_u8` documents.
+        Raises:
+            ImageError: a crop that is not an image (shape, dtype or value range).
+            InferenceError: the classifier is closed or the interpreter failed.
+        """
+        return self.predict_input(faces_to_input(faces, self.preprocessing))
 
     def classify(self, faces) -> list[Emotion]:
-        """One :class:`Emotion` per face crop, all in one batched invoke."""
+        """One :class:`Emotion` per face crop (a single crop gives one), all in one batched invoke."""
         return [self.to_emotion(p) for p in self.predict_proba(faces)]
 
     def to_emotion(self, probs: np.ndarray) -> Emotion:

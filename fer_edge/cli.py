@@ -53,7 +53,7 @@ def _table_rows(path: str, faces, frame=None) -> list[str]:
     rows = []
     for f in faces:
         top3 = sorted(f.probabilities.items(), key=lambda kv: -kv[1])[:3]
-        rows.append(f"{where}\t{list(f.box)}\t{f.emotion} {f.score:.2f}\t"
+        rows.append(f"{where}\t{list(f.box)}\t{f.emotion} {f.emotion_score:.2f}\t"
                     + " ".join(f"{k}={v:.2f}" for k, v in top3))
     return rows
 

@@ -19,8 +19,8 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpe
 MAX_PIXELS = 50_000_000
 
 
-class ImageError(ValueError):
-    """An input image or video cannot be used; the message names the file and the reason."""
+from .errors import ImageError  # noqa: E402,F401  (public name lives in errors)
+from .preprocessing import pixels_u8
 
 
 def header_size(data: bytes) -> tuple[int, int] | None:
@@ -85,11 +85,8 @@ def read_image(path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 
 
 def to_bgr(img: np.ndarray) -> np.ndarray:
-    """8-bit BGR for drawing and detection (gray replicated, alpha dropped, 16 bit scaled)."""
-    if img.dtype == np.uint16:
-        img = (img >> 8).astype(np.uint8)
-    elif img.dtype != np.uint8:
-        img = np.clip(img, 0, 255).astype(np.uint8)
+    """8-bit BGR for drawing and detection (gray replicated, alpha dropped; pixel values by :func:`pixels_u8`)."""
+    img = pixels_u8(img)
     if img.ndim == 2 or img.shape[2] == 1:
         return cv2.cvtColor(img.reshape(img.shape[:2]), cv2.COLOR_GRAY2BGR)
     if img.shape[2] == 4:

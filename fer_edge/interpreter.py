@@ -20,12 +20,7 @@ EDGETPU_LIBRARY = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib", "
 EDGETPU_LIBRARY_ENV = "FER_EDGE_EDGETPU_LIB"
 
 
-class ModelError(ValueError):
-    """A model file is missing, unreadable or not a usable TFLite model."""
-
-
-class RuntimeMissingError(ImportError):
-    """No TFLite interpreter package is installed."""
+from .errors import DelegateError, ModelError, RuntimeMissingError  # noqa: F401  (public names live in errors)
 
 
 def interpreter_module():
@@ -88,13 +83,13 @@ def edgetpu_library() -> str:
 
 
 def load_edgetpu_delegate(options: dict | None = None, library: str | None = None):
-    """Load the Edge TPU runtime as a LiteRT delegate; RuntimeError naming the library when absent."""
+    """Load the Edge TPU runtime as a LiteRT delegate; :class:`DelegateError` naming the library when absent."""
     module, _ = interpreter_module()
     lib = library or edgetpu_library()
     try:
         return module.load_delegate(lib, options or {})
     except (ValueError, OSError) as e:
-        raise RuntimeError(f"Edge TPU runtime '{lib}' could not be loaded ({e}); install libedgetpu "
+        raise DelegateError(f"Edge TPU runtime '{lib}' could not be loaded ({e}); install libedgetpu "
                            f"(Coral docs: 'Get started with the USB Accelerator') or run on the CPU") from None
 
 

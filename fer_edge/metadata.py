@@ -8,6 +8,7 @@ its tensors, because a wrong label order or normalisation fails silently.
 from __future__ import annotations
 
 import json
+import math
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,8 +21,7 @@ METADATA_KEY = "fer_edge_metadata.json"
 FORMAT_VERSION = 1
 
 
-class MetadataError(ValueError):
-    """A model's fer-edge metadata is missing, malformed or inconsistent with the model."""
+from .errors import MetadataError  # noqa: E402,F401  (public name lives in errors)
 
 
 @dataclass
@@ -63,14 +63,29 @@ class ModelMetadata:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelMetadata":
+        """Validated metadata: every field's type and range is checked; :class:`MetadataError` names the field."""
         if not isinstance(d, dict):
-            raise MetadataError("metadata is not a JSON object")
-        if d.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
-            raise MetadataError(f"metadata format {d['format_version']} is newer than this fer-edge understands "
+            raise MetadataError(f"metadata is not a JSON object (got {type(d).__name__})")
+        fv = d.get("format_version", FORMAT_VERSION)
+        if isinstance(fv, bool) or not isinstance(fv, int) or fv < 1:
+            raise MetadataError(f"metadata field 'format_version': expected a positive integer, got {fv!r}")
+        if fv > FORMAT_VERSION:
+            raise MetadataError(f"metadata format {fv} is newer than this fer-edge understands "
                                 f"({FORMAT_VERSION}); upgrade fer-edge")
         if "labels" not in d:
             raise MetadataError("metadata has no 'labels'")
+        labels = d["labels"]
+        if not isinstance(labels, list) or not all(isinstance(x, str) and x.strip() for x in labels):
+            raise MetadataError(f"metadata field 'labels': expected a list of non-empty strings, got {_show(labels)}")
+        for key in ("name", "recipe", "format", "version"):
+            if key in d and not isinstance(d[key], str):
+                raise MetadataError(f"metadata field '{key}': expected a string, got {_show(d[key])}")
+        for key in ("metrics", "source", "quantization", "training"):
+            if key in d and not isinstance(d[key], dict):
+                raise MetadataError(f"metadata field '{key}': expected an object, got {_show(d[key])}")
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        if "preprocessing" in d:
+            known["preprocessing"] = _preprocessing(d["preprocessing"])
         try:
             return cls(**known)
         except (TypeError, ValueError) as e:
@@ -94,6 +109,30 @@ class ModelMetadata:
         if len(output_shape) != 2 or int(output_shape[-1]) != len(self.labels):
             raise MetadataError(f"model output shape {list(output_shape)} does not match the "
                                 f"{len(self.labels)} labels in its metadata")
+
+
+#: Preprocessing fields and the JSON types each accepts (bool is not a number here).
+_PREP_TYPES = {"size": (int,), "color": (str,), "mean": (int, float), "std": (int, float),
+               "crop_margin": (int, float), "crop_offset": (int, float)}
+
+
+def _show(v) -> str:
+    text = json.dumps(v) if not isinstance(v, (bytes, bytearray)) else repr(v)
+    return f"{type(v).__name__} {text[:60]}"
+
+
+def _preprocessing(p) -> Preprocessing:
+    if not isinstance(p, dict):
+        raise MetadataError(f"metadata field 'preprocessing': expected an object, got {_show(p)}")
+    for key, types in _PREP_TYPES.items():
+        if key in p and (isinstance(p[key], bool) or not isinstance(p[key], types)
+                         or (isinstance(p[key], float) and not math.isfinite(p[key]))):
+            want = "an integer" if types == (int,) else "a string" if types == (str,) else "a finite number"
+            raise MetadataError(f"metadata field 'preprocessing.{key}': expected {want}, got {_show(p[key])}")
+    try:
+        return Preprocessing.from_dict(p)
+    except ValueError as e:
+        raise MetadataError(f"metadata field 'preprocessing': {e}") from None
 
 
 def read_tflite_metadata(model: bytes, where: str = "model") -> ModelMetadata:

@@ -56,27 +56,70 @@ class Preprocessing:
         return cls(**known)
 
 
-def to_gray_u8(image: np.ndarray) -> np.ndarray:
-    """Any decoded image (gray, BGR, BGRA; 8 or 16 bit; float in 0..1) as 2-D uint8 gray."""
-    img = np.asarray(image)
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
-    if img.ndim == 3:
-        if img.shape[2] == 4:
-            img = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_BGRA2GRAY)
-        elif img.shape[2] == 3:
-            img = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_BGR2GRAY)
-        else:
-            raise ValueError(f"unsupported channel count {img.shape[2]}")
-    elif img.ndim != 2:
-        raise ValueError(f"expected a 2-D or 3-D image array, got shape {img.shape}")
+def pixels_u8(image, what: str = "image") -> np.ndarray:
+    """Any image array as uint8 pixels, by one rule every entry point shares.
+
+    Shapes: ``(H, W)`` gray, or ``(H, W, C)`` with C = 1 (gray), 3 (BGR) or 4 (BGRA).
+    Values: uint8 as is; uint16 scaled by 1/256; other integers must lie in 0..255;
+    floats must be finite and lie in [0, 1] (scaled by 255) or else in [0, 255]
+    (rounded). Anything else is an :class:`~fer_edge.errors.ImageError` (a
+    ``ValueError``) saying what was expected and what was given.
+    """
+    from .errors import ImageError
+
+    try:
+        img = np.asarray(image)
+    except Exception as e:  # noqa: BLE001  (ragged lists and the like)
+        raise ImageError(f"{what}: not an array ({type(e).__name__}: {e})") from None
+    if img.ndim not in (2, 3) or img.size == 0 or (img.ndim == 3 and img.shape[2] not in (1, 3, 4)):
+        raise ImageError(f"{what}: expected an (H, W) gray or (H, W, 1|3|4) gray/BGR/BGRA array, "
+                         f"got shape {img.shape}")
+    kind = img.dtype.kind
+    if img.dtype == np.uint8:
+        return img
     if img.dtype == np.uint16:
-        img = (img >> 8).astype(np.uint8)
-    elif img.dtype.kind == "f":
-        img = np.clip(np.nan_to_num(img) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    elif img.dtype != np.uint8:
-        img = np.clip(img, 0, 255).astype(np.uint8)
+        return (img >> 8).astype(np.uint8)
+    if kind in "iu":
+        lo, hi = int(img.min()), int(img.max())
+        if lo < 0 or hi > 255:
+            raise ImageError(f"{what}: {img.dtype} values span {lo}..{hi}; expected 0..255 (or uint8/uint16)")
+        return img.astype(np.uint8)
+    if kind == "f":
+        if not np.isfinite(img).all():
+            raise ImageError(f"{what}: float image contains NaN or infinity")
+        lo, hi = float(img.min()), float(img.max())
+        if lo < 0 or hi > 255:
+            raise ImageError(f"{what}: float values span [{lo:.4g}, {hi:.4g}]; expected [0, 1] or [0, 255]")
+        scale = 255.0 if hi <= 1.0 else 1.0
+        return np.clip(np.rint(img.astype(np.float32) * scale), 0, 255).astype(np.uint8)
+    raise ImageError(f"{what}: unsupported pixel type {img.dtype}; expected uint8, uint16, integers or floats")
+
+
+def to_gray_u8(image: np.ndarray, what: str = "image") -> np.ndarray:
+    """Any image array (see :func:`pixels_u8`) as 2-D uint8 gray."""
+    img = pixels_u8(image, what)
+    if img.ndim == 3 and img.shape[2] == 1:
+        return img[:, :, 0]
+    if img.ndim == 3:
+        code = cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+        return cv2.cvtColor(np.ascontiguousarray(img), code)
     return img
+
+
+def face_list(faces) -> list:
+    """Face crops as a list: one crop (``(H, W)`` or ``(H, W, 1|3|4)``) is one face, a stack
+    ``(N, H, W)`` / ``(N, H, W, C)`` or a list is many; :class:`~fer_edge.errors.ImageError` otherwise."""
+    from .errors import ImageError
+
+    if isinstance(faces, (list, tuple)):
+        return list(faces)
+    arr = np.asarray(faces)
+    if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (1, 3, 4)):
+        return [arr]
+    if arr.ndim in (3, 4):
+        return list(arr)
+    raise ImageError(f"faces: expected one crop (H, W[, 1|3|4]), a stack (N, H, W[, C]) or a list, "
+                     f"got shape {arr.shape}")
 
 
 def square_box(box, margin: float, offset: float = 0.0) -> tuple[int, int, int]:
@@ -127,9 +170,10 @@ def normalize(pixels_u8: np.ndarray, spec: Preprocessing) -> np.ndarray:
     return x
 
 
-def faces_to_input(faces_u8, spec: Preprocessing) -> np.ndarray:
-    """A list or array of uint8 gray faces (any size) to one normalised batch."""
-    batch = np.stack([resize(to_gray_u8(f), spec.size) for f in faces_u8]) if len(faces_u8) else \
+def faces_to_input(faces, spec: Preprocessing) -> np.ndarray:
+    """Face crops (any size; see :func:`face_list` and :func:`pixels_u8`) to one normalised batch."""
+    faces = face_list(faces)
+    batch = np.stack([resize(to_gray_u8(f, f"face {i}"), spec.size) for i, f in enumerate(faces)]) if faces else \
         np.zeros((0, spec.size, spec.size), np.uint8)
     return normalize(batch, spec)
 

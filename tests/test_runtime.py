@@ -114,9 +114,14 @@ def test_recognize_finds_faces_in_a_scene(scene_faces):
     pairs, ious = match([f.box for f in faces], placed, 0.3)
     assert sum(p is not None for p in pairs) >= 3
     for f in faces:
-        assert f.emotion in FER2013_CLASSES and 0 < f.score <= 1 and 0 < f.detection_score <= 1
+        assert f.emotion in FER2013_CLASSES and 0 < f.emotion_score <= 1 and 0 < f.detection_score <= 1
+        assert f.emotion_score == max(f.probabilities.values())
         d = f.to_dict()
-        assert set(d) >= {"box", "score", "emotion", "probabilities"} and len(d["box"]) == 4
+        assert set(d) >= {"box", "detection_score", "emotion_score", "emotion", "probabilities"} and len(d["box"]) == 4
+        assert d["detection_score"] == round(f.detection_score, 4) and d["emotion_score"] == round(f.emotion_score, 4)
+        assert d["score"] == d["detection_score"]  # the deprecated key keeps its 0.1 meaning for one release
+        with pytest.warns(DeprecationWarning, match="emotion_score"):
+            assert f.score == f.emotion_score
         json.dumps(d)
 
 
@@ -135,7 +140,7 @@ def test_running_modes_are_enforced():
     rec.close()  # idempotent
     with pytest.raises(RuntimeError, match="closed"):
         rec.recognize(img)
-    with pytest.raises(ValueError, match="image array"):
+    with pytest.raises(ValueError, match=r"expected an \(H, W\) gray"):
         vid.recognize_for_video(np.zeros((5,), np.uint8), 20)
 
 
