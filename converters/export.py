@@ -173,11 +173,15 @@ def convert(keras_path, formats, out_dir, *, calibration=None, parity_data=None,
                 "ops": T.describe(data)["ops"], **({"quantization": quant} if quant else {})}
         if fmt == "edgetpu":
             info["edgetpu_check"] = T.edgetpu_check(data)
-            info["edgetpu_compiler"] = T.run_edgetpu_compiler(path, out)
             if not info["edgetpu_check"]["ok"]:
                 raise T.ConversionError(f"{path.name}: not Edge TPU ready: unsupported ops "
                                         f"{info['edgetpu_check']['unsupported_ops']}, "
                                         f"{info['edgetpu_check']['float_tensors']} float tensors")
+            comp = info["edgetpu_compiler"] = T.run_edgetpu_compiler(path, out, child)
+            if comp["compiled"]:
+                log(f"edgetpu: compiled {out / comp['file']} (metadata re-embedded): run it with --device usb")
+            else:
+                log(f"edgetpu: {comp['reason']}")
         log(f"{fmt}: {path} ({len(data) / 1024:.1f} KB) in {info['seconds']} s")
         written.append(path)
         summary["outputs"].append(info)

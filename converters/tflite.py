@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -101,15 +102,16 @@ def to_int8(model, calibration: np.ndarray, what: str = "int8") -> bytes:
     return _run(c, what)
 
 
-def with_metadata(tflite: bytes, meta: ModelMetadata) -> bytes:
-    """The model bytes with ``meta`` stored as a flatbuffer metadata entry (replacing any old one)."""
+def with_metadata(tflite: bytes, meta: ModelMetadata | bytes) -> bytes:
+    """The model bytes with ``meta`` (or raw JSON bytes, for tests of bad documents) stored as a
+    flatbuffer metadata entry, replacing any old one."""
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 
     m = flatbuffer_utils.convert_bytearray_to_object(bytearray(tflite))
     m.metadata = [e for e in (m.metadata or []) if e.name not in (METADATA_KEY, METADATA_KEY.encode())]
     buf = schema.BufferT()
-    buf.data = np.frombuffer(meta.to_json(), np.uint8)
+    buf.data = np.frombuffer(meta if isinstance(meta, bytes) else meta.to_json(), np.uint8)
     m.buffers.append(buf)
     entry = schema.MetadataT()
     entry.name = METADATA_KEY
@@ -172,16 +174,43 @@ def _walk(model):
             yield layer
 
 
-def run_edgetpu_compiler(tflite_path, out_dir) -> dict:
-    """Run ``edgetpu_compiler`` when it is on PATH; otherwise say so (the INT8 model is still usable)."""
+def run_edgetpu_compiler(tflite_path, out_dir, meta: ModelMetadata | None = None) -> dict:
+    """Compile with ``edgetpu_compiler`` when it is on PATH and give the result back its fer-edge metadata.
+
+    Returns ``{"compiled": True, "file": ..., "log": ...}``, or ``{"compiled": False, "reason": ...}``
+    saying that ``tflite_path`` is the compiler's INT8 input, not a model for the device.
+    """
     import shutil
     import subprocess
 
+    from fer_edge.tflite_file import is_edgetpu_compiled
+
+    tflite_path, out_dir = Path(tflite_path), Path(out_dir)
     exe = shutil.which("edgetpu_compiler")
     if not exe:
-        return {"compiled": False, "reason": "edgetpu_compiler not found on PATH (Coral's Debian package "
-                                             "'edgetpu-compiler', x86-64 Linux only); run it on "
-                                             f"{os.path.basename(str(tflite_path))} where it is installed"}
-    proc = subprocess.run([exe, "-s", "-o", str(out_dir), str(tflite_path)], capture_output=True, text=True,
-                          timeout=600)
-    return {"compiled": proc.returncode == 0, "returncode": proc.returncode, "log": proc.stdout[-4000:]}
+        return {"compiled": False, "reason": f"edgetpu_compiler not found on PATH: {tflite_path.name} is the INT8 "
+                                             "input for the compiler, not a model for the device; install Coral's "
+                                             "'edgetpu-compiler' package (x86-64 Linux) and run this again, or run "
+                                             f"'edgetpu_compiler -s -o DIR {tflite_path.name}' where it is installed"}
+    try:
+        proc = subprocess.run([exe, "-s", "-o", str(out_dir), str(tflite_path)], capture_output=True, text=True,
+                              timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return {"compiled": False, "reason": f"edgetpu_compiler failed to run ({e})"}
+    compiled = out_dir / f"{tflite_path.stem}_edgetpu.tflite"
+    log = (proc.stdout + proc.stderr)[-4000:]
+    if proc.returncode != 0 or not compiled.exists():
+        last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        return {"compiled": False, "returncode": proc.returncode, "reason": f"edgetpu_compiler failed: {last[0]}",
+                "log": log}
+    data = compiled.read_bytes()
+    if not is_edgetpu_compiled(data):
+        return {"compiled": False, "reason": f"{compiled.name} has no edgetpu-custom-op: nothing was mapped to the "
+                                             "Edge TPU", "log": log}
+    if meta is not None:
+        meta = ModelMetadata.from_dict({**meta.to_dict(), "format": "edgetpu",
+                                        "quantization": {**meta.quantization, "edgetpu_compiled": True,
+                                                         "compiled_from": tflite_path.name}})
+        data = with_metadata(data, meta)
+        compiled.write_bytes(data)
+    return {"compiled": True, "file": compiled.name, "bytes": len(data), "log": log}

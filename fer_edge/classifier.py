@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InferenceError
-from .interpreter import ModelError, make_interpreter, read_model_bytes
+from .errors import DelegateError, InferenceError
+from .interpreter import ModelError, make_interpreter, parse_device, read_model_bytes
 from .metadata import MetadataError, ModelMetadata, read_tflite_metadata
 from .preprocessing import dequantize, faces_to_input, quantize
+from .tflite_file import EDGETPU_CUSTOM_OP, is_edgetpu_compiled
 
 #: The bundled model ``fer-edge predict`` uses when none is given.
 DEFAULT_MODEL = "fer_edge_default.tflite"
@@ -57,8 +58,12 @@ class EmotionClassifier:
         flip_tta: also classify each face's mirror image (in the same invoke) and average the
             two; costs twice the compute, gains accuracy (see results/README.md).
     Raises:
-        ModelError: the file is missing or not a usable TFLite model.
+        ModelError: the file is missing or not a usable TFLite model (or compiled for the Edge TPU
+            while no device was asked for).
         MetadataError: metadata is missing or does not match the model's tensors.
+        DelegateError: a device was asked for and the Edge TPU runtime is missing, or the model
+            is not compiled for it (it would silently run on the CPU).
+        ValueError: ``num_threads`` below 1, a malformed ``device``.
     """
 
     def __init__(self, model=None, *, num_threads: int | None = 1, device: str | None = None,
@@ -66,6 +71,15 @@ class EmotionClassifier:
         data, where = read_model_bytes(resolve_model(model))
         self.source = where
         self.metadata = metadata or read_tflite_metadata(data, where)
+        on_tpu = parse_device(device) is not None
+        compiled = is_edgetpu_compiled(data)
+        if on_tpu and not compiled:
+            raise DelegateError(f"{where}: not compiled for the Edge TPU (no {EDGETPU_CUSTOM_OP}), so device "
+                                f"{device!r} would run nothing on it; compile it with 'fer-edge convert MODEL.keras "
+                                f"--edgetpu' (runs edgetpu_compiler) or leave out the device")
+        if compiled and not on_tpu:
+            raise ModelError(f"{where}: compiled for the Edge TPU; pass device='usb' (CLI: --device usb) or use "
+                             f"the INT8 model it was compiled from on the CPU")
         self._interp = make_interpreter(data, device=device, num_threads=num_threads)
         self._interp.allocate_tensors()
         inp, out = self._interp.get_input_details(), self._interp.get_output_details()
@@ -83,7 +97,9 @@ class EmotionClassifier:
                 raise ModelError(f"{where}: integer {what} tensor without quantization parameters")
         self.labels = list(self.metadata.labels)
         self.preprocessing = self.metadata.preprocessing
-        self._batch = 1
+        self._batch = int(self._in["shape"][0])
+        #: Edge TPU graphs have static shapes: faces then run in chunks of the compiled batch size
+        self.static_batch = self._batch if on_tpu else None
         self.flip_tta = flip_tta
 
     @property
@@ -107,17 +123,29 @@ class EmotionClassifier:
             return np.zeros((0, len(self.labels)), np.float32)
         if self.flip_tta:
             x = np.concatenate([x, x[:, :, ::-1, :]])
-        self._set_batch(len(x))
         if self._in["dtype"] != np.float32:
             scale, zp = self._in["quantization"]
             x = quantize(x, scale, zp, self._in["dtype"])
-        self._interp.set_tensor(self._in["index"], np.ascontiguousarray(x, dtype=self._in["dtype"]))
-        self._interp.invoke()
-        y = self._interp.get_tensor(self._out["index"])
+        if self.static_batch:
+            k = self.static_batch
+            pad = (-len(x)) % k
+            xp = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)]) if pad else x
+            y = np.concatenate([self._invoke(xp[i:i + k]) for i in range(0, len(xp), k)])[:len(x)]
+        else:
+            self._set_batch(len(x))
+            y = self._invoke(x)
+        return (y[:n] + y[n:]) / 2 if self.flip_tta else y
+
+    def _invoke(self, x: np.ndarray) -> np.ndarray:
+        try:
+            self._interp.set_tensor(self._in["index"], np.ascontiguousarray(x, dtype=self._in["dtype"]))
+            self._interp.invoke()
+            y = self._interp.get_tensor(self._out["index"])
+        except (RuntimeError, ValueError) as e:
+            raise InferenceError(f"{self.source}: inference failed ({str(e).splitlines()[0]})") from None
         if self._out["dtype"] != np.float32:
             y = dequantize(y, *self._out["quantization"])
-        y = np.asarray(y, np.float32).reshape(len(x), -1)
-        return (y[:n] + y[n:]) / 2 if self.flip_tta else y
+        return np.asarray(y, np.float32).reshape(len(x), -1)
 
     def predict_proba(self, faces) -> np.ndarray:
         """Probabilities ``(N, classes)`` for face crops.

@@ -70,13 +70,14 @@ def _record(path: str, faces, frame=None) -> dict:
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--model", "-m", default=None, help="TFLite model path or bundled name (default: the bundled default model).")
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines: one object per image (per frame for videos).")
-@click.option("--annotate", type=click.Path(file_okay=False), default=None, help="Write annotated images to this folder.")
+@click.option("--annotate", type=click.Path(file_okay=False), default=None,
+              help="Write annotated copies here, mirroring the inputs' paths (videos as MP4); never overwrites.")
 @click.option("--detector", default="blazeface", show_default=True, help="blazeface, blazeface-full, haar or yunet.")
 @click.option("--tiling", default="frame+grid", show_default=True, help="Detector views: frame, pair, frame+pair, quad, frame+quad, grid, frame+grid.")
-@click.option("--min-score", default=0.55, show_default=True, type=float, help="Face detection threshold.")
-@click.option("--threads", default=1, show_default=True, type=int, help="CPU threads for LiteRT.")
-@click.option("--device", default=None, help="Edge TPU device: usb, usb:N, pci, pci:N (default: CPU).")
-@click.option("--max-frames", default=None, type=int, help="Videos: stop after this many frames.")
+@click.option("--min-score", default=0.55, show_default=True, type=click.FloatRange(0, 1), help="Face detection threshold.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="CPU threads for LiteRT.")
+@click.option("--device", default=None, help="Edge TPU device: usb, usb:N, pci, pci:N (default: CPU); needs a compiled model.")
+@click.option("--max-frames", default=None, type=click.IntRange(min=1), help="Videos: stop after this many frames.")
 @click.option("--flip-tta", is_flag=True, help="Average each face with its mirror image (2x classifier cost).")
 def predict(inputs, model, as_json, annotate, detector, tiling, min_score, threads, device, max_frames, flip_tta):
     """Faces and emotions in images, folders of images and video files.
@@ -87,14 +88,20 @@ def predict(inputs, model, as_json, annotate, detector, tiling, min_score, threa
     """
     from .images import ImageError, expand_inputs, is_video, read_image, to_bgr, video_frames
 
-    rec = _recognizer(model, detector, tiling, threads, device, min_score, video=False, flip_tta=flip_tta)
-    vid_rec = None
-    if annotate:
-        os.makedirs(annotate, exist_ok=True)
-    failed = 0
     paths = expand_inputs(inputs)
     if not paths:
         fail("no images or videos found in the given inputs")
+    rec = _recognizer(model, detector, tiling, threads, device, min_score, video=False, flip_tta=flip_tta)
+    vid_rec = None
+    ann = None
+    if annotate:
+        from .annotate import Annotator
+        try:
+            os.makedirs(annotate, exist_ok=True)
+        except OSError as e:
+            fail(f"--annotate {annotate}: cannot create the folder ({e.strerror or e})")
+        ann = Annotator(annotate, paths)
+    failed = 0
     if not as_json:
         click.echo("path\tbox [x, y, w, h]\temotion\ttop-3 probabilities")
     for path in paths:
@@ -105,28 +112,47 @@ def predict(inputs, model, as_json, annotate, detector, tiling, min_score, threa
                     vid_rec = _recognizer(model, detector, tiling, threads, device, min_score, video=True,
                                           flip_tta=flip_tta)
                 vid_rec.reset()
-                for i, ts, frame in video_frames(path, max_frames):
-                    res = vid_rec.recognize_for_video(frame, ts)
-                    _emit(name, res.faces, as_json, i)
+                _predict_video(vid_rec, path, name, as_json, ann, max_frames)
                 continue
             img = read_image(path)
             faces = rec.recognize(img)
             _emit(name, faces, as_json)
-            if annotate:
+            if ann is not None:
                 from .drawing import draw_faces
-                out = Path(annotate) / (Path(name).stem + ".jpg")
-                import cv2
-                cv2.imwrite(str(out), draw_faces(to_bgr(img), faces))
+                out = ann.write_image(path, draw_faces(to_bgr(img), faces))
+                click.echo(f"annotated: {name} -> {out}", err=True)
         except ImageError as e:
             failed += 1
             click.echo(f"error: {e}", err=True)
-        except (ValueError, RuntimeError) as e:
+        except (ValueError, RuntimeError, OSError) as e:
             failed += 1
             click.echo(f"error: {name}: {e}", err=True)
     rec.close()
+    if vid_rec is not None:
+        vid_rec.close()
     if failed:
         click.echo(f"{failed} of {len(paths)} inputs failed", err=True)
         sys.exit(EXIT_INPUT_ERROR)
+
+
+def _predict_video(rec, path, name, as_json, ann, max_frames) -> None:
+    """Every frame through VIDEO mode; with ``ann``, an annotated MP4 written as the frames go."""
+    from .drawing import draw_faces
+    from .images import video_fps, video_frames
+
+    writer = out = None
+    try:
+        for i, ts, frame in video_frames(path, max_frames):
+            res = rec.recognize_for_video(frame, ts)
+            _emit(name, res.faces, as_json, i)
+            if ann is not None:
+                if writer is None:
+                    out, writer = ann.video_writer(path, video_fps(path), (frame.shape[1], frame.shape[0]))
+                writer.write(draw_faces(frame, res.faces))
+    finally:
+        if writer is not None:
+            writer.release()
+            click.echo(f"annotated: {name} -> {out}", err=True)
 
 
 def _emit(name, faces, as_json, frame=None):
@@ -167,7 +193,10 @@ def models(as_json):
 # ---------------------------------------------------------------- camera
 def camera_command(source, size, model, edgetpu_model, device, json_out, snapshot_dir, snapshot_every, display,
                    max_frames, threads, detect_every):
-    """The camera loop behind ``fer-edge camera`` and ``examples/pi_camera.py``; returns the exit status."""
+    """The camera loop behind ``fer-edge camera`` and ``examples/pi_camera.py``; returns the exit status.
+
+    Every output is opened before the camera, and the camera is closed on every path out.
+    """
     from .recognizer import RecognizerOptions, RunningMode
     from .stream import (EXIT_CAMERA_LOST, CameraError, OpenCVSource, Picamera2Source, has_display, parse_size,
                          run_stream)
@@ -176,25 +205,44 @@ def camera_command(source, size, model, edgetpu_model, device, json_out, snapsho
         wh = parse_size(size)
     except ValueError as e:
         fail(str(e))
-    rec = _recognizer_from(RecognizerOptions(model=edgetpu_model if device else model, device=device,
-                                             num_threads=threads, running_mode=RunningMode.VIDEO,
-                                             detect_every=detect_every))
-    try:
-        src = Picamera2Source(wh) if source == "picamera2" else OpenCVSource(source, wh)
-    except CameraError as e:
-        fail(str(e))
+    if threads is not None and threads < 1:
+        fail(f"--threads must be at least 1, got {threads}")
+    if edgetpu_model:
+        if model and model != edgetpu_model:
+            fail("--edgetpu-model (deprecated) and --model name different models; give --model only")
+        model = edgetpu_model
     out = None
     if json_out == "-":
         out = sys.stdout
     elif json_out:
-        out = open(json_out, "a", encoding="utf-8")
+        try:
+            out = open(json_out, "a", encoding="utf-8")
+        except OSError as e:
+            fail(f"--json-out {json_out}: cannot write ({e.strerror or e})")
+    if snapshot_dir:
+        try:
+            Path(snapshot_dir).mkdir(parents=True, exist_ok=True)
+            if not os.access(snapshot_dir, os.W_OK):
+                raise PermissionError(13, "permission denied")
+        except OSError as e:
+            fail(f"--snapshot-dir {snapshot_dir}: cannot write ({e.strerror or e})")
+    src = rec = None
     try:
+        rec = _recognizer_from(RecognizerOptions(model=model, device=device, num_threads=threads,
+                                                 running_mode=RunningMode.VIDEO, detect_every=detect_every))
+        try:
+            src = Picamera2Source(wh) if source == "picamera2" else OpenCVSource(source, wh)
+        except CameraError as e:
+            fail(str(e))
         summary = run_stream(src, rec, json_out=out, snapshot_dir=snapshot_dir, snapshot_every=snapshot_every,
                              display=display if display is not None else has_display(), max_frames=max_frames)
     finally:
+        if src is not None:
+            src.close()
         if out not in (None, sys.stdout):
             out.close()
-        rec.close()
+        if rec is not None:
+            rec.close()
     click.echo("summary: " + json.dumps(summary.to_dict()), err=True)
     if summary.error:
         click.echo(f"error: {summary.error} (stopped after {summary.frames} frames; results so far were saved)", err=True)
@@ -216,16 +264,20 @@ def _recognizer_from(options):
 @main.command()
 @click.option("--source", default="picamera2", show_default=True, help="picamera2, an OpenCV camera index, or a video file.")
 @click.option("--size", default="640x480", show_default=True, help="Capture size WIDTHxHEIGHT.")
-@click.option("--model", "-m", default=None, help="TFLite model (default: bundled default).")
-@click.option("--edgetpu", "device", flag_value="usb", default=None, help="Run on a Coral Edge TPU (USB).")
-@click.option("--edgetpu-model", default=None, help="Edge TPU compiled model used with --edgetpu.")
+@click.option("--model", "-m", default=None,
+              help="TFLite model (default: bundled default); with --edgetpu, the *_edgetpu.tflite from 'fer-edge convert --edgetpu'.")
+@click.option("--edgetpu", "device", flag_value="usb", default=None,
+              help="Run the classifier on a Coral USB Edge TPU (same as --device usb).")
+@click.option("--device", "device", default=None, help="Edge TPU device: usb, usb:N, pci, pci:N (default: CPU).")
+@click.option("--edgetpu-model", default=None, help="Deprecated: use --model.")
 @click.option("--json-out", default=None, help="Write one JSON line per frame to this file ('-' for stdout).")
 @click.option("--snapshot-dir", default=None, type=click.Path(file_okay=False), help="Save annotated frames here.")
 @click.option("--snapshot-every", default=5.0, show_default=True, help="Seconds between snapshots.")
 @click.option("--display/--no-display", default=None, help="Show a window (default: when a display exists).")
-@click.option("--max-frames", type=int, default=None)
-@click.option("--threads", type=int, default=1, show_default=True)
-@click.option("--detect-every", type=int, default=2, show_default=True, help="Run the detector every N frames, track between.")
+@click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after this many frames.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="CPU threads for LiteRT.")
+@click.option("--detect-every", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Run the detector every N frames, track between.")
 def camera(source, size, model, device, edgetpu_model, json_out, snapshot_dir, snapshot_every, display, max_frames,
            threads, detect_every):
     """Live emotions from a camera, smoothed per face; Ctrl-C or SIGTERM stops with a summary.
@@ -472,7 +524,7 @@ def parity(float_model, converted, data, split, out, limit, max_drop, min_agreem
 def benchmark(models, data, split, limit, runs, compare_fer, fer_model, pipeline, out, as_json):
     """Every format of a model side by side: size, accuracy, agreement, latency; plus the pipeline frame rate."""
     _quiet_tf()
-    from . import benchmark as B
+    from .converters import benchmark as B
     from .training.data import load, stratified_indices
 
     if compare_fer and not fer_model:

@@ -110,6 +110,15 @@ def is_video(path) -> bool:
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
+def video_fps(source) -> float:
+    """Frames per second a video file declares (30 when it declares none)."""
+    cap = cv2.VideoCapture(str(source))
+    try:
+        return float(cap.get(cv2.CAP_PROP_FPS) or 30.0) if cap.isOpened() else 30.0
+    finally:
+        cap.release()
+
+
 def video_frames(source, max_frames: int | None = None):
     """Yield ``(index, timestamp_ms, bgr)`` from a video file or camera index; ImageError if it will not open."""
     cap = cv2.VideoCapture(int(source) if str(source).isdigit() else str(source))

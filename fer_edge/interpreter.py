@@ -84,8 +84,15 @@ def edgetpu_library() -> str:
 
 def load_edgetpu_delegate(options: dict | None = None, library: str | None = None):
     """Load the Edge TPU runtime as a LiteRT delegate; :class:`DelegateError` naming the library when absent."""
+    import ctypes
+
     module, _ = interpreter_module()
     lib = library or edgetpu_library()
+    try:  # load it ourselves first: LiteRT's Delegate.__del__ prints a traceback when its own load fails
+        ctypes.CDLL(lib)
+    except OSError as e:
+        raise DelegateError(f"Edge TPU runtime '{lib}' could not be loaded ({e}); install libedgetpu "
+                            f"(Coral docs: 'Get started with the USB Accelerator') or run on the CPU") from None
     try:
         return module.load_delegate(lib, options or {})
     except (ValueError, OSError) as e:
@@ -100,6 +107,9 @@ def make_interpreter(model_path_or_content, device: str | None = None, num_threa
     ``device`` follows :func:`parse_device`; with an Edge TPU device the delegate
     is loaded first and a missing runtime is a clear ``RuntimeError``.
     """
+    if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)
+                                    or num_threads < 1):
+        raise ValueError(f"num_threads must be a positive integer or None, got {num_threads!r}")
     data, where = read_model_bytes(model_path_or_content)
     module, _ = interpreter_module()
     options = parse_device(device)

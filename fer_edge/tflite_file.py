@@ -12,6 +12,9 @@ import struct
 # Field slots of the schema tables used here.
 _MODEL_VERSION, _MODEL_OPCODES, _MODEL_SUBGRAPHS, _MODEL_BUFFERS, _MODEL_METADATA = 0, 1, 2, 4, 6
 _META_NAME, _META_BUFFER = 0, 1
+_OPCODE_CUSTOM = 1
+#: The op ``edgetpu_compiler`` puts in a model for the part that runs on the Edge TPU.
+EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
 _BUF_DATA, _BUF_OFFSET, _BUF_SIZE = 0, 1, 2
 
 
@@ -121,3 +124,13 @@ def check_structure(data: bytes) -> int:
     r.table_vector(model, _MODEL_OPCODES)
     r.table_vector(model, _MODEL_BUFFERS)
     return len(subgraphs)
+
+
+def custom_ops(data: bytes) -> set[str]:
+    """Names of the custom ops a model declares (``edgetpu-custom-op`` marks a compiled Edge TPU model)."""
+    r, model = _root(data)
+    return {c for c in (r.string(op, _OPCODE_CUSTOM) for op in r.table_vector(model, _MODEL_OPCODES)) if c}
+
+
+def is_edgetpu_compiled(data: bytes) -> bool:
+    return EDGETPU_CUSTOM_OP in custom_ops(data)

@@ -4,7 +4,7 @@ import json
 import numpy as np
 from click.testing import CliRunner
 
-from fer_edge import benchmark as B
+from fer_edge.converters import benchmark as B
 from fer_edge.classifier import DEFAULT_MODEL, EmotionClassifier, bundled_models
 from fer_edge.cli import main
 

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_edge.scenes import make_scene
+from fer_edge.training.scenes import make_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 STANDINS = Path(__file__).parent / "standins"

@@ -8,7 +8,7 @@ from fer_edge.classifier import DEFAULT_MODEL, EmotionClassifier, bundled_models
 from fer_edge.labels import FER2013_CLASSES
 from fer_edge.metadata import METADATA_KEY, MetadataError, ModelMetadata, read_tflite_metadata
 from fer_edge.recognizer import EmotionRecognizer, FaceResult, RecognizerOptions, RunningMode
-from fer_edge.scenes import make_scene, match
+from fer_edge.training.scenes import make_scene, match
 from fer_edge.tracking import FaceTracker, SmoothingOptions
 
 

