@@ -2,7 +2,7 @@
 
     python examples/pi_camera.py                     # window if a display exists, else JSON lines
     python examples/pi_camera.py --json-out faces.jsonl --snapshot-dir snaps --snapshot-every 10
-    python examples/pi_camera.py --edgetpu --model model_edgetpu.tflite   # Coral USB accelerator
+    python examples/pi_camera.py --edgetpu --model model_edgetpu_edgetpu.tflite   # Coral: README "Coral Edge TPU"
 
 Stops cleanly on Ctrl-C or SIGTERM with a summary (frames, faces, emotions).
 If the camera fails or stalls, it stops with one error line and exit status 3,
@@ -17,8 +17,9 @@ from fer_edge.cli import camera_command
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", default="640x480", help="capture size, WIDTHxHEIGHT")
-    p.add_argument("--model", default=None, help="TFLite model (default: the bundled INT8 model)")
-    p.add_argument("--edgetpu", action="store_true", help="run the model on a Coral Edge TPU (USB)")
+    p.add_argument("--model", default=None, help="TFLite model (default: the bundled INT8 model); with --edgetpu "
+                                                 "the compiled *_edgetpu_edgetpu.tflite (README: Coral Edge TPU)")
+    p.add_argument("--edgetpu", action="store_true", help="run the model on a Coral USB Edge TPU")
     p.add_argument("--json-out", default=None, help="JSON lines per frame to this file; '-' for stdout")
     p.add_argument("--snapshot-dir", default=None, help="save an annotated frame here every --snapshot-every s")
     p.add_argument("--snapshot-every", type=float, default=5.0)
@@ -28,7 +29,7 @@ def main(argv=None) -> int:
     p.add_argument("--detect-every", type=int, default=2, help="detector every N frames, faces tracked between")
     a = p.parse_args(argv)
     json_out = a.json_out if a.json_out or a.display or a.snapshot_dir else "-"
-    return camera_command("picamera2", a.size, a.model, a.model, "usb" if a.edgetpu else None, json_out,
+    return camera_command("picamera2", a.size, a.model, None, "usb" if a.edgetpu else None, json_out,
                           a.snapshot_dir, a.snapshot_every, a.display, a.max_frames, a.threads, a.detect_every)
 
 
