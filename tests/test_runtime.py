@@ -153,20 +153,22 @@ def test_video_tracks_keep_ids_and_smooth(scene_faces):
             shifted = np.roll(img, 2 * i, axis=1)  # the faces drift right 2 px a frame
             frames.append(rec.recognize_for_video(shifted, i * 33.3))
     ids = [sorted(f.track_id for f in fr.faces) for fr in frames]
-    assert ids[0] and all(i == ids[0] for i in ids)
+    # a face is reported once the full-range model has verified it (at once for most faces)
+    assert ids[-1] and all(set(i) <= set(ids[-1]) for i in ids) and all(i == ids[-1] for i in ids[2:])
     assert len(rec.tracker.tracks) == len(ids[0])
 
 
 def test_detect_every_reuses_tracked_boxes(scene_faces):
     img, _ = _scene(scene_faces[30:], 11, n=2)
-    opts = RecognizerOptions(running_mode=RunningMode.VIDEO, detect_every=3)
+    opts = RecognizerOptions(running_mode=RunningMode.VIDEO, detect_every=3, region_tracking=False)
     rec = EmotionRecognizer(opts)
     calls = []
     real = rec.detector.detect
     rec.detector.detect = lambda im: calls.append(1) or real(im)
     results = list(rec.recognize_video([img] * 7))
     assert len(calls) == 3  # frames 0, 3, 6
-    assert [len(r.faces) for r in results] == [len(results[0].faces)] * 7
+    counts = [len(r.faces) for r in results]
+    assert counts[-1] == 2 and counts == sorted(counts)  # faces join as they are verified, none drop out
 
 
 def test_tracker_ema_and_window_arithmetic():

@@ -136,6 +136,10 @@ class BlazeFaceDetector:
             data = model
         self._interp = make_interpreter(data, num_threads=num_threads)
         self._interp.allocate_tensors()
+        self._model_bytes, self._threads = data, num_threads
+        # one interpreter per batch size in use (full scan: the tiles; tracking: the faces), because
+        # resizing one interpreter between them reallocates its tensors on every switch
+        self._by_batch = {1: self._interp}
         inp = self._interp.get_input_details()[0]
         self.size = int(inp["shape"][1])
         if kind is None:  # a user-supplied BlazeFace file: infer its layout from its input size
@@ -151,12 +155,21 @@ class BlazeFaceDetector:
         self._in_index, self._box_index, self._score_index = inp["index"], outs[0]["index"], outs[1]["index"]
         self._batch = 1
         self.min_score, self.iou_threshold, self.tiling, self.max_faces = min_score, iou_threshold, tiling, max_faces
+        #: detector views run so far (one whole-frame invoke each); the benchmark reads it
+        self.invokes = 0
 
     def _set_batch(self, n: int) -> None:
-        if n != self._batch:
-            self._interp.resize_tensor_input(self._in_index, [n, self.size, self.size, 3])
-            self._interp.allocate_tensors()
-            self._batch = n
+        from ..interpreter import make_interpreter
+
+        if n not in self._by_batch:
+            if len(self._by_batch) >= 4:  # bounded: drop the oldest size but keep batch 1
+                self._by_batch.pop(next(k for k in self._by_batch if k != 1))
+            it = make_interpreter(self._model_bytes, num_threads=self._threads)
+            it.resize_tensor_input(self._in_index, [n, self.size, self.size, 3])
+            it.allocate_tensors()
+            self._by_batch[n] = it
+        self._interp = self._by_batch[n]
+        self._batch = n
 
     def _unbatch(self, out: np.ndarray, n: int, width: int) -> np.ndarray:
         """``(n, anchors, width)`` from the graph's output, which reshapes each anchor group with a
@@ -175,32 +188,32 @@ class BlazeFaceDetector:
         interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
         return cv2.warpAffine(rgb, m, (self.size, self.size), flags=interp, borderMode=cv2.BORDER_CONSTANT)
 
-    def detect(self, image: np.ndarray) -> list[FaceBox]:
-        """Faces in one frame (BGR, BGRA or gray uint8), best first."""
+    @staticmethod
+    def _rgb(image: np.ndarray) -> np.ndarray:
         img = np.asarray(image)
         if img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 1):
-            rgb = cv2.cvtColor(img.reshape(img.shape[:2]), cv2.COLOR_GRAY2RGB)
-        elif img.ndim == 3 and img.shape[2] in (3, 4):
-            rgb = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB if img.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-        else:
-            raise ValueError(f"expected a gray or BGR image, got shape {img.shape}")
-        h, w = rgb.shape[:2]
-        views = tile_views(w, h, self.tiling)
+            return cv2.cvtColor(img.reshape(img.shape[:2]), cv2.COLOR_GRAY2RGB)
+        if img.ndim == 3 and img.shape[2] in (3, 4):
+            return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB if img.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+        raise ValueError(f"expected a gray or BGR image, got shape {img.shape}")
+
+    def _run_views(self, rgb: np.ndarray, views: list[TileView]):
+        """One batched invoke over ``views``; per view ``(boxes, scores, keypoints)`` in frame pixels."""
         batch = np.stack([self._view_pixels(rgb, v) for v in views]).astype(np.float32) / 127.5 - 1.0
         self._set_batch(len(views))
         self._interp.set_tensor(self._in_index, batch)
         self._interp.invoke()
+        self.invokes += len(views)
         raw_boxes = self._unbatch(self._interp.get_tensor(self._box_index), len(views), 16)
         raw_scores = self._unbatch(self._interp.get_tensor(self._score_index), len(views), 1)[..., 0]
-        all_boxes, all_scores, all_kps = [], [], []
+        out = []
         for i, v in enumerate(views):
             boxes, scores, kps = decode(raw_boxes[i], raw_scores[i], self.anchors, self.size, self.min_score)
-            boxes = boxes * v.side + np.array([v.x0, v.y0, 0, 0], np.float32)
-            all_boxes.append(boxes)
-            all_scores.append(scores)
-            all_kps.append(kps * v.side + np.array([v.x0, v.y0], np.float32))
-        merged = weighted_nms(np.concatenate(all_boxes), np.concatenate(all_scores),
-                              np.concatenate(all_kps).reshape(-1, 12), self.iou_threshold, self.max_faces)
+            out.append((boxes * v.side + np.array([v.x0, v.y0, 0, 0], np.float32), scores,
+                        kps * v.side + np.array([v.x0, v.y0], np.float32)))
+        return out
+
+    def _faces(self, merged, w: int, h: int) -> list[FaceBox]:
         faces = []
         for box, score, kp in merged:
             x0, y0 = max(0.0, box[0]), max(0.0, box[1])
@@ -210,7 +223,41 @@ class BlazeFaceDetector:
             faces.append(FaceBox(x0, y0, x1 - x0, y1 - y0, score, tuple(map(tuple, kp.reshape(6, 2).tolist()))))
         return faces
 
+    def detect(self, image: np.ndarray) -> list[FaceBox]:
+        """Faces in one frame (BGR, BGRA or gray uint8), best first: every view of ``tiling``, one invoke."""
+        rgb = self._rgb(image)
+        h, w = rgb.shape[:2]
+        per_view = self._run_views(rgb, tile_views(w, h, self.tiling))
+        merged = weighted_nms(np.concatenate([b for b, _, _ in per_view]), np.concatenate([s for _, s, _ in per_view]),
+                              np.concatenate([k for _, _, k in per_view]).reshape(-1, 12), self.iou_threshold,
+                              self.max_faces)
+        return self._faces(merged, w, h)
+
+    def detect_in_regions(self, image: np.ndarray, regions: list[TileView], near=None) -> list[FaceBox | None]:
+        """One face per square region (one batched invoke), or None where there is none: the most
+        confident one, or with ``near`` (an ``(x, y, w, h)`` box per region) the one overlapping it most.
+
+        This is how a tracked face is followed: a region around where it is predicted to be,
+        at the detector's own resolution, instead of a scan of the whole frame; ``near`` keeps two
+        faces that meet from swapping tracks.
+        """
+        if not regions:
+            return []
+        rgb = self._rgb(image)
+        h, w = rgb.shape[:2]
+        out = []
+        for i, ((boxes, scores, kps), v) in enumerate(zip(self._run_views(rgb, regions), regions)):
+            merged = weighted_nms(boxes, scores, kps.reshape(-1, 12), self.iou_threshold,
+                                  1 if near is None else None)
+            faces = self._faces(merged, w, h)
+            if near is not None and faces:
+                ref = FaceBox(*(float(c) for c in near[i]), score=0.0)
+                faces = [max(faces, key=ref.iou)]
+            out.append(faces[0] if faces else None)
+        return out
+
     __call__ = detect
 
     def close(self) -> None:
         self._interp = None
+        self._by_batch.clear()
