@@ -8,7 +8,6 @@ Edge TPU ops, checked).
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np

@@ -86,7 +86,7 @@ def predict(inputs, model, as_json, annotate, detector, tiling, min_score, threa
     failure is one line on stderr; every good input is still reported), 2 when
     nothing could run (bad model, bad option).
     """
-    from .images import ImageError, expand_inputs, is_video, read_image, to_bgr, video_frames
+    from .images import ImageError, expand_inputs, is_video, read_image, to_bgr
 
     paths = expand_inputs(inputs)
     if not paths:

@@ -69,3 +69,18 @@ def parent_model() -> Path:
     if not p.exists():
         pytest.skip("results/edge-s/model.keras is not in this checkout")
     return p
+
+
+@pytest.fixture(scope="session")
+def standin_lib(tmp_path_factory):
+    """The stand-in libedgetpu (tests/standins/edgetpu_standin.c), built once per session."""
+    import shutil
+    import subprocess
+
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        pytest.skip("no C compiler to build the stand-in Edge TPU library")
+    out = tmp_path_factory.mktemp("edgetpu") / "libedgetpu_standin.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(out),
+                    str(ROOT / "tests" / "standins" / "edgetpu_standin.c")], check=True)
+    return out

@@ -21,16 +21,6 @@ STANDINS = Path(__file__).parent / "standins"
 
 
 @pytest.fixture(scope="module")
-def standin_lib(tmp_path_factory):
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if not cc:
-        pytest.skip("no C compiler to build the stand-in Edge TPU library")
-    out = tmp_path_factory.mktemp("edgetpu") / "libedgetpu_standin.so"
-    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(out), str(STANDINS / "edgetpu_standin.c")], check=True)
-    return out
-
-
-@pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
     """The bundled INT8 model through the stand-in compiler, as `fer-edge convert --edgetpu` does it."""
     pytest.importorskip("tensorflow")

@@ -1,7 +1,4 @@
 """Interpreter helpers and the Edge TPU delegate path, proven with a stand-in libedgetpu."""
-import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,17 +7,6 @@ from fer_edge.classifier import EmotionClassifier
 from fer_edge.interpreter import (EDGETPU_LIBRARY_ENV, ModelError, interpreter_module, load_edgetpu_delegate,
                                   make_interpreter, parse_device)
 
-STANDIN = Path(__file__).parent / "standins" / "edgetpu_standin.c"
-
-
-@pytest.fixture(scope="module")
-def standin_lib(tmp_path_factory):
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if not cc:
-        pytest.skip("no C compiler to build the stand-in Edge TPU library")
-    out = tmp_path_factory.mktemp("edgetpu") / "libedgetpu_standin.so"
-    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(out), str(STANDIN)], check=True)
-    return out
 
 
 def test_litert_is_the_first_choice():
