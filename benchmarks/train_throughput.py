@@ -6,7 +6,8 @@ time, round-robin (this VM is noisy: compare within a run):
 - ``ceiling``: ``model.fit`` on one fixed, already-normalised array (no augmentation);
 - ``feed``: what ``fer-edge train`` does now: :class:`training.feed.EpochFeed`
   (augmentation, class weights, normalisation of epoch e+1 in a background thread)
-  and ``model.fit`` on the epoch's arrays;
+  and ``model.fit`` on the epoch's arrays; timed until the next epoch is ready, so
+  the other paths never run beside its background thread;
 - ``pydataset``: the earlier path, a ``keras.utils.PyDataset`` of augmented batches
   (kept for the hyper-parameter search).
 
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def measure(recipe_name: str, faces, labels, rounds: int, batch_size: int | None) -> dict:
     import keras
 
-    from fer_edge.preprocessing import Preprocessing
+    from fer_edge.preprocessing import Preprocessing  # noqa: I001
     from fer_edge.training import recipes
     from fer_edge.training.augment import NONE
     from fer_edge.training.feed import EpochFeed, build_epoch
@@ -40,8 +41,15 @@ def measure(recipe_name: str, faces, labels, rounds: int, batch_size: int | None
 
     r = recipes.get(recipe_name).with_overrides(batch_size=batch_size)
     spec = Preprocessing(size=r.size, color=r.color)
-    model = build_model(r, 7)
-    compile_model(model, r, cosine_lr(r.lr, r.epochs))
+
+    def fresh():
+        """One compiled model per path: switching one model between arrays and a PyDataset retraces its
+        train function every time, which would be charged to whichever path comes next."""
+        m = build_model(r, 7)
+        compile_model(m, r, cosine_lr(r.lr, r.epochs))
+        return m
+
+    models = {"ceiling": fresh(), "feed": fresh(), "pydataset": fresh()}
     cw = class_weights(labels, 7, r.class_weight)
     cwa = np.array([cw[i] for i in range(7)], np.float32)
     fixed = build_epoch(faces, labels, 7, spec, 0, 0, class_weights=cwa)
@@ -50,20 +58,24 @@ def measure(recipe_name: str, faces, labels, rounds: int, batch_size: int | None
                                            class_weights=cwa), n_epochs + 1)
     seq = make_sequence(FaceData(faces, labels, tuple(str(i) for i in range(7)), [""] * len(labels)), spec,
                         r.batch_size, r.augment or NONE, 0, shuffle=True, class_weight=cw)
-    model.fit(fixed.x[:r.batch_size * 2], fixed.targets[:r.batch_size * 2], batch_size=r.batch_size, verbose=0)
 
     def ceiling(e):
-        model.fit(fixed.x, fixed.targets, sample_weight=fixed.weights, batch_size=r.batch_size, shuffle=False, verbose=0)
+        models["ceiling"].fit(fixed.x, fixed.targets, sample_weight=fixed.weights, batch_size=r.batch_size,
+                              shuffle=False, verbose=0)
 
     def fed(e):
         ep = feed[e]
-        model.fit(ep.x, ep.targets, sample_weight=ep.weights, batch_size=r.batch_size, shuffle=False, verbose=0)
+        models["feed"].fit(ep.x, ep.targets, sample_weight=ep.weights, batch_size=r.batch_size, shuffle=False,
+                           verbose=0)
+        feed.wait()  # the part of the next epoch's build that did not overlap this fit is the feed's cost too
 
     def pyd(e):
         seq.epoch = e
-        model.fit(seq, epochs=1, verbose=0)
+        models["pydataset"].fit(seq, epochs=1, verbose=0)
 
-    fed(0)  # the first epoch is built in the foreground; time the prefetched ones
+    ceiling(0)  # warm-up: traces each model's train function; the feed's first epoch is built in the foreground
+    fed(0)
+    pyd(0)
     times = {"ceiling": [], "feed": [], "pydataset": []}
     for e in range(1, n_epochs):
         for name, fn in (("ceiling", ceiling), ("feed", fed), ("pydataset", pyd)):

@@ -108,6 +108,11 @@ class EpochFeed:
             self._thread.start()
         return ep
 
+    def wait(self) -> None:
+        """Block until the epoch being built in the background is ready."""
+        if self._thread is not None:
+            self._thread.join()
+
     def close(self) -> None:
         if self._thread is not None:
             self._thread.join()
