@@ -33,8 +33,11 @@ def _needs_training_extra(e: ImportError):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fer-edge")
-def main():
+@click.option("--verbose", "-v", is_flag=True, help="Show TensorFlow/LiteRT log lines (quiet by default).")
+def main(verbose):
     """Facial emotion recognition on edge devices."""
+    if verbose:
+        os.environ["FER_EDGE_VERBOSE"] = "1"
 
 
 # ---------------------------------------------------------------- predict
@@ -307,7 +310,22 @@ def _workstation_errors(fn):
 
 
 def _quiet_tf():
+    """Import TensorFlow with its start-up chatter (CUDA probes, absl, cpu_feature_guard) sent to /dev/null.
+
+    ``fer-edge -v`` (or ``FER_EDGE_VERBOSE=1``) shows it. Python-level errors still raise, so a missing
+    ``[train]`` extra is still the one-line ImportError message.
+    """
+    import warnings
+
+    from .interpreter import _native_stderr_silenced
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if os.environ.get("FER_EDGE_VERBOSE"):
+        return
+    for module in ("tensorflow", "keras", "tf_keras", "tensorflow_model_optimization", "absl"):
+        warnings.filterwarnings("ignore", module=module)
+    with _native_stderr_silenced():
+        import tensorflow  # noqa: F401
 
 
 @main.command()
@@ -392,13 +410,13 @@ def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, li
 @_workstation_errors
 def campaign(budget_minutes, plan, data, runs, show_status):
     """Resume the training campaign: train the plan's first unfinished run until the budget ends."""
-    _quiet_tf()
     from .training import campaign as camp
 
     plan = plan or camp.PLAN
     if show_status:
         click.echo(camp.status(plan))
         return
+    _quiet_tf()
     if not budget_minutes or budget_minutes <= 0:
         fail("--budget-minutes is required (a positive number): the runner must stop before your session does")
     segs = camp.run_campaign(plan, data=data, runs_dir=runs or camp.REPO / "runs" / "campaign",
