@@ -29,8 +29,13 @@ def training_faces(source, meta: ModelMetadata):
     """
     from fer_edge.training.data import DataError, drop_leaks, load
 
+    from .calibration import is_labelled
+
     if source is None:
         raise T.ConversionError("int8, pruned, qat and edgetpu need real calibration faces: pass --calibration DIR|CSV")
+    if not is_labelled(source):
+        raise T.ConversionError(f"pruned and qat fine-tune on a labelled data set (a FER2013 root with train/ or a "
+                                f"CSV); {source} is not one")
     try:
         d = load(source, "train", meta.class_set, size=meta.preprocessing.size)
     except DataError as e:
@@ -120,11 +125,14 @@ def convert(keras_path, formats, out_dir, *, calibration=None, parity_data=None,
     out.mkdir(parents=True, exist_ok=True)
     source = {"file": keras_path.name, "sha256": T.sha256_file(keras_path)}
     needs_cal = [f for f in formats if f in T.INTEGER_FORMATS]
-    cal = cal_x = cal_hash = None
+    cal_x = cal_hash = None
     if needs_cal:
-        cal = calibration_set(calibration, meta, n_calibration, seed)
-        cal_x = normalize(cal.x, meta.preprocessing)
-        cal_hash = hashlib.sha256(cal.x.tobytes()).hexdigest()
+        from .calibration import faces as calibration_faces
+        if calibration is None:
+            raise T.ConversionError("int8, pruned, qat and edgetpu need real calibration faces: pass --calibration")
+        cal_u8 = calibration_faces(calibration, meta, n_calibration, seed)
+        cal_x = normalize(cal_u8, meta.preprocessing)
+        cal_hash = hashlib.sha256(cal_u8.tobytes()).hexdigest()
     if "edgetpu" in formats:
         problems = T.keras_edgetpu_problems(model)
         if problems:
@@ -186,10 +194,11 @@ def convert(keras_path, formats, out_dir, *, calibration=None, parity_data=None,
         written.append(path)
         summary["outputs"].append(info)
     if run_parity_suite and written:
-        if parity_data is None:
+        from .calibration import is_labelled
+        if parity_data is None and calibration is not None and is_labelled(calibration):
             parity_data = calibration
         if parity_data is None:
-            log("parity: skipped (no --data or --calibration to take val/ faces from)")
+            log("parity: skipped: it needs labelled val/ faces (pass --data with a FER2013 root or CSV)")
         else:
             par = run_parity(keras_path, written, parity_data, "val", out, limit=parity_limit, thresholds=thresholds)
             summary["parity"] = par

@@ -461,7 +461,9 @@ def evaluate(model, data, split, out, limit, as_json, record):
 @click.option("--qat", "f_qat", is_flag=True, help="Quantization-aware fine-tuning, then int8.")
 @click.option("--edgetpu", "f_edgetpu", is_flag=True, help="Int8 restricted to Edge TPU ops (checked).")
 @click.option("--all", "f_all", is_flag=True, help="Every format.")
-@click.option("--calibration", "-c", type=click.Path(), default=None, help="FER2013 CSV or folder root; train/ faces calibrate.")
+@click.option("--calibration", "-c", type=click.Path(), default=None,
+              help="Faces to calibrate on: a FER2013 root or CSV (train/ faces), a folder of face images, or a video "
+                   "[default: the data the model was trained on, else $FER2013_ROOT].")
 @click.option("--data", "-d", type=click.Path(), default=None, help="Parity data (val/ split); default: --calibration.")
 @click.option("--out", "-o", type=click.Path(file_okay=False), default=None, help="Output folder (default: beside MODEL).")
 @click.option("--n-calibration", type=int, default=300, show_default=True)
@@ -477,11 +479,14 @@ def evaluate(model, data, split, out, limit, as_json, record):
 def convert(model, f_float32, f_float16, f_dynamic, f_int8, f_pruned, f_qat, f_edgetpu, f_all, calibration, data, out,
             n_calibration, sparsity, finetune_epochs, finetune_limit, parity, parity_limit, max_drop, min_agreement,
             no_enforce):
-    """Convert a fer-edge .keras model to TFLite formats and check each against it (parity)."""
-    _quiet_tf()
-    from .converters.export import convert as run_convert
-    from .converters.parity import Thresholds
-    from .converters.tflite import FORMATS
+    """Convert a fer-edge .keras model to TFLite formats and check each against it (parity).
+
+    Without --calibration, the data the model's metadata records it was trained on is used when it
+    still exists, else $FER2013_ROOT.
+    """
+    from .converters.calibration import SOURCES, default_source
+    from .converters.tflite import FORMATS, INTEGER_FORMATS
+    from .metadata import MetadataError, read_keras_metadata
     chosen = dict(float32=f_float32, float16=f_float16, dynamic=f_dynamic, int8=f_int8, pruned=f_pruned, qat=f_qat,
                   edgetpu=f_edgetpu)
     formats = list(FORMATS) if f_all else [f for f in FORMATS if chosen[f]]
@@ -491,6 +496,21 @@ def convert(model, f_float32, f_float16, f_dynamic, f_int8, f_pruned, f_qat, f_e
         fail(f"{model}: expected a .keras model file")
     if not Path(model).is_file():
         fail(f"{model}: model file does not exist")
+    try:
+        meta = read_keras_metadata(model)
+    except MetadataError as e:
+        fail(str(e))
+    if calibration is None and any(f in INTEGER_FORMATS for f in formats):
+        calibration = default_source(model, meta)
+        if calibration is None:
+            fail(f"{', '.join(f for f in formats if f in INTEGER_FORMATS)} need calibration faces: pass --calibration "
+                 f"({SOURCES}); the model's metadata records no training data that still exists and $FER2013_ROOT "
+                 f"is not set")
+        click.echo(f"calibration: {calibration} (recorded with the model)" if calibration != os.environ.get(
+            "FER2013_ROOT") else f"calibration: {calibration} ($FER2013_ROOT)", err=True)
+    _quiet_tf()
+    from .converters.export import convert as run_convert
+    from .converters.parity import Thresholds
     res = run_convert(model, formats, out or Path(model).parent, calibration=calibration, parity_data=data,
                       n_calibration=n_calibration, sparsity=sparsity, finetune_epochs=finetune_epochs,
                       finetune_limit=finetune_limit, run_parity_suite=parity, parity_limit=parity_limit,

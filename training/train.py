@@ -14,6 +14,7 @@ machine). Output folder layout::
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from dataclasses import replace
@@ -272,7 +273,9 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
     best = json.loads((out / "best.json").read_text())
     if complete:
         slim_model_file(out / "model.keras")
+    data_abs = Path(data).resolve()
     training = {"epochs_run": epochs_run, "complete": complete, "best_epoch": best["epoch"],
+                "data": str(data_abs), "data_from_model": os.path.relpath(data_abs, out.resolve()),
                 "train_images": len(train_d), "cleaning": cleaning, "seed": seed,
                 "backend": keras.backend.backend(), "devices": n_devices,
                 "seconds_this_call": round(elapsed, 1), "epoch_seconds": loop.epoch_seconds,

@@ -1,0 +1,59 @@
+"""`fer-edge convert MODEL --int8` with no other flag, calibration from any face source (issue 17)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+
+from fer_edge.metadata import read_keras_metadata, write_keras_metadata
+
+ROOT = Path(__file__).parents[1]
+MODEL = ROOT / "results" / "edge-s" / "model.keras"
+
+
+def _cli(*args, env=None):
+    e = {k: v for k, v in os.environ.items() if k != "FER2013_ROOT"}
+    return subprocess.run([sys.executable, "-m", "fer_edge.cli", *map(str, args)], capture_output=True, text=True,
+                          env={**e, **(env or {})}, timeout=900, cwd=ROOT)
+
+
+@pytest.mark.slow
+def test_convert_int8_with_no_other_flag_uses_the_recorded_data(fer_root, tmp_path):
+    r = _cli("convert", MODEL, "--int8", "-o", tmp_path / "out", "--parity-limit", "400")
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert "calibration: " in r.stderr and "recorded with the model" in r.stderr
+    assert (tmp_path / "out" / "model_int8.tflite").exists() and (tmp_path / "out" / "parity.md").exists()
+    assert "parity int8: accuracy" in r.stdout and "-> pass" in r.stdout
+    assert "cuda" not in (r.stdout + r.stderr).lower() and "absl" not in r.stderr  # quiet by default
+
+
+def test_no_calibration_source_is_one_line_before_tensorflow(tmp_path):
+    model = tmp_path / "m.keras"
+    shutil.copy(MODEL, model)
+    meta = read_keras_metadata(model)
+    meta.training.pop("data", None)
+    meta.training.pop("data_from_model", None)
+    write_keras_metadata(model, meta)
+    t = time.time()
+    r = _cli("convert", model, "--int8", "-o", tmp_path / "never")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--calibration" in r.stderr
+    assert not (tmp_path / "never").exists() and time.time() - t < 8  # refused before TensorFlow loads
+
+
+@pytest.mark.slow
+def test_calibration_from_a_flat_folder_of_faces(fer_root, mini_fer, tmp_path):
+    flat = tmp_path / "faces"
+    flat.mkdir()
+    for i, f in enumerate(sorted((fer_root / "train").glob("*/*.jpg"))[::400][:60]):
+        cv2.imwrite(str(flat / f"{i}.png"), cv2.imread(str(f)))
+    r = _cli("convert", MODEL, "--int8", "--calibration", flat, "--data", mini_fer, "-o", tmp_path / "o")
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert (tmp_path / "o" / "model_int8.tflite").exists() and "parity int8" in r.stdout
+    r = _cli("convert", MODEL, "--int8", "--calibration", flat, "-o", tmp_path / "o2", "--no-enforce")
+    assert r.returncode == 0 and "parity: skipped: it needs labelled val/ faces" in r.stdout
