@@ -44,7 +44,11 @@ def resolve_model(model) -> bytes | str | Path:
         return bundled.get(name) or bundled[f"{name}.tflite"]
     if model == DEFAULT_MODEL:
         raise ModelError(f"the bundled default model {DEFAULT_MODEL} is missing from this install")
-    return Path(model)
+    path = Path(model)
+    if not path.exists() and path.parent == Path(".") and path.suffix != ".tflite":
+        names = ", ".join(sorted(n.removesuffix(".tflite") for n in bundled)) or "none"
+        raise ModelError(f"{name}: no such model file and no bundled model of that name (bundled: {names})")
+    return path
 
 
 class EmotionClassifier:

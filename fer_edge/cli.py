@@ -41,12 +41,30 @@ def main(verbose):
 
 
 # ---------------------------------------------------------------- predict
+def _detector_choice(detector: str, yunet_model) -> tuple[str, str | None]:
+    """``(name, model file)`` for ``--detector``, refused in one line where it cannot work here."""
+    import cv2
+
+    if detector == "haar" and not hasattr(cv2, "CascadeClassifier"):
+        fail(f"--detector haar: OpenCV {cv2.__version__} has no CascadeClassifier (removed in OpenCV 5); "
+             "use blazeface (the default)")
+    if detector == "yunet" and not yunet_model:
+        fail("--detector yunet needs --yunet-model PATH to your face_detection_yunet_*.onnx file")
+    if yunet_model and detector != "yunet":
+        fail("--yunet-model goes with --detector yunet")
+    return detector, yunet_model
+
+
 def _recognizer(model, detector, tiling, threads, device, min_score, video: bool, flip_tta: bool = False):
     from .recognizer import RecognizerOptions, RunningMode
 
+    name, detector_model = detector if isinstance(detector, tuple) else (detector, None)
+    if model and str(model).endswith(".keras"):
+        fail(f"{model}: a Keras model; the runtime takes TFLite. Convert it first: fer-edge convert {model} --int8")
     return _recognizer_from(RecognizerOptions(
-        model=model, detector=detector, tiling=tiling, num_threads=threads, device=device, flip_tta=flip_tta,
-        min_detection_score=min_score, running_mode=RunningMode.VIDEO if video else RunningMode.IMAGE))
+        model=model, detector=name, detector_model=detector_model, tiling=tiling, num_threads=threads, device=device,
+        flip_tta=flip_tta, min_detection_score=min_score,
+        running_mode=RunningMode.VIDEO if video else RunningMode.IMAGE))
 
 
 def _table_rows(path: str, faces, frame=None) -> list[str]:
@@ -75,14 +93,19 @@ def _record(path: str, faces, frame=None) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines: one object per image (per frame for videos).")
 @click.option("--annotate", type=click.Path(file_okay=False), default=None,
               help="Write annotated copies here, mirroring the inputs' paths (videos as MP4); never overwrites.")
-@click.option("--detector", default="blazeface", show_default=True, help="blazeface, blazeface-full, haar or yunet.")
+@click.option("--detector", default="blazeface", show_default=True,
+              help="blazeface (bundled), blazeface-full (bundled, far faces), yunet (needs --yunet-model), or haar "
+                   "(only where OpenCV has CascadeClassifier: not OpenCV 5).")
+@click.option("--yunet-model", type=click.Path(dir_okay=False), default=None,
+              help="With --detector yunet: your face_detection_yunet_*.onnx file (nothing is downloaded).")
 @click.option("--tiling", default="frame+grid", show_default=True, help="Detector views: frame, pair, frame+pair, quad, frame+quad, grid, frame+grid.")
 @click.option("--min-score", default=0.55, show_default=True, type=click.FloatRange(0, 1), help="Face detection threshold.")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="CPU threads for LiteRT.")
 @click.option("--device", default=None, help="Edge TPU device: usb, usb:N, pci, pci:N (default: CPU); needs a compiled model.")
 @click.option("--max-frames", default=None, type=click.IntRange(min=1), help="Videos: stop after this many frames.")
 @click.option("--flip-tta", is_flag=True, help="Average each face with its mirror image (2x classifier cost).")
-def predict(inputs, model, as_json, annotate, detector, tiling, min_score, threads, device, max_frames, flip_tta):
+def predict(inputs, model, as_json, annotate, detector, yunet_model, tiling, min_score, threads, device, max_frames,
+            flip_tta):
     """Faces and emotions in images, folders of images and video files.
 
     Exit status: 0 when every input was read, 1 when any input failed (each
@@ -94,6 +117,7 @@ def predict(inputs, model, as_json, annotate, detector, tiling, min_score, threa
     paths = expand_inputs(inputs)
     if not paths:
         fail("no images or videos found in the given inputs")
+    detector = _detector_choice(detector, yunet_model)
     rec = _recognizer(model, detector, tiling, threads, device, min_score, video=False, flip_tta=flip_tta)
     vid_rec = None
     ann = None

@@ -284,3 +284,23 @@ print(len(names), " ".join(sorted(names)))
     n, names = r.stdout.split(" ", 1)
     assert int(n) >= 15 and "fer_edge.cli" in names and "fer_edge.recognizer" in names
     assert "fer_edge.benchmark" not in names and "fer_edge.scenes" not in names
+
+
+# ------------------------------------------------------------------ first steps on the CLI (issue 17)
+@pytest.mark.parametrize("args,msg", [
+    (["--detector", "yunet"], "--detector yunet needs --yunet-model PATH"),
+    (["--yunet-model", "x.onnx"], "--yunet-model goes with --detector yunet"),
+    (["-m", "results/edge-s/model.keras"], "a Keras model; the runtime takes TFLite. Convert it first: fer-edge convert"),
+    (["-m", "no_such_bundle"], "no bundled model of that name (bundled: fer_edge_default)"),
+])
+def test_cli_first_step_mistakes_get_a_pointing_line(args, msg):
+    r = _cli("predict", GROUP, *args, cwd=ROOT)
+    assert r.returncode == 2 and msg in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_cli_haar_only_where_opencv_has_it():
+    r = _cli("predict", GROUP, "--detector", "haar")
+    if hasattr(cv2, "CascadeClassifier"):
+        assert "CascadeClassifier" not in r.stderr
+    else:
+        assert r.returncode == 2 and f"OpenCV {cv2.__version__} has no CascadeClassifier" in r.stderr
