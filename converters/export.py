@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import numpy as np
 from fer_edge.metadata import ModelMetadata, read_keras_metadata
 from fer_edge.preprocessing import normalize
 
+from . import formats as F
 from . import tflite as T
 from .parity import Thresholds, run_parity
 
@@ -57,8 +59,8 @@ def calibration_set(source, meta: ModelMetadata, n: int = 300, seed: int = 0):
     return d.subset(stratified_indices(d.y, min(n, len(d)), seed))
 
 
-#: Fine-tuning epochs over the training faces, per format (``--finetune-epochs`` overrides).
-FINETUNE_EPOCHS = {"pruned": 3, "qat": 2}
+#: Fine-tuning epochs over the training faces, per format (``--finetune-epochs`` overrides): from the formats table.
+FINETUNE_EPOCHS = {f.name: f.finetune_epochs for f in F.TABLE if f.finetune_epochs}
 #: Share of the fine-tuning faces replaced by blends of two faces (see ``_finetune_data``).
 MIXED_SHARE = 0.5
 
@@ -98,6 +100,61 @@ def record_metrics(tflite_path, metrics: dict) -> None:
     path.write_bytes(T.with_metadata(data, meta))
 
 
+@dataclass
+class _Job:
+    """What every format's builder may need; the fine-tuning faces are loaded once, for the first that does."""
+
+    model: object
+    meta: ModelMetadata
+    calibration: object
+    cal_x: np.ndarray | None
+    sparsity: float
+    finetune_epochs: int | None
+    finetune_limit: int | None
+    seed: int
+    verbose: int
+    finetune: tuple | None = None
+
+
+def build_float32(job: _Job, fmt: str):
+    return T.to_float32(job.model), {}
+
+
+def build_float16(job: _Job, fmt: str):
+    return T.to_float16(job.model), {}
+
+
+def build_dynamic(job: _Job, fmt: str):
+    return T.to_dynamic(job.model), {}
+
+
+def build_int8(job: _Job, fmt: str):
+    return T.to_int8(job.model, job.cal_x, fmt), {}
+
+
+def build_finetuned(job: _Job, fmt: str):
+    """Pruning or QAT through tf_keras (:mod:`.tfmot_bridge`), then full integer."""
+    from . import tfmot_bridge as B
+
+    if job.finetune is None:  # one load of the training faces and one teacher pass serve both formats
+        job.finetune = _finetune_data(job.calibration, job.meta, job.finetune_limit, job.seed, job.model)
+    x, y = job.finetune
+    epochs = job.finetune_epochs or F.get(fmt).finetune_epochs
+    # a fresh copy per format (fine-tuning changes it); pruning ranks the batch-norm-folded weights,
+    # QAT folds batch norm itself
+    source_tf = B.to_tf_keras(job.model, fold_batch_norm=fmt == "pruned")
+    B.check_bridge(job.model, source_tf, job.cal_x[:32])
+    quant = {}
+    if fmt == "pruned":
+        tuned = B.prune(source_tf, x, y, sparsity=job.sparsity, epochs=epochs, seed=job.seed, verbose=job.verbose)
+        quant["sparsity"] = round(B.sparsity_of(tuned), 4)
+        quant["layer_sparsity"] = B.layer_sparsity(tuned)
+    else:
+        tuned = B.quantize_aware(source_tf, x, y, epochs=epochs, seed=job.seed, verbose=job.verbose)
+    quant.update({"finetune_epochs": epochs, "finetune_images": int(len(x))})
+    return T.to_int8(tuned, job.cal_x, fmt), quant
+
+
 def convert(keras_path, formats, out_dir, *, calibration=None, parity_data=None, n_calibration: int = 300,
             sparsity: float = 0.2, finetune_epochs: int | None = None, finetune_limit: int | None = None,
             thresholds: Thresholds = Thresholds(), parity_limit: int | None = None, run_parity_suite: bool = True,
@@ -110,12 +167,11 @@ def convert(keras_path, formats, out_dir, *, calibration=None, parity_data=None,
     """
     from fer_edge.training.evaluate import load_keras
 
-    unknown = [f for f in formats if f not in T.FORMATS]
-    if unknown:
-        import difflib
-        hints = [difflib.get_close_matches(u, T.FORMATS, n=1) for u in unknown]
-        raise T.ConversionError(f"unknown format(s) {unknown}" + "".join(f" (did you mean {h[0]!r}?)" for h in hints if h)
-                                + f"; known: {', '.join(T.FORMATS)}")
+    for fmt in formats:
+        try:
+            F.get(fmt)
+        except ValueError as e:
+            raise T.ConversionError(str(e)) from None
     if not formats:
         raise T.ConversionError("no format requested")
     keras_path = Path(keras_path)
@@ -124,7 +180,7 @@ def convert(keras_path, formats, out_dir, *, calibration=None, parity_data=None,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     source = {"file": keras_path.name, "sha256": T.sha256_file(keras_path)}
-    needs_cal = [f for f in formats if f in T.INTEGER_FORMATS]
+    needs_cal = [f for f in formats if F.get(f).calibration]
     cal_x = cal_hash = None
     if needs_cal:
         from .calibration import faces as calibration_faces
@@ -137,38 +193,12 @@ def convert(keras_path, formats, out_dir, *, calibration=None, parity_data=None,
         problems = T.keras_edgetpu_problems(model)
         if problems:
             raise T.ConversionError("not Edge TPU compatible: " + "; ".join(problems))
-    finetune = None
+    job = _Job(model, meta, calibration, cal_x, sparsity, finetune_epochs, finetune_limit, seed, verbose)
     written, summary = [], {"source": str(keras_path), "outputs": []}
     for fmt in formats:
         t0 = time.time()
-        quant = {}
-        if fmt == "float32":
-            data = T.to_float32(model)
-        elif fmt == "float16":
-            data = T.to_float16(model)
-        elif fmt == "dynamic":
-            data = T.to_dynamic(model)
-        elif fmt in ("int8", "edgetpu"):
-            data = T.to_int8(model, cal_x, fmt)
-        else:  # pruned / qat go through tf_keras
-            from . import tfmot_bridge as B
-            if finetune is None:  # one load of the training faces and one teacher pass serve both formats
-                finetune = _finetune_data(calibration, meta, finetune_limit, seed, model)
-            x, y = finetune
-            epochs = finetune_epochs or FINETUNE_EPOCHS[fmt]
-            # a fresh copy per format (fine-tuning changes it); pruning ranks the batch-norm-folded weights,
-            # QAT folds batch norm itself
-            source_tf = B.to_tf_keras(model, fold_batch_norm=fmt == "pruned")
-            B.check_bridge(model, source_tf, cal_x[:32])
-            if fmt == "pruned":
-                tuned = B.prune(source_tf, x, y, sparsity=sparsity, epochs=epochs, seed=seed, verbose=verbose)
-                quant["sparsity"] = round(B.sparsity_of(tuned), 4)
-                quant["layer_sparsity"] = B.layer_sparsity(tuned)
-            else:
-                tuned = B.quantize_aware(source_tf, x, y, epochs=epochs, seed=seed, verbose=verbose)
-            quant.update({"finetune_epochs": epochs, "finetune_images": int(len(x))})
-            data = T.to_int8(tuned, cal_x, fmt)
-        if fmt in T.INTEGER_FORMATS:
+        data, quant = globals()[F.get(fmt).builder](job, fmt)
+        if F.get(fmt).calibration:
             desc = T.describe(data)
             quant.update({"calibration_sha256": cal_hash, "calibration_images": int(len(cal_x)),
                           "input": desc["input"]["quantization"], "output": desc["output"]["quantization"]})

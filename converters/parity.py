@@ -24,10 +24,13 @@ class Thresholds:
     float32_min_agreement: float = 0.999
 
     def for_format(self, fmt: str) -> tuple[float | None, float | None]:
-        """``(max accuracy drop in pp, min agreement)`` for a format."""
-        if fmt == "float16":
+        """``(max accuracy drop in pp, min agreement)`` for a format, by its ``parity`` class in the formats table."""
+        from .formats import BY_NAME
+
+        kind = BY_NAME[fmt].parity if fmt in BY_NAME else "integer"
+        if kind == "float16":
             return None, self.float16_min_agreement
-        if fmt == "float32":
+        if kind == "float32":
             return None, self.float32_min_agreement
         return self.int_max_drop_pp, self.int_min_agreement
 

@@ -1,9 +1,7 @@
 """Keras 3 model -> TFLite bytes, one small function per format, each with its metadata inside.
 
-Formats (:data:`FORMATS`): float32, float16, dynamic (dynamic-range int8
-weights), int8 (full integer, int8 input and output, calibrated on real faces),
-pruned and qat (through :mod:`.tfmot_bridge`), edgetpu (int8 restricted to
-Edge TPU ops, checked).
+The formats themselves are declared in :mod:`.formats`; this module holds the
+converter calls, the metadata embedding and the Edge TPU checks.
 """
 from __future__ import annotations
 
@@ -14,8 +12,7 @@ import numpy as np
 
 from fer_edge.metadata import METADATA_KEY, ModelMetadata
 
-FORMATS = ("float32", "float16", "dynamic", "int8", "pruned", "qat", "edgetpu")
-INTEGER_FORMATS = ("int8", "pruned", "qat", "edgetpu")
+from .formats import FORMATS, INTEGER_FORMATS  # noqa: E402,F401  (declared once, in the formats table)
 
 #: TFLite builtin ops the Edge TPU compiler maps to the TPU (Coral "Supported operations").
 EDGETPU_OPS = frozenset({
@@ -148,10 +145,9 @@ def edgetpu_check(tflite: bytes) -> dict:
 
 def keras_edgetpu_problems(model) -> list[str]:
     """Layers a Keras model has that produce non-Edge-TPU ops, named, before converting."""
-    allowed = {"InputLayer", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "BatchNormalization", "ReLU",
-               "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "Dense", "Dropout", "Softmax",
-               "Add", "Flatten", "Concatenate", "Average", "Rescaling", "Reshape", "ZeroPadding2D",
-               "Activation", "Functional", "Sequential", "Multiply", "Subtract"}
+    from fer_edge.training.architectures import EDGE_TPU_LAYERS
+
+    allowed = {c.__name__ for c in EDGE_TPU_LAYERS} | {"Functional", "Sequential"}  # containers are walked into
     ok_activations = {"linear", "relu", "relu6", "softmax", "sigmoid", "tanh", "hard_swish"}
     problems = []
     for layer in _walk(model):

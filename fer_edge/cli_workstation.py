@@ -176,15 +176,18 @@ def evaluate(model, data, split, out, limit, as_json, record):
         click.echo(markdown(rep, f"{Path(model).name} on {split}"))
 
 
+def _format_flags(fn):
+    """One flag per row of the formats table (converters/formats.py), in its order."""
+    from .converters.formats import TABLE
+
+    for f in reversed(TABLE):
+        fn = click.option(f.flag, f"f_{f.name}", is_flag=True, help=f"{f.what}.")(fn)
+    return fn
+
+
 @main.command()
 @click.argument("model", type=click.Path())
-@click.option("--float32", "f_float32", is_flag=True)
-@click.option("--float16", "f_float16", is_flag=True)
-@click.option("--dynamic", "f_dynamic", is_flag=True, help="Dynamic-range (int8 weights, float activations).")
-@click.option("--int8", "f_int8", is_flag=True, help="Full integer, calibrated on --calibration faces.")
-@click.option("--prune", "f_pruned", is_flag=True, help="Magnitude pruning + fine-tuning, then int8.")
-@click.option("--qat", "f_qat", is_flag=True, help="Quantization-aware fine-tuning, then int8.")
-@click.option("--edgetpu", "f_edgetpu", is_flag=True, help="Int8 restricted to Edge TPU ops (checked).")
+@_format_flags
 @click.option("--all", "f_all", is_flag=True, help="Every format.")
 @click.option("--calibration", "-c", type=click.Path(), default=None,
               help="Faces to calibrate on: a FER2013 root or CSV (train/ faces), a folder of face images, or a video "
@@ -201,22 +204,19 @@ def evaluate(model, data, split, out, limit, as_json, record):
 @click.option("--min-agreement", type=float, default=0.97, show_default=True, help="Integer formats: top-1 agreement.")
 @click.option("--no-enforce", is_flag=True, help="Report parity failures but exit 0.")
 @_workstation_errors
-def convert(model, f_float32, f_float16, f_dynamic, f_int8, f_pruned, f_qat, f_edgetpu, f_all, calibration, data, out,
-            n_calibration, sparsity, finetune_epochs, finetune_limit, parity, parity_limit, max_drop, min_agreement,
-            no_enforce):
+def convert(model, f_all, calibration, data, out, n_calibration, sparsity, finetune_epochs, finetune_limit, parity,
+            parity_limit, max_drop, min_agreement, no_enforce, **flags):
     """Convert a fer-edge .keras model to TFLite formats and check each against it (parity).
 
     Without --calibration, the data the model's metadata records it was trained on is used when it
     still exists, else $FER2013_ROOT.
     """
     from .converters.calibration import SOURCES, default_source
-    from .converters.tflite import FORMATS, INTEGER_FORMATS
+    from .converters.formats import FORMATS, INTEGER_FORMATS, TABLE
     from .metadata import MetadataError, read_keras_metadata
-    chosen = dict(float32=f_float32, float16=f_float16, dynamic=f_dynamic, int8=f_int8, pruned=f_pruned, qat=f_qat,
-                  edgetpu=f_edgetpu)
-    formats = list(FORMATS) if f_all else [f for f in FORMATS if chosen[f]]
+    formats = list(FORMATS) if f_all else [f.name for f in TABLE if flags[f"f_{f.name}"]]
     if not formats:
-        fail("choose at least one format: --float32 --float16 --dynamic --int8 --prune --qat --edgetpu (or --all)")
+        fail(f"choose at least one format: {' '.join(f.flag for f in TABLE)} (or --all)")
     if not str(model).endswith(".keras"):
         fail(f"{model}: expected a .keras model file")
     if not Path(model).is_file():

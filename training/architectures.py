@@ -9,12 +9,14 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-# Ops the Edge TPU compiler maps (Coral docs, "TensorFlow models on the Edge TPU"):
-# the edge nets use nothing else, and the converters check the result.
+# The one list of Keras layers that become Edge TPU ops (Coral docs, "TensorFlow models on the Edge TPU"):
+# the edge nets use nothing else, and converters.tflite.keras_edgetpu_problems checks any model against it
+# before converting (the TFLite op names it checks after converting are converters.tflite.EDGETPU_OPS).
 EDGE_TPU_LAYERS = (layers.Conv2D, layers.DepthwiseConv2D, layers.SeparableConv2D, layers.BatchNormalization,
                    layers.ReLU, layers.MaxPooling2D, layers.AveragePooling2D, layers.GlobalAveragePooling2D,
                    layers.Dense, layers.Dropout, layers.Softmax, layers.Activation, layers.InputLayer,
-                   layers.Add, layers.Flatten, layers.Rescaling, layers.Concatenate, layers.Average)
+                   layers.Add, layers.Flatten, layers.Rescaling, layers.Concatenate, layers.Average,
+                   layers.Reshape, layers.ZeroPadding2D, layers.Multiply, layers.Subtract)
 
 
 def _conv_bn_relu(x, filters: int, separable: bool, name: str, stride: int = 1):
