@@ -186,6 +186,7 @@ def convert(keras_path, formats, out_dir, *, calibration=None, parity_data=None,
         from .calibration import faces as calibration_faces
         if calibration is None:
             raise T.ConversionError("int8, pruned, qat and edgetpu need real calibration faces: pass --calibration")
+        log(f"calibration: loading {n_calibration} faces from {calibration}")
         cal_u8 = calibration_faces(calibration, meta, n_calibration, seed)
         cal_x = normalize(cal_u8, meta.preprocessing)
         cal_hash = hashlib.sha256(cal_u8.tobytes()).hexdigest()
@@ -220,7 +221,7 @@ def convert(keras_path, formats, out_dir, *, calibration=None, parity_data=None,
                 log(f"edgetpu: compiled {out / comp['file']} (metadata re-embedded): run it with --device usb")
             else:
                 log(f"edgetpu: {comp['reason']}")
-        log(f"{fmt}: {path} ({len(data) / 1024:.1f} KB) in {info['seconds']} s")
+        log(f"{fmt}: converted in {info['seconds']} s")
         written.append(path)
         summary["outputs"].append(info)
     if run_parity_suite and written:
@@ -237,5 +238,8 @@ def convert(keras_path, formats, out_dir, *, calibration=None, parity_data=None,
             for r in par["rows"]:
                 log(f"parity {r['format']}: accuracy {r['accuracy']:.4f} (float {r['float_accuracy']:.4f}), "
                     f"agreement {100 * r['agreement']:.2f}% -> {'pass' if r['passed'] else 'FAIL ' + '; '.join(r['failures'])}")
+    for info in summary["outputs"]:  # parity numbers went into the files' metadata: sizes as they are now
+        info["bytes"] = (out / info["file"]).stat().st_size
+        log(f"{info['format']}: {out / info['file']} {info['bytes'] / 1024:.1f} KB")
     (out / "convert.json").write_text(json.dumps(summary, indent=1, default=str))
     return summary

@@ -44,7 +44,7 @@ def compare(y: np.ndarray, p_float: np.ndarray, p_conv: np.ndarray, labels, fmt:
     for i, name in enumerate(labels):
         m = y == i
         if m.any():
-            per_class[name] = round(100 * (float((a_c[m] == i).mean()) - float((a_f[m] == i).mean())), 2)
+            per_class[name] = round(100 * (float((a_f[m] == i).mean()) - float((a_c[m] == i).mean())), 2)
     diff = np.abs(p_float - p_conv)
     max_drop, min_agree = thresholds.for_format(fmt)
     agreement = float((a_f == a_c).mean())
@@ -58,7 +58,7 @@ def compare(y: np.ndarray, p_float: np.ndarray, p_conv: np.ndarray, labels, fmt:
             "accuracy_drop_pp": round(drop_pp, 3), "agreement": agreement,
             "max_abs_diff": float(diff.max()) if diff.size else 0.0,
             "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
-            "per_class_delta_pp": per_class, "passed": not failures, "failures": failures}
+            "per_class_drop_pp": per_class, "passed": not failures, "failures": failures}
 
 
 def markdown(rows: list[dict], parent: str, data: str, thresholds: Thresholds) -> str:
@@ -71,11 +71,12 @@ def markdown(rows: list[dict], parent: str, data: str, thresholds: Thresholds) -
                      f"{r['accuracy_drop_pp']:+.2f} | {100 * r['agreement']:.2f}% | {r['max_abs_diff']:.4f} | "
                      f"{r['mean_abs_diff']:.5f} | {'pass' if r['passed'] else 'FAIL: ' + '; '.join(r['failures'])} |")
     if rows:
-        labels = list(rows[0]["per_class_delta_pp"])
-        lines += ["", "Per-class accuracy change against float (pp)", "",
+        labels = list(rows[0]["per_class_drop_pp"])
+        lines += ["", "Per-class accuracy drop against float (pp; positive: the converted model is worse, as in "
+                  "the drop column above)", "",
                   "| file | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
         for r in rows:
-            lines.append(f"| {r['file']} | " + " | ".join(f"{r['per_class_delta_pp'].get(k, 0):+.2f}" for k in labels) + " |")
+            lines.append(f"| {r['file']} | " + " | ".join(f"{r['per_class_drop_pp'].get(k, 0):+.2f}" for k in labels) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -29,7 +29,7 @@ def fail(message: str, code: int = EXIT_USAGE):
 
 
 def _needs_training_extra(e: ImportError):
-    fail(f"this command needs the training extra ({e.name or e}); install it with: pip install 'fer-edge[train]'")
+    fail(f"this command needs the training extra ({e.name or e}); install it from the checkout with: pip install '.[train]'")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -193,7 +193,7 @@ def _emit(name, faces, as_json, frame=None):
 
 # ---------------------------------------------------------------- models
 @main.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def models(as_json):
     """The models bundled in this install, with their metadata."""
     from .classifier import DEFAULT_MODEL, bundled_models

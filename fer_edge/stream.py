@@ -47,7 +47,7 @@ class Picamera2Source(FrameSource):
             from picamera2 import Picamera2
         except ImportError as e:
             raise CameraError(f"picamera2 is not installed ({e}); on Raspberry Pi OS: "
-                              "sudo apt install python3-picamera2, or pip install 'fer-edge[pi]'") from None
+                              "sudo apt install python3-picamera2 (in a venv made with --system-site-packages)") from None
         try:
             self.cam = Picamera2()
             cfg = self.cam.create_video_configuration(main={"size": tuple(size), "format": "RGB888"})

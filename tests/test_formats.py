@@ -39,3 +39,11 @@ def test_every_builder_exists():
 
     export = importlib.import_module("fer_edge.converters.export")
     assert all(callable(getattr(export, f.builder)) for f in F.TABLE)
+
+
+def test_every_cli_option_has_help_text():
+    import click
+
+    missing = [(name, p.opts) for name, cmd in main.commands.items() for p in cmd.params
+               if isinstance(p, click.Option) and not p.help]
+    assert not missing

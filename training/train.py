@@ -222,6 +222,8 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
         from .distill import load_teachers
         teach = load_teachers(teachers, cs.names, distill, temperature)
         recipe = recipe.with_overrides(label_smoothing=0.0)
+    if verbose:
+        print(f"loading faces from {data} ...", flush=True)
     train_d, val_d = load(data, "train", cs), load(data, "val", cs)
     held = [val_d]
     try:
