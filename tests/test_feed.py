@@ -98,3 +98,13 @@ def test_weight_average_follows_its_formula_and_swaps_back():
     assert other.steps == 2 and all(np.array_equal(a, b) for a, b in zip(other.shadow, avg.shadow))
     with pytest.raises(ValueError, match="decay"):
         WeightAverage(model, decay=1.0)
+
+
+def test_an_epoch_built_by_several_threads_is_the_same(monkeypatch):
+    x, y = _faces(n=100)
+    kw = dict(augment=Augment(erase=0.5), chunk=16)
+    monkeypatch.setenv("FER_EDGE_FEED_WORKERS", "1")
+    one = build_epoch(x, y, 7, SPEC, 2, 0, **kw)
+    monkeypatch.setenv("FER_EDGE_FEED_WORKERS", "3")
+    three = build_epoch(x, y, 7, SPEC, 2, 0, **kw)
+    assert np.array_equal(one.x, three.x) and np.array_equal(one.targets, three.targets)

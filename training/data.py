@@ -59,16 +59,56 @@ def _split_key(split: str) -> str:
 
 
 def load(source, split: str, classes: ClassSet | str | None = None, size: int = 48) -> FaceData:
-    """Faces of one split from a CSV file or an image-folder root."""
+    """Faces of one split from a CSV file, an image-folder root or a pack (``.npz`` of
+    ``shared/tools/fer2013_pack.py``, what travels to the GPU machine)."""
     cs = classes if isinstance(classes, ClassSet) else ClassSet.parse(classes)
     path = Path(source)
     if not path.exists():
         raise DataError(f"data source {path} does not exist")
     if path.is_file():
+        if path.suffix.lower() == ".npz":
+            return load_pack(path, split, cs, size)
         if path.suffix.lower() != ".csv":
-            raise DataError(f"{path}: expected a FER2013 CSV file or an image-folder root")
+            raise DataError(f"{path}: expected a FER2013 CSV file, a pack (.npz) or an image-folder root")
         return load_csv(path, split, cs, size)
     return load_folder(path, split, cs, size)
+
+
+def load_pack(path, split: str, classes: ClassSet, size: int = 48) -> FaceData:
+    """One split of a FER2013 pack: JPEG bytes with their shared header stored once, labels by folder name."""
+    key = _split_key(split)
+    try:
+        z = np.load(path)
+        splits, names_in = [str(v) for v in z["splits"]], [str(v) for v in z["classes"]]
+    except (OSError, ValueError, KeyError) as e:
+        raise DataError(f"{path}: not a FER2013 pack ({type(e).__name__}: {e})") from None
+    if key not in splits:
+        raise DataError(f"{path}: the pack has no '{key}' split (it has {', '.join(splits)})")
+    jpeg, off, hb, ho = z["jpeg"], z["offsets"], z["headers"], z["header_offsets"]
+    heads = [hb[ho[k]:ho[k + 1]] for k in range(len(ho) - 1)]
+    files = z["names"].tobytes().decode().split("\n")
+    xs, ys, names, skipped = [], [], [], Counter()
+    for i in np.flatnonzero(z["split"] == splits.index(key)):
+        cname = names_in[int(z["labels"][i])]
+        try:
+            target = classes.index_of(cname)
+        except ValueError:
+            skipped[f"unknown class '{cname}'"] += 1
+            continue
+        if target is None:
+            skipped[f"class '{cname}' not in the class set"] += 1
+            continue
+        blob = jpeg[off[i]:off[i + 1]]
+        img = cv2.imdecode(np.concatenate([heads[blob[0]], blob[1:]]), cv2.IMREAD_GRAYSCALE)
+        if img is None:
+            skipped["unreadable image"] += 1
+            continue
+        xs.append(resize(img, size))
+        ys.append(target)
+        names.append(f"{cname}/{files[i]}")
+    if not xs:
+        raise DataError(f"{path}: no readable images of the requested classes in '{key}'")
+    return FaceData(np.stack(xs), np.array(ys, np.int64), classes.names, names, skipped)
 
 
 def load_folder(root, split: str, classes: ClassSet, size: int = 48) -> FaceData:

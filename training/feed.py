@@ -61,17 +61,39 @@ def build_epoch(faces: np.ndarray, labels: np.ndarray, n_classes: int, spec: Pre
     y = labels[order]
     targets = np.eye(n_classes, dtype=np.float32)[y]
     x = np.empty((len(y), spec.size, spec.size, 1 if spec.color == "grayscale" else 3), np.float32)
-    for i, start in enumerate(range(0, len(y), chunk)):
+
+    def fill(i: int) -> None:  # chunk i draws from (seed, epoch, i) alone: any thread order gives the same epoch
+        start = i * chunk
         part = faces[order[start:start + chunk]]
         if augment is not NONE:
             part = augment(part, np.random.default_rng([seed, epoch, i]))
         if teachers is not None:
             targets[start:start + chunk] = teachers.targets(part, targets[start:start + chunk])
         x[start:start + chunk] = normalize(resize_batch(part, spec.size), spec)
+
+    n_chunks = -(-len(y) // chunk)
+    workers = feed_workers() if teachers is None else 1  # teachers' interpreters are not shared across threads
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(fill, range(n_chunks)))
+    else:
+        for i in range(n_chunks):
+            fill(i)
     weights = None if class_weights is None else class_weights[y].astype(np.float32)
     if mixup is not None:
         x, targets, weights = mixup(x, targets, weights, np.random.default_rng([seed, epoch, 1 << 20]))
     return Epoch(x, targets, weights)
+
+
+def feed_workers() -> int:
+    """Threads that build an epoch: ``$FER_EDGE_FEED_WORKERS`` (a GPU machine has cores to spare), else 1."""
+    import os
+
+    try:
+        return max(1, int(os.environ.get("FER_EDGE_FEED_WORKERS", "1")))
+    except ValueError:
+        return 1
 
 
 class EpochFeed:

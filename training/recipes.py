@@ -45,6 +45,11 @@ def _edge(*a, **k):
     return edge_net(*a, **k)
 
 
+def _teacher(*a, **k):
+    from .architectures import resnet_teacher
+    return resnet_teacher(*a, **k)
+
+
 def _seed(builder_name):
     def build(*a, **k):
         from . import seed_models
@@ -69,6 +74,10 @@ register(Recipe("edge-xs", _edge, dict(width=1.0, depth=(1, 1, 2, 2)), epochs=25
                       "about 0.65x edge-s's INT8 latency; meant to be distilled from edge-s (--teacher)"))
 register(Recipe("edge-m", _edge, dict(width=1.5), epochs=60,
                 notes="wider edge net, 0.66 M params, 66 M MACs"))
+register(Recipe("teacher-resnet", _teacher, optimizer="sgd", lr=0.05, weight_decay=5e-4, batch_size=128, epochs=250,
+                augment=Augment(erase=0.5), ema=0.999, mixup=0.2,
+                notes="GPU teacher (issue 14): ResNet-18-style, 11 M params; SGD-Nesterov 0.05 cosine over 250 epochs, "
+                      "random erasing, mixup, weight EMA; `results/campaign/teacher_job.sh` runs it on the packed data"))
 register(Recipe("edge-sep", _edge, dict(width=2.0, separable_from=1), epochs=60,
                 notes="edge net with depthwise-separable stages after the stem: fast inference, slow CPU training"))
 

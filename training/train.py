@@ -114,7 +114,7 @@ def _optimizer(recipe, schedule):
     if name == "adam":
         return keras.optimizers.Adam(lr)
     if name == "sgd":
-        return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True)
+        return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=recipe.weight_decay or None)
     raise ValueError(f"unknown optimizer {recipe.optimizer!r}")
 
 
@@ -215,6 +215,8 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
     t0 = time.time()
     schedule = cosine_lr(recipe.lr, recipe.epochs) if recipe.schedule == "cosine" else constant_lr(recipe.lr)
     n_devices = use_all_accelerators()
+    if os.environ.get("FER_EDGE_MIXED_PRECISION"):  # e.g. bfloat16 on the GPU machine; the heads stay float32
+        keras.mixed_precision.set_global_policy(f"mixed_{os.environ['FER_EDGE_MIXED_PRECISION']}")
     model = build_model(recipe, len(cs), seed)
     started_from = init_from(model, init, cs.names) if init else None
     teach = None
