@@ -130,7 +130,8 @@ def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, li
 @click.option("--data", "-d", type=click.Path(), default=None,
               help="FER2013 root or CSV (default $FER2013_ROOT, else the plan's data path).")
 @click.option("--runs", type=click.Path(file_okay=False), default=None,
-              help="Checkpoint folder (default runs/campaign, ignored by git).")
+              help="Checkpoint folder [default: $FER_EDGE_CAMPAIGN_DIR, else ~/.cache/fer-edge/campaign: outside the "
+                   "work tree, which each session gets anew].")
 @click.option("--status", "show_status", is_flag=True, help="Print the campaign table and exit.")
 @_workstation_errors
 def campaign(budget_minutes, plan, data, runs, show_status):
@@ -144,7 +145,7 @@ def campaign(budget_minutes, plan, data, runs, show_status):
     _quiet_tf()
     if not budget_minutes or budget_minutes <= 0:
         fail("--budget-minutes is required (a positive number): the runner must stop before your session does")
-    segs = camp.run_campaign(plan, data=data, runs_dir=runs or camp.REPO / "runs" / "campaign",
+    segs = camp.run_campaign(plan, data=data, runs_dir=runs,
                              budget_s=budget_minutes * 60,
                              log=lambda m: click.echo(f"[{time.strftime('%H:%M:%S')}] {m}"))
     click.echo(f"campaign: {len(segs)} segment(s) recorded -> results/README.md")

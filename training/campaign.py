@@ -2,7 +2,8 @@
 
 ``results/campaign/plan.json`` lists runs in priority order (recipe, arguments,
 purpose). :func:`run_campaign` trains the first unfinished run, resuming its
-checkpoint (kept in the ignored ``runs/campaign/``), stops cleanly before a
+checkpoint (kept outside the work tree, in :func:`default_runs_dir`: a session's
+work tree is laid anew, its machine is handed on as it was), stops cleanly before a
 wall-clock deadline, evaluates the best epoch on ``val/``, ``test/`` and the
 leak-free test faces, and appends one row per session's segment to the committed
 ledger (``results/campaign/ledger.json``) and the table in ``results/README.md``.
@@ -128,7 +129,15 @@ class Scorer:
                 "leak_free_n": int(self.leak_free.sum())}
 
 
-def run_campaign(plan_path=PLAN, *, data=None, runs_dir=REPO / "runs" / "campaign", budget_s: float,
+def default_runs_dir() -> Path:
+    """``$FER_EDGE_CAMPAIGN_DIR``, else ``~/.cache/fer-edge/campaign``: checkpoints survive a new work tree."""
+    import os
+
+    env = os.environ.get("FER_EDGE_CAMPAIGN_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "fer-edge" / "campaign"
+
+
+def run_campaign(plan_path=PLAN, *, data=None, runs_dir=None, budget_s: float,
                  reserve_s: float = 300.0, log=print, train_fn=None) -> list[dict]:
     """Train the plan's runs in order until ``budget_s`` seconds from now; returns the segments recorded.
 
@@ -140,7 +149,7 @@ def run_campaign(plan_path=PLAN, *, data=None, runs_dir=REPO / "runs" / "campaig
     train_fn = train_fn or train
     camp = Campaign.load(plan_path)
     data = camp.resolve_data(data)
-    runs_dir = Path(runs_dir)
+    runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
     runs_dir.mkdir(parents=True, exist_ok=True)
     lock = runs_dir / "campaign.lock"
     if lock.exists() and _alive(int(lock.read_text() or 0)):
