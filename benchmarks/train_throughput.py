@@ -8,8 +8,8 @@ time, round-robin (this VM is noisy: compare within a run):
   (augmentation, class weights, normalisation of epoch e+1 in a background thread)
   and ``model.fit`` on the epoch's arrays; timed until the next epoch is ready, so
   the other paths never run beside its background thread;
-- ``pydataset``: the earlier path, a ``keras.utils.PyDataset`` of augmented batches
-  (kept for the hyper-parameter search).
+- ``pydataset``: a ``keras.utils.PyDataset`` serving the same epoch arrays batch by batch
+  (the hyper-parameter search's path; ``fer-edge train`` fed through one before the feed).
 
     python benchmarks/train_throughput.py [--data ../shared/datasets/fer2013] [--faces 4096]
         [--recipes edge-s,edge-xs] [--rounds 2] [--out benchmarks/results/train_throughput.json]
@@ -119,7 +119,7 @@ def main(argv=None) -> dict:
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1) + "\n")
-    md = ["| recipe | batch | faces/s ceiling (arrays) | faces/s feed (fer-edge train) | faces/s PyDataset (before) | "
+    md = ["| recipe | batch | faces/s ceiling (arrays) | faces/s feed (fer-edge train) | faces/s PyDataset (search path) | "
           "feed / ceiling | PyDataset / ceiling |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         f = r["faces_per_s"]

@@ -25,7 +25,7 @@ import numpy as np
 from fer_edge import __version__
 from fer_edge.labels import ClassSet
 from fer_edge.metadata import ModelMetadata, read_keras_metadata, write_keras_metadata
-from fer_edge.preprocessing import Preprocessing, normalize, resize_batch
+from fer_edge.preprocessing import Preprocessing
 from fer_edge.sysinfo import machine
 
 from . import recipes as recipes_mod
@@ -51,10 +51,11 @@ def class_weights(y: np.ndarray, n_classes: int, mode: str | None) -> dict[int, 
 
 def make_sequence(data: FaceData, spec: Preprocessing, batch_size: int, augment: Augment, seed: int,
                   shuffle: bool, class_weight: dict[int, float] | None = None, teachers=None):
-    """A ``keras.utils.PyDataset`` of normalised, augmented batches; deterministic per (seed, epoch, batch).
+    """A ``keras.utils.PyDataset`` over :func:`.feed.build_epoch` (for keras-tuner, which wants a dataset).
 
-    Batches are ``(x, targets)`` or, with ``class_weight``, ``(x, targets, sample_weight)`` (weights by the
-    true label, also when ``teachers`` (:class:`~.distill.Teachers`) turn the targets soft).
+    Batch ``i`` of epoch ``e`` is chunk ``i`` of that epoch's arrays (augmented with ``(seed, e, i)``), so
+    it is deterministic. Batches are ``(x, targets)`` or, with ``class_weight``, ``(x, targets,
+    sample_weight)`` (weights by the true label, also when ``teachers`` turn the targets soft).
     """
     import keras
 
@@ -64,26 +65,18 @@ def make_sequence(data: FaceData, spec: Preprocessing, batch_size: int, augment:
     class FaceSequence(keras.utils.PyDataset):
         def __init__(self):
             super().__init__(workers=1, use_multiprocessing=False)
-            self.epoch, self.seed = 0, seed
+            self.epoch, self.seed, self._built = 0, seed, None
 
         def __len__(self):
             return int(np.ceil(len(data) / batch_size))
 
-        def _order(self):
-            if not shuffle:
-                return np.arange(len(data))
-            return np.random.default_rng([seed, self.epoch]).permutation(len(data))
-
         def __getitem__(self, i):
-            idx = self._order()[i * batch_size:(i + 1) * batch_size]
-            faces, y = data.x[idx], data.y[idx]
-            if augment is not NONE:
-                faces = augment(faces, np.random.default_rng([seed, self.epoch, i]))
-            targets = np.eye(n_classes, dtype=np.float32)[y]
-            if teachers is not None:
-                targets = teachers.targets(faces, targets)
-            x = normalize(resize_batch(faces, spec.size), spec)
-            return (x, targets) if weights is None else (x, targets, weights[y])
+            if self._built is None or self._built[0] != self.epoch:
+                self._built = (self.epoch, build_epoch(data.x, data.y, n_classes, spec, self.epoch, seed,
+                                                       augment=augment, shuffle=shuffle, class_weights=weights,
+                                                       teachers=teachers, chunk=batch_size))
+            ep, sl = self._built[1], slice(i * batch_size, (i + 1) * batch_size)
+            return (ep.x[sl], ep.targets[sl]) if ep.weights is None else (ep.x[sl], ep.targets[sl], ep.weights[sl])
 
     return FaceSequence()
 
