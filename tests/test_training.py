@@ -57,7 +57,7 @@ def test_class_weights_lift_the_rare_class():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(recipes.RECIPES))
+@pytest.mark.parametrize("name", sorted(n for n in recipes.RECIPES if n != "teacher-resnet"))  # that one: the job test
 def test_every_recipe_trains_end_to_end(name, mini_fer, tmp_path):
     r = recipes.get(name)
     size = 48 if name.startswith("seed-transfer") else None
@@ -218,7 +218,7 @@ def test_gpu_teacher_job_runs_end_to_end_on_a_pack(mini_fer, tmp_path):
 
     d = load(pack, "train")
     assert len(d) == 7 * 24 and d.x.shape[1:] == (48, 48) and sorted(set(d.y.tolist())) == list(range(7))
-    env = {**os.environ, "DATA": str(pack), "OUT": str(tmp_path / "teacher"), "EPOCHS": "1", "LIMIT": "56",
+    env = {**os.environ, "DATA": str(pack), "OUT": str(tmp_path / "teacher"), "EPOCHS": "1", "LIMIT": "28",
            "BACKEND": "tensorflow", "PRECISION": "", "FER_EDGE_FEED_WORKERS": "2"}
     r = subprocess.run(["bash", str(root / "results" / "campaign" / "teacher_job.sh")], cwd=root, env=env,
                        capture_output=True, text=True, timeout=600)
