@@ -24,7 +24,19 @@ import numpy as np
 
 from fer_edge.sysinfo import machine
 
-REPO = Path(__file__).resolve().parents[1]
+from .train import _epochs_logged
+
+def _repo() -> Path:
+    """The checkout that holds the plan: the current folder or one above it (an installed, non-editable
+    package lives in site-packages, away from results/), else the source tree this module sits in."""
+    here = Path.cwd().resolve()
+    for d in (here, *here.parents):
+        if (d / "results" / "campaign" / "plan.json").is_file():
+            return d
+    return Path(__file__).resolve().parents[1]
+
+
+REPO = _repo()
 PLAN = REPO / "results" / "campaign" / "plan.json"
 TABLE_BEGIN, TABLE_END = "<!-- campaign table: begin (written by fer-edge campaign) -->", "<!-- campaign table: end -->"
 #: Files of a finished run that are small enough to commit (no checkpoints, no optimizer state).
@@ -196,7 +208,7 @@ def _run_segment(camp: Campaign, run: PlannedRun, ledger: dict, data, out: Path,
         note = f"checkpoint lost after {done_before} epochs: restarted from epoch 0; "
         shutil.rmtree(out, ignore_errors=True)
     resume = (out / "history.csv").exists()
-    start_epochs = _epochs(out)
+    start_epochs = _epochs_logged(out)
     log(f"campaign: {run.name} ({run.recipe}, {run.args}) from epoch {start_epochs}, "
         f"{(deadline - time.time()) / 60:.0f} min to its deadline")
     args = dict(run.args)
@@ -235,11 +247,6 @@ def _run_segment(camp: Campaign, run: PlannedRun, ledger: dict, data, out: Path,
     log(f"campaign: {run.name} recorded: epochs {start_epochs} -> {epochs_now} of {s['epochs']}, "
         f"{hours:.2f} h, best {seg.get('best')}")
     return seg
-
-
-def _epochs(out: Path) -> int:
-    hist = out / "history.csv"
-    return max(0, len(hist.read_text().strip().splitlines()) - 1) if hist.exists() else 0
 
 
 def _machine_line(summary: dict) -> str:
