@@ -3,6 +3,7 @@
     python examples/pi_camera.py                     # window if a display exists, else JSON lines
     python examples/pi_camera.py --json-out faces.jsonl --snapshot-dir snaps --snapshot-every 10
     python examples/pi_camera.py --edgetpu --model model_edgetpu_edgetpu.tflite   # Coral: README "Coral Edge TPU"
+    python examples/pi_camera.py --serve --host 0.0.0.0   # a web page for a phone or laptop (pip install ".[web]")
 
 Stops cleanly on Ctrl-C or SIGTERM with a summary (frames, faces, emotions).
 If the camera fails or stalls, it stops with one error line and exit status 3,
@@ -28,10 +29,31 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--detect-every", type=int, default=None,
                    help="legacy: full detector every N frames instead of region tracking (the default)")
+    p.add_argument("--serve", action="store_true", help="serve a live web page instead (like `fer-edge serve`)")
+    p.add_argument("--host", default="127.0.0.1", help="with --serve: address; non-loopback needs a token")
+    p.add_argument("--port", type=int, default=8080, help="with --serve: TCP port")
+    p.add_argument("--token", default=None, help="with --serve: the secret (generated when the host is not loopback)")
     a = p.parse_args(argv)
+    if a.serve:
+        return _serve(a)
     json_out = a.json_out if a.json_out or a.display or a.snapshot_dir else "-"
     return camera_command("picamera2", a.size, a.model, None, "usb" if a.edgetpu else None, json_out,
                           a.snapshot_dir, a.snapshot_every, a.display, a.max_frames, a.threads, a.detect_every)
+
+
+def _serve(a) -> int:
+    from fer_edge.cli import fail
+
+    try:
+        from fer_edge.web.server import WebServer, resolve_token
+    except ImportError as e:
+        fail(f"--serve needs the web extra: pip install 'fer-edge[web]' ({e.name} is missing)")
+    try:
+        web = WebServer(a.host, a.port, resolve_token(a.host, a.token))
+    except ValueError as e:
+        fail(str(e))
+    return camera_command("picamera2", a.size, a.model, None, "usb" if a.edgetpu else None, a.json_out, None, 0.0,
+                          False, a.max_frames, a.threads, a.detect_every, web=web)
 
 
 if __name__ == "__main__":

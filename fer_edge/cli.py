@@ -220,10 +220,13 @@ def models(as_json):
 
 # ---------------------------------------------------------------- camera
 def camera_command(source, size, model, edgetpu_model, device, json_out, snapshot_dir, snapshot_every, display,
-                   max_frames, threads, detect_every):
-    """The camera loop behind ``fer-edge camera`` and ``examples/pi_camera.py``; returns the exit status.
+                   max_frames, threads, detect_every, *, web=None, loop=False, realtime=False):
+    """The camera loop behind ``fer-edge camera``, ``fer-edge serve`` and ``examples/pi_camera.py``; returns
+    the exit status.
 
-    Every output is opened before the camera, and the camera is closed on every path out.
+    Every output is opened before the camera, and the camera is closed on every path out. ``web`` (a
+    :class:`fer_edge.web.server.WebServer`, not started) serves each frame; it is told how the stream ended
+    before the command returns. ``loop``/``realtime`` apply to video files (see ``OpenCVSource``).
     """
     from .recognizer import RecognizerOptions, RunningMode
     from .stream import (EXIT_CAMERA_LOST, CameraError, OpenCVSource, Picamera2Source, has_display, parse_size,
@@ -260,11 +263,15 @@ def camera_command(source, size, model, edgetpu_model, device, json_out, snapsho
         rec = _recognizer_from(RecognizerOptions(model=model, device=device, num_threads=threads,
                                                  running_mode=RunningMode.VIDEO, **legacy))
         try:
-            src = Picamera2Source(wh) if source == "picamera2" else OpenCVSource(source, wh)
+            src = (Picamera2Source(wh) if source == "picamera2"
+                   else OpenCVSource(source, wh, loop=loop, realtime=realtime))
         except CameraError as e:
             fail(str(e))
+        if web is not None:
+            _start_web(web, rec.labels)
         summary = run_stream(src, rec, json_out=out, snapshot_dir=snapshot_dir, snapshot_every=snapshot_every,
-                             display=display if display is not None else has_display(), max_frames=max_frames)
+                             display=display if display is not None else has_display(), max_frames=max_frames,
+                             on_frame=web.publish if web is not None else None)
     finally:
         if src is not None:
             src.close()
@@ -272,11 +279,24 @@ def camera_command(source, size, model, edgetpu_model, device, json_out, snapsho
             out.close()
         if rec is not None:
             rec.close()
+    if web is not None:
+        web.finish("error" if summary.error else "ended",
+                   f"camera lost: {summary.error}" if summary.error
+                   else "source ended" if summary.stopped_by == "end of stream" else f"stopped ({summary.stopped_by})")
     click.echo("summary: " + json.dumps(summary.to_dict()), err=True)
     if summary.error:
         click.echo(f"error: {summary.error} (stopped after {summary.frames} frames; results so far were saved)", err=True)
         return EXIT_CAMERA_LOST
     return 0
+
+
+def _start_web(web, labels) -> None:
+    web.labels = list(labels)
+    try:
+        web.start()
+    except OSError as e:
+        fail(f"cannot listen on {web.host}:{web.port} ({e.strerror or e})")
+    click.echo(f"serving on {web.url}", err=True)
 
 
 def _recognizer_from(options):
@@ -315,6 +335,46 @@ def camera(source, size, model, device, edgetpu_model, json_out, snapshot_dir, s
     """
     sys.exit(camera_command(source, size, model, edgetpu_model, device, json_out, snapshot_dir, snapshot_every,
                             display, max_frames, threads, detect_every))
+
+
+@main.command()
+@click.option("--source", default="picamera2", show_default=True, help="picamera2, an OpenCV camera index, or a video file.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="TCP port (0: any free one).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback requires a token (one is generated when not given).")
+@click.option("--token", default=None, help="Secret every request must carry (?token=... or Authorization: Bearer).")
+@click.option("--max-clients", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Connections served at once; more get 503.")
+@click.option("--stream-fps", type=click.FloatRange(min=0.5, max=60), default=15.0, show_default=True,
+              help="Most frames per second sent to each /stream.mjpg client.")
+@click.option("--size", default="640x480", show_default=True, help="Capture size WIDTHxHEIGHT.")
+@click.option("--model", "-m", default=None, help="TFLite model (default: bundled default).")
+@click.option("--device", "device", default=None, help="Edge TPU device: usb, usb:N, pci, pci:N (default: CPU).")
+@click.option("--json-out", default=None, help="Also write one JSON line per frame to this file ('-' for stdout).")
+@click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after this many frames.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="CPU threads for LiteRT.")
+@click.option("--loop/--no-loop", default=False, help="A video file: start over at its end.")
+@click.option("--realtime/--no-realtime", default=True, show_default=True,
+              help="A video file: play at its own frame rate (--no-realtime: as fast as the CPU goes).")
+def serve(source, port, host, token, max_clients, stream_fps, size, model, device, json_out, max_frames, threads,
+          loop, realtime):
+    """A live web page of the camera with faces and emotions, for a Pi without a screen.
+
+    Serves / (the page), /stream.mjpg, /events (server-sent events, one JSON object per frame) and
+    /api/faces. Ctrl-C or SIGTERM stops it with a summary; exit status 3 when the camera fails mid-stream
+    (the page shows "camera lost"; the --json-out log keeps every frame).
+    """
+    try:
+        from .web.server import WebServer, resolve_token
+    except ImportError as e:
+        fail(f"fer-edge serve needs the web extra: pip install 'fer-edge[web]' ({e.name} is missing)")
+    try:
+        token = resolve_token(host, token)
+    except ValueError as e:
+        fail(str(e))
+    web = WebServer(host, port, token, max_clients=max_clients, stream_fps=stream_fps)
+    sys.exit(camera_command(source, size, model, None, device, json_out, None, 0.0, False, max_frames, threads,
+                            None, web=web, loop=loop, realtime=realtime))
 
 
 # ---------------------------------------------------------------- workstation verbs

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import threading
+import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
@@ -134,6 +135,9 @@ class FrameResult:
     frame_index: int
     timestamp_ms: float
     faces: list[FaceResult]
+    #: where this frame's time went, in ms: ``detect`` (full scans, regions, new-face checks), ``classify``
+    #: (crops and the emotion model), ``track`` (matching and smoothing)
+    timings_ms: dict[str, float] = field(default_factory=dict)
 
 
 class EmotionRecognizer:
@@ -349,16 +353,21 @@ class EmotionRecognizer:
 
     def _process(self, img: np.ndarray, ts: float) -> FrameResult:
         o, tr = self.options, self.tracker
+        t0 = time.perf_counter()
         detected, ids, skipped = self._detect_video(img)
         keep = [i for i, b in enumerate(detected) if min(b.w, b.h) >= o.min_face_size]
+        t1 = time.perf_counter()
         boxes, probs = self._faces(img, [detected[i] for i in keep])
+        t2 = time.perf_counter()
         ids = None if ids is None else [ids[i] for i in keep]
         before = {t.track_id for t in tr.tracks}
         tracked = tr.update([[b.x, b.y, b.w, b.h] for b in boxes], probs, [b.score for b in boxes], ts, ids,
                             skipped)
         seen = {tid: (b, p) for b, (tid, p) in zip(boxes, tracked)}
+        t3 = time.perf_counter()
         if self._verifier is not None:
             self._verify(img, [t for t in tr.tracks if t.track_id not in before], seen)
+        t4 = time.perf_counter()
         coast = o.coast_frames if o.region_tracking else 0
         faces = []
         for t in tr.tracks:
@@ -378,7 +387,10 @@ class EmotionRecognizer:
                                         t.track_id))
         if any(t.missed == max(1, coast) and tr.confirmed(t) for t in tr.tracks):
             self._scan_requested = True  # a followed face stays lost: look at the whole frame next time
-        result = FrameResult(self._frame_index, ts, faces)
+        t5 = time.perf_counter()
+        ms = lambda dt: round(dt * 1000.0, 3)  # noqa: E731
+        result = FrameResult(self._frame_index, ts, faces,
+                             {"detect": ms(t1 - t0 + t4 - t3), "classify": ms(t2 - t1), "track": ms(t3 - t2 + t5 - t4)})
         self._frame_index += 1
         return result
 

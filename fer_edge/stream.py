@@ -77,9 +77,13 @@ class Picamera2Source(FrameSource):
 
 
 class OpenCVSource(FrameSource):
-    """A camera index (``0``) or a video file through OpenCV."""
+    """A camera index (``0``) or a video file through OpenCV.
 
-    def __init__(self, source, size=None):
+    For a file, ``realtime`` paces frames at the file's own rate (as a camera would deliver them; a server
+    shows a clip at its speed, not as fast as the CPU goes) and ``loop`` starts over at its end.
+    """
+
+    def __init__(self, source, size=None, *, loop: bool = False, realtime: bool = False):
         self.is_file = not str(source).isdigit()
         self.cap = cv2.VideoCapture(str(source) if self.is_file else int(source))
         if not self.cap.isOpened():
@@ -87,13 +91,27 @@ class OpenCVSource(FrameSource):
         if size and not self.is_file:
             self.cap.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
             self.cap.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+        self.loop = loop and self.is_file
+        fps = self.cap.get(cv2.CAP_PROP_FPS) if self.is_file else 0.0
+        self.period = 1.0 / fps if realtime and self.is_file and 0 < fps < 1000 else 0.0
+        self._next = None
 
     def read(self):
         ok, frame = self.cap.read()
+        if (not ok or frame is None) and self.loop:
+            self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, frame = self.cap.read()
         if not ok or frame is None:
             if self.is_file:
                 return None
             raise CameraError("camera stopped delivering frames")
+        if self.period:
+            now = time.monotonic()
+            self._next = now if self._next is None else self._next + self.period
+            if self._next > now:
+                time.sleep(self._next - now)
+            else:
+                self._next = now  # behind (a slow frame): do not try to catch up with a burst
         return frame
 
     def close(self):
@@ -121,8 +139,11 @@ class StreamSummary:
 
 def run_stream(source: FrameSource, recognizer, *, json_out=None, snapshot_dir=None, snapshot_every: float = 0.0,
                display: bool = False, max_frames: int | None = None, report_every: float = 5.0,
-               log=lambda msg: print(msg, file=sys.stderr, flush=True)) -> StreamSummary:
-    """Run frames through ``recognizer`` until the source ends, ``max_frames``, a signal or a camera error."""
+               log=lambda msg: print(msg, file=sys.stderr, flush=True), on_frame=None) -> StreamSummary:
+    """Run frames through ``recognizer`` until the source ends, ``max_frames``, a signal or a camera error.
+
+    ``on_frame(frame, result, capture_ms)`` is called after each frame (``fer-edge serve`` publishes there).
+    """
     from .drawing import draw_faces
 
     summary = StreamSummary()
@@ -138,6 +159,7 @@ def run_stream(source: FrameSource, recognizer, *, json_out=None, snapshot_dir=N
     window_frames = 0
     try:
         while stop["why"] is None and (max_frames is None or summary.frames < max_frames):
+            t_read = time.perf_counter()
             try:
                 frame = source.read()
             except CameraError as e:
@@ -145,8 +167,11 @@ def run_stream(source: FrameSource, recognizer, *, json_out=None, snapshot_dir=N
                 break
             if frame is None:
                 break
+            capture_ms = (time.perf_counter() - t_read) * 1000.0
             now = time.monotonic()
             result = recognizer.recognize_for_video(frame, (now - t0) * 1000.0)
+            if on_frame is not None:
+                on_frame(frame, result, capture_ms)
             summary.frames += 1
             window_frames += 1
             summary.faces += len(result.faces)

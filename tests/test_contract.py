@@ -32,6 +32,7 @@ FUZZ = settings(max_examples=int(os.environ.get("FER_EDGE_FUZZ_EXAMPLES", "150")
 
 
 # ------------------------------------------------------------------ one pixel rule
+@pytest.mark.runtime
 def test_float_frames_in_0_1_find_the_same_faces_as_uint8():
     img = cv2.imread(str(GROUP))
     with EmotionRecognizer.create_from_model_path() as rec:
@@ -49,6 +50,7 @@ def test_float_frames_in_0_1_find_the_same_faces_as_uint8():
     (np.array([[0, 256, 65535]], np.uint16), [0, 1, 255]),
     (np.array([[0, 7, 255]], np.int64), [0, 7, 255]),
 ])
+@pytest.mark.runtime
 def test_pixel_rule(arr, expected):
     assert pixels_u8(arr).tolist() == [expected]
 
@@ -61,11 +63,13 @@ def test_pixel_rule(arr, expected):
     (np.zeros((4, 4, 2), np.uint8), r"got shape \(4, 4, 2\)"),
     (np.zeros((0, 4), np.uint8), r"got shape \(0, 4\)"),
 ])
+@pytest.mark.runtime
 def test_pixel_rule_refusals_say_what_was_expected_and_given(arr, msg):
     with pytest.raises(ImageError, match=msg):
         pixels_u8(arr)
 
 
+@pytest.mark.runtime
 def test_one_crop_is_one_face():
     crop = cv2.resize(cv2.imread(str(GROUP))[221:349, 313:441], (48, 48))
     with EmotionClassifier() as clf:
@@ -90,6 +94,7 @@ GOOD = {"labels": ["a", "b"], "format_version": 1}
     ({"preprocessing": {"size": "48"}}, "preprocessing.size"), ({"preprocessing": {"std": True}}, "preprocessing.std"),
     ({"preprocessing": {"mean": float("inf")}}, "preprocessing.mean"),
 ])
+@pytest.mark.runtime
 def test_metadata_fields_are_type_checked_and_named(doc, field):
     with pytest.raises(MetadataError, match=f"metadata field '{field}'"):
         ModelMetadata.from_dict({**GOOD, **doc})
@@ -104,6 +109,7 @@ _keys = st.sampled_from(["labels", "preprocessing", "name", "recipe", "format", 
 
 @FUZZ
 @given(st.dictionaries(_keys, _values, max_size=8), st.booleans())
+@pytest.mark.runtime
 def test_fuzz_whole_metadata_documents(doc, with_labels):
     if with_labels:
         doc = {**doc, "labels": ["happy", "sad"]}
@@ -145,6 +151,7 @@ def test_cli_refuses_bad_metadata_in_one_line(tmp_path, bad):
 
 
 # ------------------------------------------------------------------ public API
+@pytest.mark.runtime
 def test_public_exceptions_are_exported_in_two_families():
     for name in ("ImageError", "ModelError", "MetadataError"):
         assert issubclass(getattr(fer_edge, name), ValueError)
@@ -164,6 +171,7 @@ def test_public_exceptions_are_exported_in_two_families():
 
 
 # ------------------------------------------------------------------ LIVE_STREAM
+@pytest.mark.runtime
 def test_live_stream_delivers_results_to_the_callback_and_drops_when_busy():
     img = cv2.imread(str(GROUP))
     got, gate = [], threading.Event()
@@ -196,6 +204,7 @@ def test_live_stream_delivers_results_to_the_callback_and_drops_when_busy():
         rec.recognize_async(img, 99)
 
 
+@pytest.mark.runtime
 def test_live_stream_worker_errors_surface_on_the_next_frame():
     def callback(result, frame, ts):
         raise KeyError("consumer bug")
@@ -208,6 +217,7 @@ def test_live_stream_worker_errors_surface_on_the_next_frame():
             rec.recognize_async(img, 2)
 
 
+@pytest.mark.runtime
 def test_video_mode_requires_a_timestamp():
     with EmotionRecognizer(RecognizerOptions(running_mode=RunningMode.VIDEO)) as rec:
         with pytest.raises(TypeError):
@@ -217,6 +227,7 @@ def test_video_mode_requires_a_timestamp():
 
 
 # ------------------------------------------------------------------ CLI outputs
+@pytest.mark.runtime
 def test_annotate_never_overwrites_inputs_and_mirrors_paths(tmp_path):
     for d in ("a", "b"):
         (tmp_path / d).mkdir()
@@ -232,6 +243,7 @@ def test_annotate_never_overwrites_inputs_and_mirrors_paths(tmp_path):
     assert (tmp_path / "a" / "x.jpg").read_bytes() == before and (tmp_path / "a" / "x-1.jpg").exists()
 
 
+@pytest.mark.runtime
 def test_annotate_writes_an_annotated_video(tmp_path):
     img = cv2.resize(cv2.imread(str(GROUP)), (320, 240))
     w = cv2.VideoWriter(str(tmp_path / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
@@ -247,6 +259,7 @@ def test_annotate_writes_an_annotated_video(tmp_path):
     assert "annotated: clip.avi -> out/clip.mp4" in r.stderr
 
 
+@pytest.mark.runtime
 def test_camera_checks_outputs_before_opening_the_camera(tmp_path):
     blocked = tmp_path / "ro"
     blocked.mkdir()
@@ -261,10 +274,11 @@ def test_camera_checks_outputs_before_opening_the_camera(tmp_path):
 
 
 # ------------------------------------------------------------------ device package purity
+@pytest.mark.runtime
 def test_device_modules_import_without_workstation_packages():
     """Every module of fer_edge outside training/converters imports with TensorFlow & co. blocked."""
     code = r'''
-import importlib, pkgutil, sys
+import importlib, importlib.util, pkgutil, sys
 class Block:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in {"tensorflow", "keras", "tf_keras", "matplotlib", "sklearn", "tensorflow_model_optimization"}:
@@ -275,6 +289,8 @@ names = []
 for m in pkgutil.walk_packages(fer_edge.__path__, "fer_edge."):
     if m.name.startswith(("fer_edge.training", "fer_edge.converters")):
         continue
+    if m.name.startswith("fer_edge.web.") and importlib.util.find_spec("aiohttp") is None:
+        continue  # the [web] extra is not installed here
     importlib.import_module(m.name)
     names.append(m.name)
 print(len(names), " ".join(sorted(names)))
@@ -293,11 +309,13 @@ print(len(names), " ".join(sorted(names)))
     (["-m", "results/edge-s/model.keras"], "a Keras model; the runtime takes TFLite. Convert it first: fer-edge convert"),
     (["-m", "no_such_bundle"], "no bundled model of that name (bundled: fer_edge_default)"),
 ])
+@pytest.mark.runtime
 def test_cli_first_step_mistakes_get_a_pointing_line(args, msg):
     r = _cli("predict", GROUP, *args, cwd=ROOT)
     assert r.returncode == 2 and msg in r.stderr and r.stderr.count("\n") == 1
 
 
+@pytest.mark.runtime
 def test_cli_haar_only_where_opencv_has_it():
     r = _cli("predict", GROUP, "--detector", "haar")
     if hasattr(cv2, "CascadeClassifier"):

@@ -1,0 +1,124 @@
+"""Drive a `fer-edge serve` process from outside: start it on a free port, load it with clients, measure.
+
+Used by tests/test_serve.py and benchmarks/web_load.py (one place for how the load is made and measured).
+Clients run as threads of this process, so they never share the server's interpreter lock.
+"""
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+
+class ServerProcess:
+    """`fer-edge serve` in a subprocess on a free port; the URL is read from its 'serving on' line."""
+
+    def __init__(self, args, env, timeout=120):
+        self.proc = subprocess.Popen([sys.executable, "-m", "fer_edge.cli", "serve", "--port", "0", *args],
+                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        deadline = time.time() + timeout
+        while time.time() < deadline and not any(x.startswith("serving on ") for x in self.lines):
+            if self.proc.poll() is not None:
+                self._reader.join(5)
+                raise AssertionError("serve exited early:\n" + "\n".join(self.lines))
+            time.sleep(0.05)
+        line = next(x for x in self.lines if x.startswith("serving on "))
+        self.url = line.split("serving on ", 1)[1].strip()
+        m = re.match(r"http://([^/]+)/(\?token=(.+))?$", self.url)
+        self.base, self.token = f"http://{m.group(1)}", m.group(3)
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def get(self, path, headers=None, timeout=10):
+        req = urllib.request.Request(self.base + path, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def q(self, path):
+        return path + (("&" if "?" in path else "?") + f"token={self.token}" if self.token else "")
+
+    def stop(self, sig=signal.SIGTERM, timeout=60, ended=False) -> int:
+        """SIGTERM, or (``ended``: the source is over) wait for the server to exit by itself."""
+        if ended:
+            return self.proc.wait(timeout)
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        rc = self.proc.wait(timeout)
+        self._reader.join(5)
+        return rc
+
+    @property
+    def stderr(self):
+        return "\n".join(self.lines)
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def load_run(srv, seconds: float, streams: int, events: int, slow: int = 0, progress: bool = False) -> dict:
+    """Frames the recognizer processed in ``seconds`` with no client, then in ``seconds`` with ``streams``
+    MJPEG clients (``slow`` of them reading one chunk per 0.5 s) and ``events`` SSE clients; the server's
+    RSS sampled through the loaded window."""
+    def frame_now():
+        return json.loads(srv.get(srv.q("/api/faces"))[1])["frame"]
+
+    def say(msg):
+        if progress:
+            print(msg, file=sys.stderr, flush=True)
+
+    stop = threading.Event()
+    got = {"bytes": 0, "errors": 0}
+    lock = threading.Lock()
+
+    def client(path, delay):
+        try:
+            with urllib.request.urlopen(srv.base + srv.q(path), timeout=30) as r:
+                while not stop.is_set():
+                    n = len(r.read1(65536))
+                    with lock:
+                        got["bytes"] += n
+                    if delay:
+                        time.sleep(delay)
+        except Exception:  # noqa: BLE001  (counted: no client should be dropped)
+            with lock:
+                got["errors"] += 1
+
+    f0, t0 = frame_now(), time.monotonic()
+    time.sleep(seconds)
+    f1, t1 = frame_now(), time.monotonic()
+    say(f"alone: {(f1 - f0) / (t1 - t0):.1f} frames/s")
+    threads = [threading.Thread(target=client, args=("/stream.mjpg", 0.5 if i < slow else 0), daemon=True)
+               for i in range(streams)]
+    threads += [threading.Thread(target=client, args=("/events", 0), daemon=True) for _ in range(events)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)  # everyone connected
+    f2, t2, rss = frame_now(), time.monotonic(), [_rss_kb(srv.proc.pid)]
+    while time.monotonic() - t2 < seconds:
+        time.sleep(min(1.0, seconds / 8))
+        rss.append(_rss_kb(srv.proc.pid))
+    f3, t3 = frame_now(), time.monotonic()
+    alive = sum(t.is_alive() for t in threads)
+    stop.set()
+    say(f"with clients: {(f3 - f2) / (t3 - t2):.1f} frames/s")
+    return {"fps_alone": (f1 - f0) / (t1 - t0), "fps_clients": (f3 - f2) / (t3 - t2), "rss_kb": rss,
+            "bytes": got["bytes"], "client_errors": got["errors"], "clients_alive": alive}
