@@ -11,6 +11,23 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+WORKSTATION_PACKAGES = {"tensorflow", "keras", "tf_keras", "tensorflow_model_optimization", "sklearn", "matplotlib",
+                        "keras_tuner"}
+
+
+class _BlockWorkstation:
+    """With FER_EDGE_RUNTIME_ONLY=1, importing TensorFlow & co. fails, as on a device: `-m runtime` must pass so."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in WORKSTATION_PACKAGES:
+            raise ImportError(f"{name} is blocked: FER_EDGE_RUNTIME_ONLY=1 (a device install has no {name})")
+
+
+if os.environ.get("FER_EDGE_RUNTIME_ONLY") == "1":
+    import sys
+
+    sys.meta_path.insert(0, _BlockWorkstation())
+
 ROOT = Path(__file__).resolve().parents[1]
 FER = Path(os.environ.get("FER2013_ROOT", ROOT.parent / "shared" / "datasets" / "fer2013"))
 CLASSES_ALPHA = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")

@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from fer_edge.converters import benchmark as B
@@ -27,6 +28,7 @@ def test_benchmark_rows_match_direct_measurements(fer_root, tmp_path):
     assert (tmp_path / "benchmark.png").stat().st_size > 5000
 
 
+@pytest.mark.runtime
 def test_pipeline_breakdown_adds_up(scene_faces):
     full, = B.measure_pipeline(face_bank=scene_faces[:40], faces_per_frame=(2,), frames=12)
     assert abs(sum(full["ms_per_stage"].values()) - full["ms_per_frame"]) < 1e-9

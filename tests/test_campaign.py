@@ -105,12 +105,14 @@ def test_budget_and_lock_and_bad_plans(tmp_path):
         camp.Campaign.load(tmp_path / "missing.json")
 
 
+@pytest.mark.runtime
 def test_the_committed_plan_loads_and_its_runs_have_purposes():
     c = camp.Campaign.load()
     assert len(c.runs) >= 3 and all(r.purpose for r in c.runs)
     assert c.results_md == camp.REPO / "results" / "README.md"
 
 
+@pytest.mark.runtime
 def test_leak_free_mask_marks_pixel_copies():
     rng = np.random.default_rng(0)
     test = rng.integers(0, 256, (5, 48, 48), dtype=np.uint8)

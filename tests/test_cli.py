@@ -32,11 +32,13 @@ def scene_file(tmp_path_factory, scene_faces):
     return path, placed
 
 
+@pytest.mark.runtime
 def test_version():
     r = run("--version")
     assert r.exit_code == 0 and __version__ in r.output
 
 
+@pytest.mark.runtime
 def test_predict_table_and_json(scene_file):
     path, placed = scene_file
     r = run("predict", path)
@@ -52,12 +54,14 @@ def test_predict_table_and_json(scene_file):
     assert abs(sum(f["probabilities"].values()) - 1) < 0.05
 
 
+@pytest.mark.runtime
 def test_example_image_in_the_readme_works():
     r = run("predict", EXAMPLE, "--json")
     assert r.exit_code == 0, r.output
     assert len(json.loads(r.output)["faces"]) >= 2
 
 
+@pytest.mark.runtime
 def test_annotate_writes_images(scene_file, tmp_path):
     path, _ = scene_file
     r = run("predict", path, "--annotate", tmp_path / "ann")
@@ -67,6 +71,7 @@ def test_annotate_writes_images(scene_file, tmp_path):
     assert out.shape == src.shape and np.abs(out.astype(int) - src).sum() > 0
 
 
+@pytest.mark.runtime
 def test_bad_inputs_are_reported_and_good_ones_kept(scene_file, tmp_path):
     path, placed = scene_file
     empty = tmp_path / "empty.jpg"
@@ -83,6 +88,7 @@ def test_bad_inputs_are_reported_and_good_ones_kept(scene_file, tmp_path):
     assert "Traceback" not in r.output
 
 
+@pytest.mark.runtime
 def test_bad_model_exits_2_with_one_line(tmp_path):
     bad = tmp_path / "bad.tflite"
     bad.write_bytes(b"garbage" * 10)
@@ -93,6 +99,7 @@ def test_bad_model_exits_2_with_one_line(tmp_path):
     assert r.exit_code == 2 and "does not exist" in r.output
 
 
+@pytest.mark.runtime
 def test_models_lists_bundled_with_metadata():
     r = run("models", "--json")
     assert r.exit_code == 0
@@ -101,6 +108,7 @@ def test_models_lists_bundled_with_metadata():
     assert len(default) == 1 and default[0]["format"] == "int8" and len(default[0]["labels"]) == 7
 
 
+@pytest.mark.runtime
 def test_runtime_never_imports_tensorflow():
     """import fer_edge and a full `fer-edge predict` run with TensorFlow and Keras made unimportable."""
     code = r"""
@@ -137,6 +145,7 @@ def test_training_verbs_without_data_fail_cleanly(tmp_path):
     assert r.exit_code == 2 and "unknown recipe 'edge-x'" in r.output and "did you mean" in r.output
 
 
+@pytest.mark.runtime
 def test_predict_on_a_video_gives_one_record_per_frame(scene_file, tmp_path):
     path, placed = scene_file
     img = cv2.imread(str(path))

@@ -110,6 +110,7 @@ _keys = st.sampled_from(["labels", "preprocessing", "name", "recipe", "format", 
 @FUZZ
 @given(st.dictionaries(_keys, _values, max_size=8), st.booleans())
 @pytest.mark.runtime
+@pytest.mark.slow
 def test_fuzz_whole_metadata_documents(doc, with_labels):
     if with_labels:
         doc = {**doc, "labels": ["happy", "sad"]}

@@ -89,6 +89,7 @@ def test_broken_quantization_fails_parity(converted, parent_model, fer_root):
     assert not rolled["passed"] and rolled["agreement"] < 0.2
 
 
+@pytest.mark.runtime
 def test_thresholds_by_format():
     th = Thresholds()
     assert th.for_format("float16") == (None, 0.999)

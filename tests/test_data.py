@@ -113,6 +113,7 @@ def test_report_finds_duplicates_leaks_and_blanks(tmp_path):
     assert info == {"leaks_removed": 1, "duplicates_removed": 1, "kept": len(train) - 2}
 
 
+@pytest.mark.runtime
 def test_stratified_indices_keep_proportions():
     y = np.repeat(np.arange(4), [100, 10, 50, 40])
     idx = stratified_indices(y, 40, seed=3)
@@ -121,6 +122,7 @@ def test_stratified_indices_keep_proportions():
     assert np.array_equal(idx, stratified_indices(y, 40, seed=3))
 
 
+@pytest.mark.runtime
 def test_real_fer2013_split_counts(fer_root):
     """The shared copy, read through our loader, has the README's counts."""
     d = load(fer_root, "val")

@@ -5,6 +5,8 @@ from fer_edge.detection import BlazeFaceDetector, create_detector, weighted_nms
 from fer_edge.detection.blazeface import anchor_groups, decode, ssd_anchors, tile_views
 from fer_edge.training.scenes import make_scene, match
 
+pytestmark = pytest.mark.runtime  # device runtime only: runs under aarch64 emulation too
+
 
 def test_anchor_layouts_match_the_models():
     assert len(ssd_anchors(128, (8, 16, 16, 16), 2)) == 896
@@ -77,6 +79,7 @@ def _recall(det, scenes):
     return found / total, float(np.mean(ious)), false / len(scenes)
 
 
+@pytest.mark.slow
 def test_recall_on_small_faces_needs_tiles(scene_faces):
     """Faces 90-200 px in 640x480: the whole frame alone finds about half; the default tiling >= 90%."""
     scenes = _scenes(scene_faces, 60)
@@ -128,3 +131,19 @@ def test_full_range_model_decodes(scene_faces):
         ious += [v for v in iou if v > 0]
     assert hits >= 4
     assert np.mean(ious) >= 0.5
+
+
+def test_weighted_nms_does_not_jump_when_a_score_crosses_the_threshold():
+    """A box that just passes min_score weighs (almost) nothing: found on x86 against aarch64, where one
+    anchor scored 0.5497 on one CPU and 0.5503 on the other and moved the merged box by 2 px."""
+    from fer_edge.detection import weighted_nms
+
+    boxes = np.array([[100, 100, 50, 50], [104, 98, 50, 50], [90, 110, 52, 52]], float)
+    kps = np.zeros((3, 12))
+    scores = np.array([0.9, 0.8, 0.5503])
+    with_it = weighted_nms(boxes, scores, kps, 0.3, floor=0.55)[0][0]
+    without = weighted_nms(boxes[:2], scores[:2], kps[:2], 0.3, floor=0.55)[0][0]  # it scored 0.5497: dropped
+    assert np.abs(with_it - without).max() < 0.01
+    old_with = weighted_nms(boxes, scores, kps, 0.3)[0][0]  # plain score weights: a 2-3 px jump
+    old_without = weighted_nms(boxes[:2], scores[:2], kps[:2], 0.3)[0][0]
+    assert np.abs(old_with - old_without).max() > 2.0

@@ -17,6 +17,7 @@ from fer_edge.training.train import class_weights, make_sequence, train  # noqa:
 NAMES = ClassSet.parse(None).names
 
 
+@pytest.mark.runtime
 def test_soften_is_softmax_of_logits_over_t():
     logits = np.array([[2.0, 0.5, -1.0, 0.0, 0.3, 1.0, -0.2]])
     p = np.exp(logits) / np.exp(logits).sum()

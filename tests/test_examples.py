@@ -13,6 +13,8 @@ import pytest
 
 from fer_edge.training.scenes import make_scene
 
+pytestmark = pytest.mark.runtime  # device runtime only: runs under aarch64 emulation too
+
 ROOT = Path(__file__).resolve().parents[1]
 STANDINS = Path(__file__).parent / "standins"
 
@@ -84,6 +86,7 @@ def test_missing_picamera2_is_one_line(tmp_path):
     assert len(p.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_video_demo_timeline(tmp_path, scene_faces):
     from test_runtime import _detectable
 

@@ -16,6 +16,7 @@ def _faces(n=40, seed=0):
     return rng.integers(0, 256, (n, 48, 48), dtype=np.uint8), rng.integers(0, 7, n)
 
 
+@pytest.mark.runtime
 def test_an_epoch_is_the_same_for_the_same_seed_and_epoch_and_differs_otherwise():
     x, y = _faces()
     kw = dict(augment=Augment(erase=0.5), class_weights=np.linspace(0.5, 2, 7, dtype=np.float32), chunk=16)
@@ -31,6 +32,7 @@ def test_an_epoch_is_the_same_for_the_same_seed_and_epoch_and_differs_otherwise(
     assert np.array_equal(plain.targets.argmax(1), y) and plain.weights is None
 
 
+@pytest.mark.runtime
 def test_mixup_blends_faces_targets_and_weights_with_the_face_keeping_the_larger_share():
     rng = np.random.default_rng(1)
     x = rng.random((200, 4, 4, 1)).astype(np.float32)
@@ -100,6 +102,7 @@ def test_weight_average_follows_its_formula_and_swaps_back():
         WeightAverage(model, decay=1.0)
 
 
+@pytest.mark.runtime
 def test_an_epoch_built_by_several_threads_is_the_same(monkeypatch):
     x, y = _faces(n=100)
     kw = dict(augment=Augment(erase=0.5), chunk=16)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from fer_edge.cli import main
@@ -24,6 +25,7 @@ def test_convert_flags_are_the_table_rows():
     assert r.exit_code == 2 and " ".join(f.flag for f in F.TABLE) in r.output
 
 
+@pytest.mark.runtime
 def test_parity_thresholds_follow_each_formats_class():
     t = Thresholds()
     assert t.for_format("float16") == (None, t.float16_min_agreement)
@@ -41,6 +43,7 @@ def test_every_builder_exists():
     assert all(callable(getattr(export, f.builder)) for f in F.TABLE)
 
 
+@pytest.mark.runtime
 def test_every_cli_option_has_help_text():
     import click
 

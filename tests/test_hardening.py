@@ -41,6 +41,7 @@ def _png_header_only(w, h):
     ("text.jpg", b"hello, I am not a picture" * 10, "not a readable image"),
     ("huge.png", _png_header_only(20000, 20000), "larger than the 50,000,000-pixel limit"),
 ])
+@pytest.mark.runtime
 def test_bad_image_files(tmp_path, name, data, msg):
     p = tmp_path / name
     p.write_bytes(data)
@@ -48,6 +49,7 @@ def test_bad_image_files(tmp_path, name, data, msg):
         read_image(p)
 
 
+@pytest.mark.runtime
 def test_header_sizes():
     assert header_size(GOOD_JPEG) == (30, 40)
     assert header_size(GOOD_PNG) == (30, 40)
@@ -60,6 +62,7 @@ def test_header_sizes():
     np.zeros((1, 1), np.uint8), np.full((60, 80), 40000, np.uint16), np.zeros((30, 30, 4), np.uint8),
     np.zeros((50, 50, 3), np.uint8), np.zeros((50, 50), np.uint8),
 ], ids=["1x1", "16bit", "bgra", "bgr", "gray"])
+@pytest.mark.runtime
 def test_odd_but_valid_images_decode_and_run(img, tmp_path):
     p = tmp_path / "x.png"
     cv2.imwrite(str(p), img)
@@ -69,6 +72,7 @@ def test_odd_but_valid_images_decode_and_run(img, tmp_path):
     assert r.exit_code == 0 and json.loads(r.stdout)["faces"] == []
 
 
+@pytest.mark.runtime
 def test_animated_gif_uses_the_first_frame(tmp_path):
     from fer_edge.images import to_bgr
 
@@ -82,6 +86,7 @@ def test_animated_gif_uses_the_first_frame(tmp_path):
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+@pytest.mark.runtime
 def test_unreadable_permissions(tmp_path):
     p = tmp_path / "locked.jpg"
     p.write_bytes(GOOD_JPEG)
@@ -90,6 +95,7 @@ def test_unreadable_permissions(tmp_path):
         read_image(p)
 
 
+@pytest.mark.runtime
 def test_non_utf8_file_names_and_mixed_folders(tmp_path, scene_faces):
     from test_runtime import _detectable
 
@@ -119,6 +125,7 @@ def _default_bytes():
 
 
 @pytest.mark.parametrize("cut", [16, 200, 0.5])
+@pytest.mark.runtime
 def test_truncated_models(tmp_path, cut):
     data = _default_bytes()
     n = int(len(data) * cut) if isinstance(cut, float) else cut
@@ -145,6 +152,7 @@ def test_wrong_input_shape_and_dtype_named(tmp_path):
         EmotionClassifier(p)
 
 
+@pytest.mark.runtime
 def test_cli_names_the_model_file(tmp_path):
     p = tmp_path / "weird.tflite"
     p.write_bytes(_default_bytes()[:300])
@@ -155,6 +163,7 @@ def test_cli_names_the_model_file(tmp_path):
 # ------------------------------------------------------------------ fuzzing
 @FUZZ
 @given(st.binary(max_size=4096))
+@pytest.mark.runtime
 def test_fuzz_image_decoding(data):
     try:
         img = decode_image(data, "fuzz")
@@ -168,6 +177,7 @@ def test_fuzz_image_decoding(data):
 @FUZZ
 @given(st.integers(1, 300), st.integers(1, 300), st.floats(-400, 700), st.floats(-400, 700),
        st.floats(0.5, 900), st.floats(0.5, 900))
+@pytest.mark.runtime
 def test_fuzz_crop_and_preprocess(h, w, x, y, bw, bh):
     img = np.random.default_rng(h * 1000 + w).integers(0, 256, (h, w), dtype=np.uint8)
     try:
@@ -184,6 +194,8 @@ _ANCHORS = ssd_anchors(128, (8, 16, 16, 16), 2)
 
 @FUZZ
 @given(st.integers(0, 2**32 - 1), st.sampled_from([1.0, 100.0, 1e6]), st.booleans())
+@pytest.mark.runtime
+@pytest.mark.slow
 def test_fuzz_detector_postprocessing(seed, scale, poison):
     rng = np.random.default_rng(seed)
     raw = (rng.standard_normal((896, 16)) * scale).astype(np.float32)
@@ -231,6 +243,7 @@ def test_fuzz_csv_parser(tmp_path_factory, rows):
 
 @FUZZ
 @given(st.binary(max_size=2048))
+@pytest.mark.runtime
 def test_fuzz_tflite_metadata_reader(data):
     try:
         read_metadata(b"\x10\x00\x00\x00TFL3" + data)
@@ -240,6 +253,7 @@ def test_fuzz_tflite_metadata_reader(data):
 
 @FUZZ
 @given(st.integers(0, 10**6), st.integers(0, 255), st.integers(1, 4))
+@pytest.mark.runtime
 def test_fuzz_mutated_real_model_is_rejected_or_read(pos, value, count):
     data = bytearray(_default_bytes())
     for k in range(count):
@@ -254,6 +268,8 @@ def test_fuzz_mutated_real_model_is_rejected_or_read(pos, value, count):
 @given(st.recursive(st.none() | st.booleans() | st.floats(allow_nan=False) | st.text(max_size=8) | st.integers(),
                     lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
                     max_leaves=12))
+@pytest.mark.runtime
+@pytest.mark.slow
 def test_fuzz_metadata_json(obj):
     raw = json.dumps({"labels": ["a", "b"], "preprocessing": obj} if isinstance(obj, dict) else obj)
     try:
@@ -264,6 +280,8 @@ def test_fuzz_metadata_json(obj):
 
 
 # ------------------------------------------------------------------ long runs
+@pytest.mark.runtime
+@pytest.mark.slow
 def test_long_video_run_has_bounded_memory_and_tracks(fer_root, tmp_path):
     """2,000 frames with faces coming and going: RSS growth under 25 MB, live tracks bounded.
 

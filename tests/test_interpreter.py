@@ -7,6 +7,8 @@ from fer_edge.classifier import EmotionClassifier
 from fer_edge.interpreter import (EDGETPU_LIBRARY_ENV, ModelError, interpreter_module, load_edgetpu_delegate,
                                   make_interpreter, parse_device)
 
+pytestmark = pytest.mark.runtime  # device runtime only: runs under aarch64 emulation too
+
 
 
 def test_litert_is_the_first_choice():

@@ -5,6 +5,8 @@ from fer_edge.labels import FER2013_CLASSES, ClassSet
 from fer_edge.preprocessing import (Preprocessing, crop_face, dequantize, faces_to_input, normalize, quantize,
                                     square_box, to_gray_u8)
 
+pytestmark = pytest.mark.runtime  # device runtime only: runs under aarch64 emulation too
+
 
 def test_csv_order_is_the_fer2013_order():
     assert FER2013_CLASSES == ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")

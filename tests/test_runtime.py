@@ -11,6 +11,8 @@ from fer_edge.recognizer import EmotionRecognizer, FaceResult, RecognizerOptions
 from fer_edge.training.scenes import make_scene, match
 from fer_edge.tracking import FaceTracker, SmoothingOptions
 
+pytestmark = pytest.mark.runtime  # device runtime only: runs under aarch64 emulation too
+
 
 def test_bundled_default_model_has_consistent_metadata():
     path = bundled_models()[DEFAULT_MODEL]

@@ -82,6 +82,7 @@ def _sse(srv, path="/events", limit=10_000, timeout=60):
     return out
 
 
+@pytest.mark.slow
 def test_video_file_routes_events_and_end(env, clip, tmp_path):
     log = tmp_path / "faces.jsonl"
     srv = Server(["--source", str(clip), "--json-out", str(log)], env)
@@ -201,6 +202,7 @@ def test_port_in_use_and_missing_source_are_one_line(env):
     assert r.returncode == 2 and "cannot open video /nonexistent.mp4" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_many_and_slow_clients_do_not_slow_the_recognizer(env, clip):
     srv = Server(["--source", str(clip), "--loop", "--no-realtime", "--max-clients", "40"], env)
     try:
@@ -253,14 +255,15 @@ def test_page_in_a_real_browser(env, tmp_path):
         assert a is not None and b is not None and a != b
         assert int(frame_of()) > first  # events arrive
         # the bars show the emotions /api/faces reports, face by face
-        for _ in range(20):
+        deadline, matches = time.time() + 30, 0
+        while time.time() < deadline and matches < 3:  # three times, on different frames, with two faces
             shown = driver.execute_script(
                 "return [...document.querySelectorAll('.face')].map(f => [f.dataset.track, f.dataset.emotion])")
             api = json.loads(srv.get(srv.q("/api/faces"))[1])
-            if sorted(shown) == sorted([str(f["track_id"]), f["emotion"]] for f in api["faces"]):
-                break
-            time.sleep(0.1)
-        assert len(shown) == 2 and sorted(shown) == sorted([str(f["track_id"]), f["emotion"]] for f in api["faces"])
+            if len(shown) == 2 and sorted(shown) == sorted([str(f["track_id"]), f["emotion"]] for f in api["faces"]):
+                matches += 1
+            time.sleep(0.3)
+        assert matches == 3, (shown, api["faces"])
         widths = driver.execute_script(
             "return [...document.querySelectorAll('.face')[0].querySelectorAll('.fill')].map(e => e.style.width)")
         assert len(widths) == 7 and abs(sum(float(w.rstrip('%')) for w in widths) - 100) < 2

@@ -48,6 +48,7 @@ def test_edge_net_uses_only_edge_tpu_layers():
     assert keras_edgetpu_problems(edge_net(7, width=2.0, separable_from=1)) == []
 
 
+@pytest.mark.runtime
 def test_class_weights_lift_the_rare_class():
     y = np.repeat(np.arange(3), [400, 40, 200])
     w = class_weights(y, 3, "sqrt")

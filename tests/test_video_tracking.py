@@ -10,6 +10,8 @@ from fer_edge.converters.video_benchmark import _match
 from fer_edge.detection.base import FaceBox
 from fer_edge.training.clips import make_clip
 
+pytestmark = pytest.mark.runtime  # device runtime only: runs under aarch64 emulation too
+
 
 @pytest.fixture(scope="module")
 def bank(scene_faces):

@@ -43,11 +43,14 @@ def iou_xywh(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 
 
 def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, iou_threshold: float,
-                 max_faces: int | None = None) -> list[tuple[np.ndarray, float, np.ndarray]]:
-    """MediaPipe-style weighted NMS: each cluster of overlapping boxes becomes their score-weighted mean.
+                 max_faces: int | None = None, floor: float = 0.0) -> list[tuple[np.ndarray, float, np.ndarray]]:
+    """MediaPipe-style weighted NMS: each cluster of overlapping boxes becomes their weighted mean.
 
     Averaging (rather than keeping the top box) steadies boxes from frame to frame
-    and merges the same face found in overlapping tiles. Returns
+    and merges the same face found in overlapping tiles. Each box weighs its score above
+    ``floor`` (the detector's score threshold), so a box that just passes the threshold adds
+    almost nothing: the result does not jump when a score crosses it (x86 and ARM kernels
+    round a few scores to either side; so do consecutive frames). Returns
     ``[(box_xywh, score, keypoints), ...]`` best first.
     """
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
@@ -62,7 +65,7 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, i
         members = order[overlap > iou_threshold]
         if members.size == 0:
             members = order[:1]
-        w = scores[members][:, None]
+        w = np.maximum(scores[members] - floor, 1e-6)[:, None]
         out.append(((boxes[members] * w).sum(0) / w.sum(), float(scores[top]), (kps[members] * w).sum(0) / w.sum()))
         order = order[overlap <= iou_threshold]
         order = order[order != top]

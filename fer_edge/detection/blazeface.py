@@ -230,7 +230,7 @@ class BlazeFaceDetector:
         per_view = self._run_views(rgb, tile_views(w, h, self.tiling))
         merged = weighted_nms(np.concatenate([b for b, _, _ in per_view]), np.concatenate([s for _, s, _ in per_view]),
                               np.concatenate([k for _, _, k in per_view]).reshape(-1, 12), self.iou_threshold,
-                              self.max_faces)
+                              self.max_faces, floor=self.min_score)
         return self._faces(merged, w, h)
 
     def detect_in_regions(self, image: np.ndarray, regions: list[TileView], near=None) -> list[FaceBox | None]:
@@ -247,6 +247,7 @@ class BlazeFaceDetector:
         h, w = rgb.shape[:2]
         out = []
         for i, ((boxes, scores, kps), v) in enumerate(zip(self._run_views(rgb, regions), regions)):
+            # plain score weights here: with the threshold floor, the crossing-faces clip swapped two ids
             merged = weighted_nms(boxes, scores, kps.reshape(-1, 12), self.iou_threshold,
                                   1 if near is None else None)
             faces = self._faces(merged, w, h)
