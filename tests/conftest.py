@@ -20,7 +20,8 @@ class _BlockWorkstation:
 
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in WORKSTATION_PACKAGES:
-            raise ImportError(f"{name} is blocked: FER_EDGE_RUNTIME_ONLY=1 (a device install has no {name})")
+            raise ModuleNotFoundError(f"{name} is blocked: FER_EDGE_RUNTIME_ONLY=1 (a device install has no {name})",
+                                      name=name)
 
 
 if os.environ.get("FER_EDGE_RUNTIME_ONLY") == "1":
