@@ -240,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if a.step in ("setup", "all"):
             setup(t)
+        else:  # this checkout's code, not whatever wheel an earlier setup installed
+            t.install_fer_edge()
         if a.step in ("predict", "all"):
             predict(t)
         rc = test(t, a.pytest_args, a.slow) if a.step in ("test", "all") else 0

@@ -102,6 +102,9 @@ def load_run(srv, seconds: float, streams: int, events: int, slow: int = 0, prog
             with lock:
                 got["errors"] += 1
 
+    deadline = time.monotonic() + 120
+    while frame_now() is None and time.monotonic() < deadline:  # the recognizer's first frame
+        time.sleep(0.1)
     f0, t0 = frame_now(), time.monotonic()
     time.sleep(seconds)
     f1, t1 = frame_now(), time.monotonic()
