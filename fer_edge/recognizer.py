@@ -27,6 +27,7 @@ import numpy as np
 from .classifier import EmotionClassifier
 from .detection import create_detector
 from .detection.base import FaceBox
+from .detection.blazeface import TileView
 from .errors import InferenceError
 from .preprocessing import crop_face, pixels_u8, to_gray_u8
 from .tracking import FaceTracker, SmoothingOptions
@@ -47,7 +48,9 @@ class RecognizerOptions:
         ``region_tracking``: follow each face by running the detector on a square ``region_scale`` x its
         size around where it is predicted to be (one 128 x 128 view per face, batched), with a
         whole-frame scan every ``full_scan_every`` frames (new faces), after a confirmed face is lost,
-        or on :meth:`EmotionRecognizer.request_full_scan`. ``confirm_frames``: a face is reported from
+        when the whole frame changes, or on :meth:`EmotionRecognizer.request_full_scan`. ``motion_scan``:
+        where the frame changes away from the followed faces (a face coming in, one the tracker lost),
+        scan only a view around the change, at most every ``motion_scan_gap`` frames. ``confirm_frames``: a face is reported from
         the frame in which it was seen that many times (one-frame phantoms never are); a track ends
         after ``max_missed`` frames without it. ``box_filter``: One Euro ``(min_cutoff Hz, beta)`` for
         the reported boxes, None for raw boxes. With ``region_tracking=False`` (or a detector without
@@ -182,7 +185,7 @@ class EmotionRecognizer:
                                    confirm_score=options.confirm_score if video else 0.0,
                                    instant_score=options.instant_score,
                                    box_filter=options.box_filter)
-        self._since_scan = 0
+        self._since_scan = self._since_motion = 0
         self._scan_requested = False
         self._prev_small = None
         self._frame_index = 0
@@ -287,32 +290,41 @@ class EmotionRecognizer:
         """Scan the whole frame on the next video frame (e.g. when you expect a new face)."""
         self._scan_requested = True
 
-    def _detect_video(self, img: np.ndarray) -> tuple[list[FaceBox], list[int] | None, set]:
-        """This frame's faces; when they were followed in their tracks' regions, those tracks' ids; and the
-        confirmed tracks not looked for this frame (``track_every``)."""
+    def _detect_video(self, img: np.ndarray, gray: np.ndarray) -> tuple[list[FaceBox], list | None, set]:
+        """This frame's faces; the track id of each (None: a face to match or start a track for), or None
+        for all when they came from a whole-frame scan; and the confirmed tracks not looked for this frame
+        (``track_every``)."""
         o, tr = self.options, self.tracker
         if not (o.region_tracking and hasattr(self.detector, "detect_in_regions")):
             if self._frame_index % o.detect_every == 0 or not tr.tracks:
                 return self.detector.detect(img), None, set()
             return [FaceBox(*t.box, score=t.score) for t in tr.tracks if t.missed == 0], None, set()
-        moved = o.motion_scan and self._motion_outside_tracks(img) and self._since_scan >= o.motion_scan_gap
-        if not tr.tracks or self._scan_requested or moved or self._since_scan >= o.full_scan_every:
-            self._since_scan, self._scan_requested = 1, False
+        moving = self._motion_views(gray) if o.motion_scan else []
+        if moving and self._since_motion < o.motion_scan_gap:
+            moving = []  # a thing the detector does not see as a face moves on: look again in a few frames
+        if not tr.tracks or self._scan_requested or moving is None or self._since_scan >= o.full_scan_every:
+            self._since_scan, self._since_motion, self._scan_requested = 1, 1, False
             return self.detector.detect(img), None, set()
         self._since_scan += 1
+        self._since_motion = 1 if moving else self._since_motion + 1
         # confirmed, steadily found faces are looked for every track_every-th frame, in turn; others every frame
         look = [t for t in tr.tracks if not (tr.confirmed(t) and t.missed == 0 and
                                              (self._frame_index + t.track_id) % o.track_every)]
         skipped = {t.track_id for t in tr.tracks} - {t.track_id for t in look}
         predicted = [t.predicted_box() for t in look]
         found = self.detector.detect_in_regions(img, [region_around(b, o.region_scale) for b in predicted],
-                                                near=predicted)
+                                                near=predicted) if look else []
         faces, ids = [], []
         for t, pred, f in sorted(zip(look, predicted, found), key=lambda z: -(z[2].score if z[2] else 0)):
             if f is None or not _belongs(f, pred) or any(f.iou(k) >= 0.5 for k in faces):
                 continue  # nothing there, something else, or the face another track already took (crossing)
             faces.append(f)
             ids.append(t.track_id)
+        if moving:  # where something moved away from the followed faces: new faces, or ones the tracker lost
+            for f in self.detector.detect(img, views=moving):
+                if not any(f.iou(k) >= 0.3 for k in faces):
+                    faces.append(f)
+                    ids.append(None)
         return faces, ids, skipped
 
     def _verify(self, img: np.ndarray, new_tracks, seen) -> None:
@@ -323,41 +335,65 @@ class EmotionRecognizer:
             t.verified = False
         todo = [t for t in tr.tracks if not t.verified and t.track_id in seen and t.verify_tries < o.verify_tries
                 and tr.candidate(t)]
-        if not todo:
-            return
         found = self._verifier.detect_in_regions(img, [region_around(t.box, VERIFY_SCALE) for t in todo],
-                                                 near=[t.box for t in todo])
+                                                 near=[t.box for t in todo]) if todo else []
         for t, f in zip(todo, found):
             t.verify_tries += 1
             t.verified = f is not None and f.iou(FaceBox(*t.box, score=0.0)) > 0.3
         # out of tries: forget it, so that a later scan starts it afresh (a phantom is never reported)
         tr.tracks = [t for t in tr.tracks if t.verified or t.verify_tries < o.verify_tries]
 
-    def _motion_outside_tracks(self, img: np.ndarray) -> bool:
-        """Whether something changed since the last frame away from every followed face (a face coming in,
-        one the tracker lost): a 1/8-scale frame difference, the faces' regions masked out (~0.1 ms)."""
+    def _motion_views(self, gray: np.ndarray):
+        """Square views around what changed since the last frame away from every followed face (a face
+        coming in, one the tracker lost), from a 1/8-scale frame difference with the faces' regions masked
+        out (~0.2 ms); None when so much changed (a camera move, the lights) that the whole frame needs a scan."""
         import cv2
 
-        small = cv2.resize(to_gray_u8(img), (max(1, img.shape[1] // 8), max(1, img.shape[0] // 8)),
-                           interpolation=cv2.INTER_AREA).astype(np.int16)
+        H, W = gray.shape[:2]
+        small = cv2.resize(gray, (max(1, W // 8), max(1, H // 8)), interpolation=cv2.INTER_AREA).astype(np.int16)
         prev, self._prev_small = self._prev_small, small
         if prev is None or prev.shape != small.shape:
-            return False
-        changed = np.abs(small - prev) > 20
+            return []
+        changed = (np.abs(small - prev) > 20).astype(np.uint8)
         for t in self.tracker.tracks:
-            v = region_around(t.predicted_box(), self.options.region_scale)
+            v = region_around(t.predicted_box(), MOTION_MASK_SCALE)  # the face and the head moving with it
             x0, y0 = max(0, int(v.x0 // 8)), max(0, int(v.y0 // 8))
-            changed[y0:int((v.y0 + v.side) // 8) + 1, x0:int((v.x0 + v.side) // 8) + 1] = False
+            changed[y0:int((v.y0 + v.side) // 8) + 1, x0:int((v.x0 + v.side) // 8) + 1] = 0
+        if changed.sum() > 0.3 * changed.size:
+            return None
+        # a moving face changes at its edges and features: join those pieces before counting blobs
+        n, _, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(changed, np.ones((3, 3), np.uint8)), 8)
         # a face of min_face_size pixels is (min_face_size / 8)^2 cells; half of that moving is enough
-        return int(changed.sum()) >= max(2, int(0.5 * (self.options.min_face_size / 8) ** 2))
+        least = max(2, int(0.5 * (self.options.min_face_size / 8) ** 2))
+        blobs = [stats[i] for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= least]
+        boxes = [[8.0 * x, 8.0 * y, 8.0 * (x + w), 8.0 * (y + h)] for x, y, w, h, _ in blobs]
+        merged = True
+        while merged:  # pieces whose views would overlap become one view
+            merged = False
+            for i in range(len(boxes)):
+                for j in range(i + 1, len(boxes)):
+                    a, b = _motion_view(boxes[i]), _motion_view(boxes[j])
+                    if a.x0 < b.x0 + b.side and b.x0 < a.x0 + a.side and a.y0 < b.y0 + b.side and b.y0 < a.y0 + a.side:
+                        boxes[i] = [min(boxes[i][0], boxes[j][0]), min(boxes[i][1], boxes[j][1]),
+                                    max(boxes[i][2], boxes[j][2]), max(boxes[i][3], boxes[j][3])]
+                        del boxes[j]
+                        merged = True
+                        break
+                if merged:
+                    break
+        views = [_motion_view(b) for b in boxes]
+        if len(views) > MOTION_VIEWS_MAX or any(v.side >= min(H, W) for v in views):
+            return None  # many places or one as large as the frame: scan it whole
+        return views
 
     def _process(self, img: np.ndarray, ts: float) -> FrameResult:
         o, tr = self.options, self.tracker
         t0 = time.perf_counter()
-        detected, ids, skipped = self._detect_video(img)
+        gray = to_gray_u8(img)
+        detected, ids, skipped = self._detect_video(img, gray)
         keep = [i for i, b in enumerate(detected) if min(b.w, b.h) >= o.min_face_size]
         t1 = time.perf_counter()
-        boxes, probs = self._faces(img, [detected[i] for i in keep])
+        boxes, probs = self._faces(gray, [detected[i] for i in keep])
         t2 = time.perf_counter()
         ids = None if ids is None else [ids[i] for i in keep]
         before = {t.track_id for t in tr.tracks}
@@ -408,7 +444,7 @@ class EmotionRecognizer:
         """Forget tracks and timestamps (start of a new video)."""
         self.tracker.reset()
         self._frame_index, self._last_ts = 0, None
-        self._since_scan, self._scan_requested, self._prev_small = 0, False, None
+        self._since_scan, self._since_motion, self._scan_requested, self._prev_small = 0, 0, False, None
 
     def close(self) -> None:
         """Finish the frame in flight (LIVE_STREAM), release the interpreters; safe to call twice."""
@@ -431,6 +467,17 @@ class EmotionRecognizer:
 #: Region (x the face box) in which the full-range model verifies a new face: measured on the video clips'
 #: detections, 85% of real faces and none of 29 phantoms passed at 4.0 (3.0: 88% and 10%).
 VERIFY_SCALE = 4.0
+#: Views where something moved: this many times the moving blob's larger side, at least MOTION_VIEW_MIN px;
+#: more than MOTION_VIEWS_MAX blobs at once and the whole frame is scanned instead.
+MOTION_VIEW_SCALE, MOTION_VIEW_MIN, MOTION_VIEWS_MAX = 1.5, 128.0, 3
+#: Motion this close to a followed face (x its box's larger side) is its own head and shoulders moving.
+MOTION_MASK_SCALE = 2.0
+
+
+def _motion_view(box) -> TileView:
+    """The square view around a moving blob ``[x0, y0, x1, y1]``."""
+    side = max(MOTION_VIEW_MIN, MOTION_VIEW_SCALE * max(box[2] - box[0], box[3] - box[1]))
+    return TileView((box[0] + box[2]) / 2 - side / 2, (box[1] + box[3]) / 2 - side / 2, side)
 
 
 def _belongs(face: FaceBox, predicted) -> bool:
@@ -442,8 +489,6 @@ def _belongs(face: FaceBox, predicted) -> bool:
 
 def region_around(box, scale: float):
     """The square view ``scale`` x a box's larger side, centred on it, for following that face."""
-    from .detection.blazeface import TileView
-
     x, y, w, h = (float(v) for v in box)
     side = max(32.0, max(w, h) * scale)
     return TileView(x + w / 2 - side / 2, y + h / 2 - side / 2, side)

@@ -140,19 +140,19 @@ class FaceTracker:
 
         Tracks are matched against their *predicted* boxes, so a face moving several pixels a
         frame keeps its id; ``timestamp_ms`` drives the box filter. ``track_ids`` (one per box) says
-        which track each box belongs to (a face followed in its own region) instead of matching;
+        which track each box belongs to (a face followed in its own region; None: match it by IoU);
         ``skipped`` tracks were not looked for this frame: they move on by their velocity, not missed.
         """
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         scores = [1.0] * len(boxes) if scores is None else list(scores)
         probs = np.asarray(probs, np.float32).reshape(len(boxes), -1) if len(boxes) else np.zeros((0, 0), np.float32)
-        pairs = []
-        if track_ids is not None:
-            index = {t.track_id: ti for ti, t in enumerate(self.tracks)}
-            pairs = [(1.0, index[tid], di) for di, tid in enumerate(track_ids)]
-        for ti, t in enumerate(self.tracks if track_ids is None else []):
-            if len(boxes):
-                for di, v in enumerate(iou_xywh(t.predicted_box(), boxes)):
+        ids = [None] * len(boxes) if track_ids is None else list(track_ids)
+        index = {t.track_id: ti for ti, t in enumerate(self.tracks)}
+        pairs = [(2.0, index[tid], di) for di, tid in enumerate(ids) if tid is not None]  # known first
+        free = [di for di, tid in enumerate(ids) if tid is None]
+        for ti, t in enumerate(self.tracks):
+            if free:
+                for di, v in zip(free, iou_xywh(t.predicted_box(), boxes[free])):
                     if v >= self.iou_threshold:
                         pairs.append((v, ti, di))
         track_of = [None] * len(boxes)

@@ -28,7 +28,7 @@ def _run(clip, **opts):
     rec = EmotionRecognizer(RecognizerOptions(running_mode=RunningMode.VIDEO, **opts))
     scans = []
     real = rec.detector.detect
-    rec.detector.detect = lambda im: scans.append(1) or real(im)
+    rec.detector.detect = lambda im, views=None: (views is None and scans.append(1)) or real(im, views)  # full scans
     out = []
     for i, frame in enumerate(clip.frames):
         faces = rec.recognize_for_video(frame, i * 33.3).faces
@@ -103,3 +103,43 @@ def test_one_euro_filter_smooths_jitter_and_follows_motion():
     g = OneEuroFilter(1.5, 0.05)
     moving = [g(np.array([100.0 + 4 * i]), i / 30)[0] for i in range(60)]
     assert abs(moving[-1] - (100 + 4 * 59)) < 12  # a face moving 4 px a frame is followed closely
+
+
+def test_motion_away_from_followed_faces_is_scanned_in_a_view_around_it(bank):
+    """A face appearing is looked for in one view where the frame changed, not in a whole-frame scan;
+    changes next to a followed face (its own head moving) ask for nothing; a frame that changes
+    everywhere (lights, a camera move) asks for a whole-frame scan (None)."""
+    from fer_edge.tracking import Track
+
+    rec = EmotionRecognizer(RecognizerOptions(running_mode=RunningMode.VIDEO))
+    base = np.full((480, 640), 90, np.uint8)
+    assert rec._motion_views(base) == []  # the first frame has nothing to compare with
+    new = base.copy()
+    new[300:420, 400:520] = bank[0][::1, ::1].repeat(3, 0).repeat(3, 1)[:120, :120]
+    (view,) = rec._motion_views(new)
+    assert view.x0 <= 400 and view.y0 <= 300 and view.x0 + view.side >= 520 and view.y0 + view.side >= 420
+    assert view.side < 480  # a view around the face, far smaller than the frame
+    rec.tracker.tracks = [Track(0, np.array([410.0, 310, 100, 100]), np.zeros(7))]
+    rec._motion_views(base)  # the face goes again, where a followed face is: not a new face
+    assert rec._motion_views(base) == []
+    moved = base.copy()
+    moved[310:420, 405:520] = 200  # the followed face's own region changes: still nothing new
+    assert rec._motion_views(moved) == []
+    assert rec._motion_views(np.full_like(base, 160)) is None  # everything changed: scan the whole frame
+    rec.close()
+
+
+def test_a_face_entering_is_found_without_a_whole_frame_scan(bank):
+    clip = _clip(bank, 2, 30, seed=1)  # face 1 enters at frame 10
+    rec = EmotionRecognizer(RecognizerOptions(running_mode=RunningMode.VIDEO))
+    real, calls = rec.detector.detect, []
+    rec.detector.detect = lambda im, views=None: calls.append((rec._frame_index, views)) or real(im, views)
+    first = None
+    for i, frame in enumerate(clip.frames):
+        got = _match([f.box for f in rec.recognize_for_video(frame, i * 33.3).faces], clip.truth[i])
+        if 1 in got and first is None:
+            first = i
+    rec.close()
+    assert first is not None and 10 <= first <= 12, first
+    found_by = [views for f, views in calls if f <= first and f >= 10]
+    assert found_by and all(v is not None and len(v) <= 3 for v in found_by), found_by  # views where it moved

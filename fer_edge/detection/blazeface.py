@@ -181,20 +181,25 @@ class BlazeFaceDetector:
             start += n * g
         return np.concatenate(parts, axis=1)
 
-    def _view_pixels(self, rgb: np.ndarray, v: TileView) -> np.ndarray:
-        """The square view resized to the model input; outside the frame is black (letterbox)."""
+    def _view_pixels(self, image: np.ndarray, v: TileView) -> np.ndarray:
+        """The square view resized to the model input, as RGB; outside the frame is black (letterbox).
+        The frame is cut first and converted after: a view is far smaller than a frame."""
         s = self.size / v.side
         m = np.array([[s, 0, -v.x0 * s], [0, s, -v.y0 * s]], np.float32)
         interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
-        return cv2.warpAffine(rgb, m, (self.size, self.size), flags=interp, borderMode=cv2.BORDER_CONSTANT)
+        view = cv2.warpAffine(image, m, (self.size, self.size), flags=interp, borderMode=cv2.BORDER_CONSTANT)
+        if view.ndim == 2:
+            return cv2.cvtColor(view, cv2.COLOR_GRAY2RGB)
+        return cv2.cvtColor(view, cv2.COLOR_BGRA2RGB if view.shape[2] == 4 else cv2.COLOR_BGR2RGB)
 
     @staticmethod
-    def _rgb(image: np.ndarray) -> np.ndarray:
+    def _frame(image: np.ndarray) -> np.ndarray:
+        """A gray, BGR or BGRA frame as the 2-D or 3/4-channel array the views are cut from."""
         img = np.asarray(image)
-        if img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 1):
-            return cv2.cvtColor(img.reshape(img.shape[:2]), cv2.COLOR_GRAY2RGB)
-        if img.ndim == 3 and img.shape[2] in (3, 4):
-            return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB if img.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+        if img.ndim == 3 and img.shape[2] == 1:
+            return img[:, :, 0]
+        if img.ndim == 2 or (img.ndim == 3 and img.shape[2] in (3, 4)):
+            return img
         raise ValueError(f"expected a gray or BGR image, got shape {img.shape}")
 
     def _run_views(self, rgb: np.ndarray, views: list[TileView]):
@@ -223,11 +228,12 @@ class BlazeFaceDetector:
             faces.append(FaceBox(x0, y0, x1 - x0, y1 - y0, score, tuple(map(tuple, kp.reshape(6, 2).tolist()))))
         return faces
 
-    def detect(self, image: np.ndarray) -> list[FaceBox]:
-        """Faces in one frame (BGR, BGRA or gray uint8), best first: every view of ``tiling``, one invoke."""
-        rgb = self._rgb(image)
+    def detect(self, image: np.ndarray, views: list[TileView] | None = None) -> list[FaceBox]:
+        """Faces in one frame (BGR, BGRA or gray uint8), best first: every view of ``tiling`` (or the
+        given square ``views``, e.g. where something moved), one invoke."""
+        rgb = self._frame(image)
         h, w = rgb.shape[:2]
-        per_view = self._run_views(rgb, tile_views(w, h, self.tiling))
+        per_view = self._run_views(rgb, tile_views(w, h, self.tiling) if views is None else views)
         merged = weighted_nms(np.concatenate([b for b, _, _ in per_view]), np.concatenate([s for _, s, _ in per_view]),
                               np.concatenate([k for _, _, k in per_view]).reshape(-1, 12), self.iou_threshold,
                               self.max_faces, floor=self.min_score)
@@ -243,7 +249,7 @@ class BlazeFaceDetector:
         """
         if not regions:
             return []
-        rgb = self._rgb(image)
+        rgb = self._frame(image)
         h, w = rgb.shape[:2]
         out = []
         for i, ((boxes, scores, kps), v) in enumerate(zip(self._run_views(rgb, regions), regions)):
