@@ -240,9 +240,10 @@ def arithmetic_peak(runs: int = 30) -> dict | None:
     c.representative_dataset = rep
     c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     c.inference_input_type = c.inference_output_type = tf.int8
-    with contextlib.redirect_stdout(io.StringIO()):
+    from fer_edge.interpreter import _native_stderr_silenced, make_interpreter
+
+    with contextlib.redirect_stdout(io.StringIO()), _native_stderr_silenced():
         data = c.convert()
-    from fer_edge.interpreter import make_interpreter
 
     it = make_interpreter(data, num_threads=1)
     d = it.get_input_details()[0]

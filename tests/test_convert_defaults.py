@@ -31,6 +31,7 @@ def test_convert_int8_with_no_other_flag_uses_the_recorded_data(fer_root, tmp_pa
     assert (tmp_path / "out" / "model_int8.tflite").exists() and (tmp_path / "out" / "parity.md").exists()
     assert "parity int8: accuracy" in r.stdout and "-> pass" in r.stdout
     assert "cuda" not in (r.stdout + r.stderr).lower() and "absl" not in r.stderr  # quiet by default
+    assert [ln for ln in r.stderr.splitlines() if not ln.startswith("calibration: ")] == []  # ours only
 
 
 def test_no_calibration_source_is_one_line_before_tensorflow(tmp_path):
