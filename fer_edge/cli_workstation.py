@@ -193,7 +193,7 @@ def _format_flags(fn):
 @click.option("--calibration", "-c", type=click.Path(), default=None,
               help="Faces to calibrate on: a FER2013 root or CSV (train/ faces), a folder of face images, or a video "
                    "[default: the data the model was trained on, else $FER2013_ROOT].")
-@click.option("--data", "-d", type=click.Path(), default=None, help="Parity data (val/ split); default: --calibration.")
+@click.option("--data", "-d", type=click.Path(), default=None, help="Parity data (val/ split); default: --calibration when labelled, else the model's recorded data.")
 @click.option("--out", "-o", type=click.Path(file_okay=False), default=None, help="Output folder (default: beside MODEL).")
 @click.option("--n-calibration", type=click.IntRange(min=1), default=300, show_default=True, help="Calibration faces (stratified).")
 @click.option("--sparsity", type=float, default=0.2, show_default=True, help="Pruning target (fraction of conv/dense weights set to zero).")
@@ -212,7 +212,7 @@ def convert(model, f_all, calibration, data, out, n_calibration, sparsity, finet
     Without --calibration, the data the model's metadata records it was trained on is used when it
     still exists, else $FER2013_ROOT.
     """
-    from .converters.calibration import SOURCES, default_source
+    from .converters.calibration import SOURCES, default_source, is_labelled
     from .converters.formats import FORMATS, INTEGER_FORMATS, TABLE
     from .metadata import MetadataError, read_keras_metadata
     formats = list(FORMATS) if f_all else [f.name for f in TABLE if flags[f"f_{f.name}"]]
@@ -234,6 +234,12 @@ def convert(model, f_all, calibration, data, out, n_calibration, sparsity, finet
                  f"is not set")
         click.echo(f"calibration: {calibration} (recorded with the model)" if calibration != os.environ.get(
             "FER2013_ROOT") else f"calibration: {calibration} ($FER2013_ROOT)", err=True)
+    if parity and data is None and not (calibration and is_labelled(calibration)):
+        recorded = default_source(model, meta)  # calibration without labels: check on what the model learnt from
+        if recorded and is_labelled(recorded):
+            data = recorded
+            click.echo(f"parity: {data} (recorded with the model)" if data != os.environ.get("FER2013_ROOT")
+                       else f"parity: {data} ($FER2013_ROOT)", err=True)
     _quiet_tf()
     from .converters.export import convert as run_convert
     from .converters.parity import Thresholds

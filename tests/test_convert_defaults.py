@@ -48,13 +48,21 @@ def test_no_calibration_source_is_one_line_before_tensorflow(tmp_path):
 
 
 @pytest.mark.slow
-def test_calibration_from_a_flat_folder_of_faces(fer_root, mini_fer, tmp_path):
+def test_calibration_from_a_flat_folder_of_faces(fer_root, tmp_path):
     flat = tmp_path / "faces"
     flat.mkdir()
     for i, f in enumerate(sorted((fer_root / "train").glob("*/*.jpg"))[::400][:60]):
         cv2.imwrite(str(flat / f"{i}.png"), cv2.imread(str(f)))
-    r = _cli("convert", MODEL, "--int8", "--calibration", flat, "--data", mini_fer, "-o", tmp_path / "o")
+    # no --data: parity on the data the model records (the flat folder has no labels)
+    r = _cli("convert", MODEL, "--int8", "--calibration", flat, "-o", tmp_path / "o2", "--parity-limit", "300")
     assert r.returncode == 0, r.stderr[-1500:]
-    assert (tmp_path / "o" / "model_int8.tflite").exists() and "parity int8" in r.stdout
-    r = _cli("convert", MODEL, "--int8", "--calibration", flat, "-o", tmp_path / "o2", "--no-enforce")
+    assert (tmp_path / "o2" / "model_int8.tflite").exists() and f"faces from {flat}" in r.stdout + r.stderr
+    assert "(recorded with the model)" in r.stderr and "parity int8: accuracy" in r.stdout
+    bare = tmp_path / "bare.keras"  # ... and a model that records none: parity is skipped and says why
+    shutil.copy(MODEL, bare)
+    meta = read_keras_metadata(bare)
+    meta.training.pop("data", None)
+    meta.training.pop("data_from_model", None)
+    write_keras_metadata(bare, meta)
+    r = _cli("convert", bare, "--int8", "--calibration", flat, "-o", tmp_path / "o3", "--no-enforce")
     assert r.returncode == 0 and "parity: skipped: it needs labelled val/ faces" in r.stdout
