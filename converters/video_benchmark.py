@@ -6,7 +6,8 @@ the recognizer, on one thread and in the same run:
 - ``image``: IMAGE mode, the full detector on every frame (the reference for recall);
 - ``video-before``: VIDEO mode as it was before region tracking (full detector every
   frame, no confirmation, raw boxes);
-- ``video``: VIDEO mode with today's defaults (region tracking, confirmation, One Euro boxes).
+- ``video``: VIDEO mode with today's defaults (region tracking, confirmation, One Euro boxes);
+- ``video-unverified``: the same without the full-range model's check of new faces.
 
 Reported per row: ms and frames/s per frame; detector views per frame; the frame's cost
 in *whole-frame invokes* (ms per frame / ms of one short-range BlazeFace detect on the
@@ -26,6 +27,8 @@ MODES = {
     "image": {},
     "video-before": dict(region_tracking=False, detect_every=1, confirm_frames=1, box_filter=None, verify_faces=False),
     "video": {},
+    # the price of verification: more faces kept, and the short-range model's phantoms reported
+    "video-unverified": dict(verify_faces=False),
 }
 
 

@@ -41,7 +41,8 @@ def test_video_benchmark_rows_are_measured_and_consistent(scene_faces):
     bank = np.stack([f for f in scene_faces if f.std() > 20])
     res = measure_video(bank, n_frames=12, sets={"1 face": dict(n_faces=1, clips=1)}, log=lambda m: None)
     rows = {r["mode"]: r for r in res["sets"][0]["rows"]}
-    assert set(rows) == {"image", "video-before", "video"}
+    assert set(rows) == {"image", "video-before", "video", "video-unverified"}
+    assert rows["video-unverified"]["verifier_views_per_frame"] == 0.0 < rows["video"]["verifier_views_per_frame"]
     assert rows["image"]["kept_vs_image"] == 1.0 and rows["image"]["detector_views_per_frame"] == 7.0
     assert rows["video"]["detector_views_per_frame"] < 7.0  # followed in a region, not scanned
     for r in rows.values():
