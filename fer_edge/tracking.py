@@ -18,6 +18,10 @@ import numpy as np
 from .detection.base import iou_xywh
 
 
+#: Two tracks whose boxes overlap this much follow one face.
+DUPLICATE_IOU = 0.7
+
+
 @dataclass(frozen=True)
 class SmoothingOptions:
     """``method``: ``"ema"`` (``alpha`` weight of the newest frame), ``"window"`` (mean of the
@@ -83,6 +87,7 @@ class Track:
     box_filter: OneEuroFilter | None = None
     keypoints: tuple = ()
     verified: bool = True  # False until a second opinion confirmed it is a face (when the recognizer asks one)
+    template: np.ndarray | None = None  # the face as last detected, small and gray, to follow it between detections
     verify_tries: int = 0
 
     @property
@@ -141,7 +146,8 @@ class FaceTracker:
         Tracks are matched against their *predicted* boxes, so a face moving several pixels a
         frame keeps its id; ``timestamp_ms`` drives the box filter. ``track_ids`` (one per box) says
         which track each box belongs to (a face followed in its own region; None: match it by IoU);
-        ``skipped`` tracks were not looked for this frame: they move on by their velocity, not missed.
+        ``skipped`` tracks were not looked for this frame and are not missed: a dict gives the box each was
+        followed to (None: it moves on by its velocity).
         """
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         scores = [1.0] * len(boxes) if scores is None else list(scores)
@@ -189,10 +195,32 @@ class FaceTracker:
             seen.add(t.track_id)
         for t in self.tracks:
             if t.track_id in skipped and t.track_id not in seen:
-                t.box = t.box + t.velocity
-                if t.smooth_box is not None:
-                    t.smooth_box = t.smooth_box + t.velocity
+                moved = skipped.get(t.track_id) if isinstance(skipped, dict) else None
+                if moved is None:  # where its velocity takes it
+                    t.box = t.box + t.velocity
+                    if t.smooth_box is not None:
+                        t.smooth_box = t.smooth_box + t.velocity
+                else:  # where it was followed to (template matching)
+                    t.box = np.asarray(moved, np.float64)
+                    if t.box_filter is not None and timestamp_ms is not None:
+                        t.smooth_box = t.box_filter(t.box, timestamp_ms / 1000.0)
+                    else:
+                        t.smooth_box = t.box
             elif t.track_id not in seen:
                 t.missed += 1
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+        self._merge_duplicates()
         return out
+
+    def _merge_duplicates(self) -> None:
+        """Two tracks on one spot (the detector merged two overlapping faces into one box, and each track took
+        it): the one seen in fewer frames goes, so one face is never reported twice."""
+        drop = set()
+        for i, a in enumerate(self.tracks):
+            for b in self.tracks[i + 1:]:
+                if a.track_id in drop or b.track_id in drop:
+                    continue
+                if iou_xywh(a.box, b.box[None])[0] >= DUPLICATE_IOU:
+                    drop.add(min((a, b), key=lambda t: (t.hits, -t.track_id)).track_id)
+        if drop:
+            self.tracks = [t for t in self.tracks if t.track_id not in drop]
