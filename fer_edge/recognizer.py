@@ -293,21 +293,21 @@ class EmotionRecognizer:
         """Scan the whole frame on the next video frame (e.g. when you expect a new face)."""
         self._scan_requested = True
 
-    def _detect_video(self, img: np.ndarray, gray: np.ndarray) -> tuple[list[FaceBox], list | None, set]:
+    def _detect_video(self, img: np.ndarray, gray: np.ndarray) -> tuple[list[FaceBox], list | None, dict]:
         """This frame's faces; the track id of each (None: a face to match or start a track for), or None
         for all when they came from a whole-frame scan; and the confirmed tracks not looked for this frame
-        (``track_every``)."""
+        (``track_every``), each with the box its template was followed to (None: not found)."""
         o, tr = self.options, self.tracker
         if not (o.region_tracking and hasattr(self.detector, "detect_in_regions")):
             if self._frame_index % o.detect_every == 0 or not tr.tracks:
-                return self.detector.detect(img), None, set()
-            return [FaceBox(*t.box, score=t.score) for t in tr.tracks if t.missed == 0], None, set()
+                return self.detector.detect(img), None, {}
+            return [FaceBox(*t.box, score=t.score) for t in tr.tracks if t.missed == 0], None, {}
         moving = self._motion_views(gray) if o.motion_scan else []
         if moving and self._since_motion < o.motion_scan_gap:
             moving = []  # a thing the detector does not see as a face moves on: look again in a few frames
         if not tr.tracks or self._scan_requested or moving is None or self._since_scan >= o.full_scan_every:
             self._since_scan, self._since_motion, self._scan_requested = 1, 1, False
-            return self.detector.detect(img), None, set()
+            return self.detector.detect(img), None, {}
         self._since_scan += 1
         self._since_motion = 1 if moving else self._since_motion + 1
         # confirmed, steadily found faces are looked for every track_every-th frame, in turn; others every frame
