@@ -6,7 +6,8 @@ lost for more than ``max_missed`` frames is dropped, so memory stays bounded.
 A track counts as *confirmed* once it was seen in ``confirm_frames`` frames, so
 a detector's one-frame phantom is never reported; its box goes through a One
 Euro filter (Casiez et al., CHI 2012: smooth when still, quick when moving) and
-its velocity predicts where to look in the next frame.
+its velocity predicts where to look in the next frame. Two tracks that end up on one box (a detector
+merging two overlapping faces) become one, so a face is never reported twice.
 """
 from __future__ import annotations
 
