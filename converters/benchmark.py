@@ -224,8 +224,6 @@ def arithmetic_peak(runs: int = 30) -> dict | None:
         import tensorflow as tf
     except ImportError:
         return None
-    import contextlib
-    import io
 
     inp = keras.Input((32, 32, 128))
     model = keras.Model(inp, keras.layers.Conv2D(128, 3, padding="same", use_bias=False)(inp))
@@ -240,10 +238,11 @@ def arithmetic_peak(runs: int = 30) -> dict | None:
     c.representative_dataset = rep
     c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     c.inference_input_type = c.inference_output_type = tf.int8
-    from fer_edge.interpreter import _native_stderr_silenced, make_interpreter
+    from fer_edge.interpreter import make_interpreter
 
-    with contextlib.redirect_stdout(io.StringIO()), _native_stderr_silenced():
-        data = c.convert()
+    from .tflite import _run
+
+    data = _run(c, "int8 arithmetic-peak probe")
 
     it = make_interpreter(data, num_threads=1)
     d = it.get_input_details()[0]

@@ -186,6 +186,12 @@ def _format_flags(fn):
     return fn
 
 
+def _say_default(what: str, source: str) -> None:
+    """Where a data source nobody named came from (stderr)."""
+    why = "$FER2013_ROOT" if source == os.environ.get("FER2013_ROOT") else "recorded with the model"
+    click.echo(f"{what}: {source} ({why})", err=True)
+
+
 @main.command()
 @click.argument("model", type=click.Path())
 @_format_flags
@@ -232,14 +238,12 @@ def convert(model, f_all, calibration, data, out, n_calibration, sparsity, finet
             fail(f"{', '.join(f for f in formats if f in INTEGER_FORMATS)} need calibration faces: pass --calibration "
                  f"({SOURCES}); the model's metadata records no training data that still exists and $FER2013_ROOT "
                  f"is not set")
-        click.echo(f"calibration: {calibration} (recorded with the model)" if calibration != os.environ.get(
-            "FER2013_ROOT") else f"calibration: {calibration} ($FER2013_ROOT)", err=True)
+        _say_default("calibration", calibration)
     if parity and data is None and not (calibration and is_labelled(calibration)):
         recorded = default_source(model, meta)  # calibration without labels: check on what the model learnt from
         if recorded and is_labelled(recorded):
             data = recorded
-            click.echo(f"parity: {data} (recorded with the model)" if data != os.environ.get("FER2013_ROOT")
-                       else f"parity: {data} ($FER2013_ROOT)", err=True)
+            _say_default("parity", data)
     _quiet_tf()
     from .converters.export import convert as run_convert
     from .converters.parity import Thresholds

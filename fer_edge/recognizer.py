@@ -381,20 +381,11 @@ class EmotionRecognizer:
         least = max(2, int(0.5 * (self.options.min_face_size / 8) ** 2))
         blobs = [stats[i] for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= least]
         boxes = [[8.0 * x, 8.0 * y, 8.0 * (x + w), 8.0 * (y + h)] for x, y, w, h, _ in blobs]
-        merged = True
-        while merged:  # pieces whose views would overlap become one view
-            merged = False
-            for i in range(len(boxes)):
-                for j in range(i + 1, len(boxes)):
-                    a, b = _motion_view(boxes[i]), _motion_view(boxes[j])
-                    if a.x0 < b.x0 + b.side and b.x0 < a.x0 + a.side and a.y0 < b.y0 + b.side and b.y0 < a.y0 + a.side:
-                        boxes[i] = [min(boxes[i][0], boxes[j][0]), min(boxes[i][1], boxes[j][1]),
-                                    max(boxes[i][2], boxes[j][2]), max(boxes[i][3], boxes[j][3])]
-                        del boxes[j]
-                        merged = True
-                        break
-                if merged:
-                    break
+        while pair := next(((i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes))
+                            if _overlap(_motion_view(boxes[i]), _motion_view(boxes[j]))), None):
+            i, j = pair  # pieces whose views would overlap become one view
+            a, b = boxes[i], boxes.pop(j)
+            boxes[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
         views = [_motion_view(b) for b in boxes]
         if len(views) > MOTION_VIEWS_MAX or any(v.side >= min(H, W) for v in views):
             return None  # many places or one as large as the frame: scan it whole
@@ -541,6 +532,10 @@ def _motion_view(box) -> TileView:
     """The square view around a moving blob ``[x0, y0, x1, y1]``."""
     side = max(MOTION_VIEW_MIN, MOTION_VIEW_SCALE * max(box[2] - box[0], box[3] - box[1]))
     return TileView((box[0] + box[2]) / 2 - side / 2, (box[1] + box[3]) / 2 - side / 2, side)
+
+
+def _overlap(a: TileView, b: TileView) -> bool:
+    return a.x0 < b.x0 + b.side and b.x0 < a.x0 + a.side and a.y0 < b.y0 + b.side and b.y0 < a.y0 + a.side
 
 
 def _belongs(face: FaceBox, predicted) -> bool:

@@ -141,16 +141,17 @@ class FaceTracker:
                                                            or track.mean_score >= self.instant_score)
 
     def update(self, boxes, probs, scores=None, timestamp_ms: float | None = None,
-               track_ids=None, skipped=()) -> list[tuple[int, np.ndarray]]:
+               track_ids=None, skipped: dict | None = None) -> list[tuple[int, np.ndarray]]:
         """Match this frame's ``boxes`` (N, 4 xywh) with raw ``probs`` (N, C); returns ``(track_id, smoothed)``.
 
         Tracks are matched against their *predicted* boxes, so a face moving several pixels a
         frame keeps its id; ``timestamp_ms`` drives the box filter. ``track_ids`` (one per box) says
         which track each box belongs to (a face followed in its own region; None: match it by IoU);
-        ``skipped`` tracks were not looked for this frame and are not missed: a dict gives the box each was
-        followed to (None: it moves on by its velocity).
+        ``skipped`` maps the tracks not looked for this frame (not missed) to the box each was followed to
+        (None: it moves on by its velocity).
         """
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        skipped = skipped or {}
         scores = [1.0] * len(boxes) if scores is None else list(scores)
         probs = np.asarray(probs, np.float32).reshape(len(boxes), -1) if len(boxes) else np.zeros((0, 0), np.float32)
         ids = [None] * len(boxes) if track_ids is None else list(track_ids)
@@ -196,7 +197,7 @@ class FaceTracker:
             seen.add(t.track_id)
         for t in self.tracks:
             if t.track_id in skipped and t.track_id not in seen:
-                moved = skipped.get(t.track_id) if isinstance(skipped, dict) else None
+                moved = skipped[t.track_id]
                 if moved is None:  # where its velocity takes it
                     t.box = t.box + t.velocity
                     if t.smooth_box is not None:

@@ -211,9 +211,9 @@ class BlazeFaceDetector:
             return img
         raise ValueError(f"expected a gray or BGR image, got shape {img.shape}")
 
-    def _run_views(self, rgb: np.ndarray, views: list[TileView]):
+    def _run_views(self, frame: np.ndarray, views: list[TileView]):
         """One batched invoke over ``views``; per view ``(boxes, scores, keypoints)`` in frame pixels."""
-        batch = np.stack([self._view_pixels(rgb, v) for v in views]).astype(np.float32) / 127.5 - 1.0
+        batch = np.stack([self._view_pixels(frame, v) for v in views]).astype(np.float32) / 127.5 - 1.0
         raw_boxes, raw_scores, start = [], [], 0
         for k in self._batches(len(views)):
             self._set_batch(k)
@@ -244,12 +244,12 @@ class BlazeFaceDetector:
     def detect(self, image: np.ndarray, views: list[TileView] | None = None) -> list[FaceBox]:
         """Faces in one frame (BGR, BGRA or gray uint8), best first: every view of ``tiling`` (or the
         given square ``views``, e.g. where something moved), one invoke."""
-        rgb = self._frame(image)
-        h, w = rgb.shape[:2]
+        frame = self._frame(image)
+        h, w = frame.shape[:2]
         if views is None:
             views = tile_views(w, h, self.tiling)
             self._scan_views = len(views)
-        per_view = self._run_views(rgb, views)
+        per_view = self._run_views(frame, views)
         merged = weighted_nms(np.concatenate([b for b, _, _ in per_view]), np.concatenate([s for _, s, _ in per_view]),
                               np.concatenate([k for _, _, k in per_view]).reshape(-1, 12), self.iou_threshold,
                               self.max_faces, floor=self.min_score)
@@ -265,10 +265,10 @@ class BlazeFaceDetector:
         """
         if not regions:
             return []
-        rgb = self._frame(image)
-        h, w = rgb.shape[:2]
+        frame = self._frame(image)
+        h, w = frame.shape[:2]
         out = []
-        for i, ((boxes, scores, kps), v) in enumerate(zip(self._run_views(rgb, regions), regions)):
+        for i, ((boxes, scores, kps), v) in enumerate(zip(self._run_views(frame, regions), regions)):
             # plain score weights here: with the threshold floor, the crossing-faces clip swapped two ids
             merged = weighted_nms(boxes, scores, kps.reshape(-1, 12), self.iou_threshold,
                                   1 if near is None else None)
