@@ -133,14 +133,28 @@ def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, li
               help="Checkpoint folder [default: $FER_EDGE_CAMPAIGN_DIR, else ~/.cache/fer-edge/campaign: outside the "
                    "work tree, which each session gets anew].")
 @click.option("--status", "show_status", is_flag=True, help="Print the campaign table and exit.")
+@click.option("--record", "record", default=None, metavar="RUN",
+              help="Record plan run RUN, trained elsewhere (a GPU run), from the run folder given by --from.")
+@click.option("--from", "record_from", type=click.Path(file_okay=False), default=None,
+              help="With --record: the run folder (model.keras, train.json, best.json, history.csv).")
+@click.option("--hours", type=click.FloatRange(min=0), default=None,
+              help="With --record: training hours to book [default: the folder's last call].")
+@click.option("--note", default="", help="With --record: a note for the results row (machine, caveats).")
 @_workstation_errors
-def campaign(budget_minutes, plan, data, runs, show_status):
-    """Resume the training campaign: train the plan's first unfinished run until the budget ends."""
+def campaign(budget_minutes, plan, data, runs, show_status, record, record_from, hours, note):
+    """Resume the training campaign: train the plan's first unfinished CPU run until the budget ends."""
     from .training import campaign as camp
 
     plan = plan or camp.PLAN
     if show_status:
         click.echo(camp.status(plan))
+        return
+    if bool(record) != bool(record_from):
+        fail("--record RUN and --from FOLDER go together")
+    if record:
+        _quiet_tf()
+        camp.record_run(record, record_from, plan_path=plan, data=data, hours=hours, note=note,
+                        log=lambda m: click.echo(m))
         return
     _quiet_tf()
     if not budget_minutes or budget_minutes <= 0:

@@ -130,3 +130,97 @@ def test_cli_requires_a_budget(tmp_path):
     assert res.exit_code == 2 and "--budget-minutes is required" in res.output
     res = CliRunner().invoke(main, ["campaign", "--status"])
     assert res.exit_code == 0 and "| c1-edge-s-e120 |" in res.output
+
+
+class FakeScorer:
+    def __init__(self, data, classes):
+        self.classes = classes
+
+    def score(self, model_path):
+        return {"val": 0.61, "test": 0.62, "leak_free_test": 0.6, "leak_free_n": 3000}
+
+
+def _device_run(folder, recipe="edge-s", epochs=3, complete=True):
+    folder.mkdir(parents=True)
+    (folder / "train.json").write_text(json.dumps({
+        "recipe": recipe, "epochs": epochs, "epochs_run": epochs if complete else 1, "complete": complete,
+        "classes": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"], "seconds_this_call": 720.0,
+        "backend": "jax", "machine": "Xeon, 16 cores"}))
+    (folder / "best.json").write_text(json.dumps({"epoch": 2, "val_accuracy": 0.61}))
+    (folder / "history.csv").write_text("epoch,val_accuracy\n0,0.4\n1,0.5\n2,0.61\n")
+    (folder / "model.keras").write_bytes(b"m" * 50)
+    return folder
+
+
+def test_gpu_runs_are_recorded_from_their_folder_and_skipped_by_the_runner(tmp_path, monkeypatch):
+    monkeypatch.setattr(camp, "Scorer", FakeScorer)
+    monkeypatch.setattr(camp, "KEEP_MAX_BYTES", 100)
+    monkeypatch.setenv("FER_EDGE_CAMPAIGN_DIR", str(tmp_path / "runs"))
+    plan = _plan(tmp_path, [{"name": "g", "recipe": "edge-s", "args": {"epochs": 3}, "device": "gpu"},
+                            {"name": "c", "recipe": "edge-xs", "args": {"epochs": 2}}], tmp_path)
+    fake = FakeTrain()
+    camp.run_campaign(plan, runs_dir=tmp_path / "runs", budget_s=3600, reserve_s=0, train_fn=fake, log=lambda m: None)
+    assert [c["recipe"] for c in fake.calls] == ["edge-xs"]  # the GPU run is never trained by the CPU runner
+
+    run = _device_run(tmp_path / "device" / "g-run")
+    (run / "model_ema.keras").write_bytes(b"e" * 200)  # over the (patched) size kept in the repository
+    (run / "best_ema.json").write_text(json.dumps({"epoch": 1, "val_accuracy": 0.5}))
+    seg = camp.record_run("g", run, plan_path=plan, data=tmp_path, hours=0.21, note="H200, JAX bf16", log=lambda m: None)
+    assert seg["complete"] and (seg["epochs_from"], seg["epochs_to"], seg["hours"]) == (0, 3, 0.21)
+    assert seg["best"] == {"epoch": 2, "val_accuracy": 0.61, "val": 0.61, "test": 0.62, "leak_free_test": 0.6,
+                           "leak_free_n": 3000}
+    assert seg["note"].startswith("H200, JAX bf16; recorded from g-run/") and "model_ema.keras too big" in seg["note"]
+    kept = tmp_path / "results" / "g"
+    assert (kept / "model.keras").read_bytes() == b"m" * 50 and not (kept / "model_ema.keras").exists()
+    assert (kept / "history.png").stat().st_size > 1000
+    ledger = json.loads((tmp_path / "results" / "ledger.json").read_text())
+    assert ledger["runs"]["g"]["complete"] and ledger["runs"]["c"]["complete"]
+    assert "| g |" in (tmp_path / "results" / "README.md").read_text()
+
+    with pytest.raises(camp.CampaignError, match="already complete"):
+        camp.record_run("g", run, plan_path=plan, data=tmp_path)
+    with pytest.raises(camp.CampaignError, match="no run 'x'"):
+        camp.record_run("x", run, plan_path=plan, data=tmp_path)
+    plan = _plan(tmp_path, [{"name": "h", "recipe": "edge-m", "args": {"epochs": 3}, "device": "gpu"}], tmp_path)
+    with pytest.raises(camp.CampaignError, match="trained recipe 'edge-s'; run h plans 'edge-m'"):
+        camp.record_run("h", run, plan_path=plan, data=tmp_path)
+    plan = _plan(tmp_path, [{"name": "h", "recipe": "edge-s", "args": {"epochs": 9}, "device": "gpu"}], tmp_path)
+    with pytest.raises(camp.CampaignError, match="epochs=3; run h plans 9"):
+        camp.record_run("h", run, plan_path=plan, data=tmp_path)
+    (run / "best.json").unlink()
+    with pytest.raises(camp.CampaignError, match="not a finished run folder: no best.json"):
+        camp.record_run("h", run, plan_path=plan, data=tmp_path)
+    (tmp_path / "runs" / "campaign.lock").write_text(str(os.getpid()))
+    plan = _plan(tmp_path, [{"name": "h", "recipe": "edge-s", "args": {"epochs": 3}, "device": "gpu"}], tmp_path)
+    with pytest.raises(camp.CampaignError, match="a campaign runner is active"):
+        camp.record_run("h", _device_run(tmp_path / "device" / "h-run"), plan_path=plan, data=tmp_path)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"runs": [{"name": "x", "recipe": "edge-s", "device": "tpu"}]}))
+    with pytest.raises(camp.CampaignError, match="device must be cpu or gpu"):
+        camp.Campaign.load(bad)
+
+
+def test_cli_record_needs_its_folder(tmp_path):
+    from click.testing import CliRunner
+
+    from fer_edge.cli import main
+
+    res = CliRunner().invoke(main, ["campaign", "--record", "c2-seed-cnn1-e20"])
+    assert res.exit_code != 0 and "--record RUN and --from FOLDER go together" in res.output
+    res = CliRunner().invoke(main, ["campaign", "--record", "c2-seed-cnn1-e20", "--from", str(tmp_path)])
+    assert res.exit_code != 0 and "not a finished run folder: no train.json" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_device_job_rebuilds_a_model_from_its_parts_and_names_a_missing_one(tmp_path):
+    from fer_edge.training.device_job import join
+
+    blob = bytes(range(256)) * 1000
+    for i in range(3):
+        (tmp_path / f"model.keras.part{i}").write_bytes(blob[i * 100_000:(i + 1) * 100_000])
+    assert join(tmp_path).read_bytes() == blob
+    (tmp_path / "model.keras.part1").unlink()
+    with pytest.raises(ValueError, match="parts are missing"):
+        join(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no model.keras.part"):
+        join(tmp_path / "model.keras")

@@ -203,13 +203,17 @@ def test_model_card_reports_the_numbers_it_is_given():
 
 
 @pytest.mark.slow
-def test_gpu_teacher_job_runs_end_to_end_on_a_pack(mini_fer, tmp_path):
-    """The teacher job script, as the GPU machine runs it, for one tiny epoch on a pack of the mini data set
-    (on this machine's TensorFlow backend, float32; the device runs it on JAX in bfloat16)."""
+def test_gpu_job_trains_and_brings_back_what_a_device_call_can_return(mini_fer, tmp_path):
+    """results/campaign/gpu_job.sh as the GPU machine runs it, for one tiny epoch on a pack of the mini data set
+    (this machine's TensorFlow backend, float32; the device runs JAX in bfloat16): at most 8 files come back,
+    each under 16 MiB, and the 45 MB teacher is rebuilt here byte for byte from its parts."""
     import os
     import subprocess
     import sys
     from pathlib import Path
+
+    from fer_edge.training.data import load
+    from fer_edge.training.device_job import PART_BYTES, join
 
     root = Path(__file__).parents[1]
     tool = root.parent / "shared" / "tools" / "fer2013_pack.py"
@@ -217,14 +221,21 @@ def test_gpu_teacher_job_runs_end_to_end_on_a_pack(mini_fer, tmp_path):
         pytest.skip("shared/tools/fer2013_pack.py not found")
     pack = tmp_path / "pack.npz"
     subprocess.run([sys.executable, str(tool), "pack", str(mini_fer), str(pack)], check=True, capture_output=True)
-    from fer_edge.training.data import load
-
     d = load(pack, "train")
     assert len(d) == 7 * 24 and d.x.shape[1:] == (48, 48) and sorted(set(d.y.tolist())) == list(range(7))
-    env = {**os.environ, "DATA": str(pack), "OUT": str(tmp_path / "teacher"), "EPOCHS": "1", "LIMIT": "28",
-           "BACKEND": "tensorflow", "PRECISION": "", "FER_EDGE_FEED_WORKERS": "2"}
-    r = subprocess.run(["bash", str(root / "results" / "campaign" / "teacher_job.sh")], cwd=root, env=env,
+    back, run = tmp_path / "back", tmp_path / "run"
+    env = {**os.environ, "DATA": str(pack), "OUT": str(back), "RUN": str(run), "KERAS_BACKEND": "tensorflow",
+           "FER_EDGE_MIXED_PRECISION": "", "FER_EDGE_FEED_WORKERS": "2"}
+    r = subprocess.run(["bash", str(root / "results" / "campaign" / "gpu_job.sh"), "teacher-resnet", "--epochs", "1",
+                        "--limit", "28", "--budget-s", "500", "--probs"], cwd=root, env=env,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
-    s = json.loads((tmp_path / "teacher" / "train.json").read_text())
+    s = json.loads((back / "train.json").read_text())
     assert s["recipe"] == "teacher-resnet" and s["params"] > 10_000_000 and s["complete"] and s["epochs_run"] == 1
+    files = sorted(p.name for p in back.iterdir())
+    parts = [f for f in files if f.startswith("model.keras.part")]
+    assert len(files) <= 8 and len(parts) >= 3 and all((back / f).stat().st_size <= PART_BYTES for f in files)
+    assert join(back).read_bytes() == (run / "model.keras").read_bytes()
+    z = np.load(back / "probs.npz")
+    assert z["train"].shape == (7 * 24, 7) and z["val"].shape == (7 * 8, 7) and len(z["train_names"]) == 7 * 24
+    assert np.allclose(z["train"].astype(np.float32).sum(1), 1.0, atol=0.01)

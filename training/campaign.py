@@ -40,7 +40,8 @@ REPO = _repo()
 PLAN = REPO / "results" / "campaign" / "plan.json"
 TABLE_BEGIN, TABLE_END = "<!-- campaign table: begin (written by fer-edge campaign) -->", "<!-- campaign table: end -->"
 #: Files of a finished run that are small enough to commit (no checkpoints, no optimizer state).
-KEEP = ("model.keras", "model_ema.keras", "train.json", "history.csv", "history.png", "best.json", "best_ema.json")
+KEEP = ("model.keras", "model_ema.keras", "train.json", "history.csv", "best.json", "best_ema.json")
+KEEP_MAX_BYTES = 4 << 20  # edge models are ~1 MB; a GPU teacher (45 MB) stays in its run folder
 
 
 class CampaignError(ValueError):
@@ -53,6 +54,7 @@ class PlannedRun:
     recipe: str
     args: dict = field(default_factory=dict)
     purpose: str = ""
+    device: str = "cpu"  # "gpu": trained on the lent GPU machine and recorded with record_run, never by the runner
 
 
 @dataclass
@@ -72,14 +74,16 @@ class Campaign:
             raise CampaignError(f"no campaign plan at {plan_path}")
         try:
             doc = json.loads(plan_path.read_text())
-            runs = [PlannedRun(r["name"], r["recipe"], dict(r.get("args", {})), r.get("purpose", ""))
-                    for r in doc["runs"]]
+            runs = [PlannedRun(r["name"], r["recipe"], dict(r.get("args", {})), r.get("purpose", ""),
+                               r.get("device", "cpu")) for r in doc["runs"]]
         except (ValueError, KeyError, TypeError) as e:
             raise CampaignError(f"{plan_path}: not a campaign plan ({type(e).__name__}: {e})") from None
         names = [r.name for r in runs]
         if len(set(names)) != len(names):
             raise CampaignError(f"{plan_path}: run names repeat: {names}")
         for r in runs:
+            if r.device not in ("cpu", "gpu"):
+                raise CampaignError(f"{plan_path}: run {r.name}: device must be cpu or gpu, got {r.device!r}")
             try:
                 recipes.get(r.recipe)
             except KeyError as e:
@@ -98,9 +102,15 @@ class Campaign:
 
     def next_run(self, ledger: dict) -> PlannedRun | None:
         for r in self.runs:
-            if not ledger["runs"].get(r.name, {}).get("complete"):
+            if r.device == "cpu" and not ledger["runs"].get(r.name, {}).get("complete"):
                 return r
         return None
+
+    def run(self, name: str) -> PlannedRun:
+        for r in self.runs:
+            if r.name == name:
+                return r
+        raise CampaignError(f"no run {name!r} in {self.plan_path} (runs: {', '.join(r.name for r in self.runs)})")
 
     def resolve_data(self, data=None) -> str:
         """``data`` if given, else ``$FER2013_ROOT``, else the plan's ``data`` (relative to the repository)."""
@@ -221,31 +231,85 @@ def _run_segment(camp: Campaign, run: PlannedRun, ledger: dict, data, out: Path,
     seg = {"date": dt.date.today().isoformat(), "epochs_from": start_epochs, "epochs_to": epochs_now,
            "epochs_total": s["epochs"], "hours": round(hours, 2), "machine": _machine_line(s),
            "complete": bool(s["complete"]), "note": note}
-    if epochs_now and (out / "model.keras").exists():
-        classes = s.get("classes")
+    _record(camp, run, ledger, state, seg, s, out, data, scorers)
+    log(f"campaign: {run.name} recorded: epochs {start_epochs} -> {epochs_now} of {s['epochs']}, "
+        f"{hours:.2f} h, best {seg.get('best')}")
+    return seg
+
+
+def _record(camp: Campaign, run: PlannedRun, ledger: dict, state: dict, seg: dict, summary: dict, out: Path,
+            data, scorers: dict) -> None:
+    """Score the run's best epochs, append ``seg`` to its ledger entry, keep a finished run's small files and
+    rewrite the ledger and the results table."""
+    if seg["epochs_to"] and (out / "model.keras").exists():
+        classes = summary.get("classes")
         key = ",".join(classes) if classes else ""
         if key not in scorers:
-            scorers[key] = Scorer(data, ",".join(classes) if classes else None)
+            scorers[key] = Scorer(data, key or None)
         seg["best"] = {**json.loads((out / "best.json").read_text()), **scorers[key].score(out / "model.keras")}
         if (out / "model_ema.keras").exists():
             seg["best_ema"] = {**json.loads((out / "best_ema.json").read_text()),
                                **scorers[key].score(out / "model_ema.keras")}
     state["segments"].append(seg)
-    state["epochs_done"] = epochs_now
+    state["epochs_done"] = seg["epochs_to"]
     state["hours"] = round(sum(g["hours"] for g in state["segments"]), 2)
     state["complete"] = seg["complete"]
     if seg["complete"]:
         keep = camp.plan_path.parent / run.name
         keep.mkdir(parents=True, exist_ok=True)
         from .evaluate import plot_history
-        plot_history(out / "history.csv", out / "history.png")
         for f in KEEP:
-            if (out / f).exists():
+            if (out / f).exists() and (out / f).stat().st_size <= KEEP_MAX_BYTES:
                 shutil.copy2(out / f, keep / f)
+            elif (out / f).exists():
+                seg["note"] = (seg["note"] + "; " if seg["note"] else "") + f"{f} too big to commit, left in {out}"
+        plot_history(out / "history.csv", keep / "history.png")
     camp.save_ledger(ledger)
     write_table(camp, ledger)
-    log(f"campaign: {run.name} recorded: epochs {start_epochs} -> {epochs_now} of {s['epochs']}, "
-        f"{hours:.2f} h, best {seg.get('best')}")
+
+
+def record_run(name: str, run_dir, *, plan_path=PLAN, data=None, hours: float | None = None, note: str = "",
+               log=print) -> dict:
+    """Record a run of the plan that was trained elsewhere (a ``"device": "gpu"`` run, on the lent GPU machine)
+    from its run folder: scored here on val, test and leak-free test like the runner's own segments.
+
+    ``hours`` is the training time to book (default: the folder's last call, ``seconds_this_call``).
+    """
+    camp = Campaign.load(plan_path)
+    run = camp.run(name)
+    run_dir = Path(run_dir)
+    for f in ("train.json", "best.json", "history.csv", "model.keras"):
+        if not (run_dir / f).is_file():
+            raise CampaignError(f"{run_dir} is not a finished run folder: no {f}")
+    s = json.loads((run_dir / "train.json").read_text())
+    if s.get("recipe") != run.recipe:
+        raise CampaignError(f"{run_dir} trained recipe {s.get('recipe')!r}; run {name} plans {run.recipe!r}")
+    for key in ("epochs", "mixup", "ema"):
+        if key in run.args and s.get(key) != run.args[key]:
+            raise CampaignError(f"{run_dir} trained with {key}={s.get(key)!r}; run {name} plans {run.args[key]!r}")
+    if "classes" in run.args:
+        from fer_edge.labels import ClassSet
+        if list(ClassSet.parse(run.args["classes"]).names) != list(s.get("classes", [])):
+            raise CampaignError(f"{run_dir} trained classes {s.get('classes')}; run {name} plans {run.args['classes']}")
+    data = camp.resolve_data(data)
+    lock = (Path(default_runs_dir()) / "campaign.lock")
+    if lock.exists() and _alive(int(lock.read_text() or 0)):
+        raise CampaignError(f"a campaign runner is active (pid {lock.read_text()}): it would overwrite the ledger; "
+                            "record when it has stopped")
+    ledger = camp.ledger()
+    state = ledger["runs"].setdefault(name, {"recipe": run.recipe, "args": run.args, "segments": []})
+    if state.get("complete"):
+        raise CampaignError(f"run {name} is already complete in {camp.ledger_path}")
+    start = state.get("epochs_done", 0)
+    if s["epochs_run"] <= start:
+        raise CampaignError(f"{run_dir} ran {s['epochs_run']} epochs; the ledger already has {start}")
+    hours = s.get("seconds_this_call", 0.0) / 3600 if hours is None else hours
+    seg = {"date": dt.date.today().isoformat(), "epochs_from": start, "epochs_to": s["epochs_run"],
+           "epochs_total": s["epochs"], "hours": round(hours, 2), "machine": _machine_line(s),
+           "complete": bool(s["complete"]), "note": (note + "; " if note else "") + f"recorded from {run_dir.name}/"}
+    _record(camp, run, ledger, state, seg, s, run_dir, data, {})
+    log(f"campaign: {name} recorded from {run_dir}: epochs {start} -> {s['epochs_run']} of {s['epochs']}, "
+        f"best {seg.get('best')}")
     return seg
 
 

@@ -77,7 +77,8 @@ register(Recipe("edge-m", _edge, dict(width=1.5), epochs=60,
 register(Recipe("teacher-resnet", _teacher, optimizer="sgd", lr=0.05, weight_decay=5e-4, batch_size=128, epochs=250,
                 augment=Augment(erase=0.5), ema=0.999, mixup=0.2,
                 notes="GPU teacher (issue 14): ResNet-18-style, 11 M params; SGD-Nesterov 0.05 cosine over 250 epochs, "
-                      "random erasing, mixup, weight EMA; `results/campaign/teacher_job.sh` runs it on the packed data"))
+                      "random erasing, mixup, weight EMA; `results/campaign/gpu_job.sh` runs it on the packed data "
+                      "(100 epochs without EMA reached 68.2% val in one H200 call)"))
 register(Recipe("edge-sep", _edge, dict(width=2.0, separable_from=1), epochs=60,
                 notes="edge net with depthwise-separable stages after the stem: fast inference, slow CPU training"))
 
