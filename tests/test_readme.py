@@ -24,3 +24,12 @@ def test_readme_python_block_runs(i):
     assert r.returncode == 0, r.stderr[-2000:]
     if "recognize(image)" in BLOCKS[i]:
         assert "happy" in r.stdout and "surprise" in r.stdout  # the example image's faces, really recognised
+
+
+def test_readme_has_two_setup_commands_and_ci_runs_the_test_one():
+    """The README's two bash set-up commands: install + predict, install + tests; .ci/run runs the second verbatim."""
+    cmds = [c.strip() for c in re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)]
+    setup = [c for c in cmds if c.startswith("pip install")]
+    assert len(setup) == 2 and "fer-edge predict" in setup[0] and "pytest" in setup[1], setup
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert setup[1] in ci, (setup[1], ci)
