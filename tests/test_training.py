@@ -237,5 +237,5 @@ def test_gpu_job_trains_and_brings_back_what_a_device_call_can_return(mini_fer, 
     assert len(files) <= 8 and len(parts) >= 3 and all((back / f).stat().st_size <= PART_BYTES for f in files)
     assert join(back).read_bytes() == (run / "model.keras").read_bytes()
     z = np.load(back / "probs.npz")
-    assert z["train"].shape == (7 * 24, 7) and z["val"].shape == (7 * 8, 7) and len(z["train_names"]) == 7 * 24
+    assert list(z["labels"]) == s["classes"] and z["train"].shape == (7 * 24, 7) and z["val"].shape == (7 * 8, 7) and len(z["train_names"]) == 7 * 24
     assert np.allclose(z["train"].astype(np.float32).sum(1), 1.0, atol=0.01)

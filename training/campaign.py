@@ -40,7 +40,8 @@ REPO = _repo()
 PLAN = REPO / "results" / "campaign" / "plan.json"
 TABLE_BEGIN, TABLE_END = "<!-- campaign table: begin (written by fer-edge campaign) -->", "<!-- campaign table: end -->"
 #: Files of a finished run that are small enough to commit (no checkpoints, no optimizer state).
-KEEP = ("model.keras", "model_ema.keras", "train.json", "history.csv", "best.json", "best_ema.json")
+KEEP = ("model.keras", "model_ema.keras", "train.json", "history.csv", "best.json", "best_ema.json",
+        "probs.npz")  # probs.npz: a GPU teacher's train/val probabilities (device_job --probs), its cache for distillation
 KEEP_MAX_BYTES = 4 << 20  # edge models are ~1 MB; a GPU teacher (45 MB) stays in its run folder
 
 

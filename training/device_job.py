@@ -33,7 +33,8 @@ def best_model(run: Path) -> Path:
 
 def bring_back(run: Path, dest: Path, *, data=None, log=print) -> list[Path]:
     """Copy the run's summaries and its best model (as ``model.keras.partN``) to ``dest``; with ``data``, also
-    ``probs.npz``: the model's float16 probabilities and file names for each split of ``data`` (train, val)."""
+    ``probs.npz``: the model's labels, float16 probabilities and file names for each split of ``data`` (train,
+    val): a teacher cache for ``fer-edge train --teacher probs.npz``."""
     from .evaluate import load_predictor
 
     dest.mkdir(parents=True, exist_ok=True)
@@ -45,7 +46,8 @@ def bring_back(run: Path, dest: Path, *, data=None, log=print) -> list[Path]:
     if data is not None:
         from .data import load
 
-        pred, arrays = load_predictor(model), {}
+        pred = load_predictor(model)
+        arrays = {"labels": np.array(pred.metadata.labels)}
         for split in ("train", "val"):
             d = load(data, split)
             p = pred.predict(d.x)

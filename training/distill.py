@@ -7,6 +7,12 @@ student's target is ``(1 - alpha) * one_hot + alpha * teacher``, where
 ``teacher`` is the mean of the teachers' probabilities softened by
 ``temperature``; this runs inside the data pipeline, so it works on every
 Keras backend and the student is saved like any other run.
+
+A teacher too slow to run here (the GPU teacher: 1.25 G MACs a face) comes as
+its probabilities instead: a ``.npz`` cache (``train``, ``train_names``,
+``labels``; what ``device_job --probs`` returns), looked up by file name. Its
+targets are the teacher's view of the plain face, not of the augmented one
+(offline distillation).
 """
 from __future__ import annotations
 
@@ -22,6 +28,39 @@ class DistillError(ValueError):
     """A teacher that cannot teach this run (missing, unreadable, other labels)."""
 
 
+class CachedTeacher:
+    """A teacher's stored probabilities for the training faces, looked up by file name (see the module doc)."""
+
+    def __init__(self, path: Path, labels: list[str], probs: dict[str, np.ndarray]):
+        self.path, self.labels, self._by_name, self._rows = path, labels, probs, None
+
+    @classmethod
+    def load(cls, path: Path) -> "CachedTeacher":
+        try:
+            with np.load(path) as z:
+                names, probs, labels = z["train_names"], z["train"].astype(np.float32), [str(v) for v in z["labels"]]
+        except (OSError, ValueError, KeyError) as e:
+            raise DistillError(f"--teacher: {path} is not a teacher cache (train, train_names, labels): "
+                               f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        if probs.ndim != 2 or probs.shape != (len(names), len(labels)):
+            raise DistillError(f"--teacher: {path}: train probabilities {probs.shape} do not match "
+                               f"{len(names)} names and {len(labels)} labels")
+        return cls(path, labels, dict(zip((str(n) for n in names), probs)))
+
+    def bind(self, names) -> None:
+        """Align the cache with the training faces (in their order); every face must be in it."""
+        missing = [n for n in names if n not in self._by_name]
+        if missing:
+            raise DistillError(f"--teacher: {self.path} has no probabilities for {len(missing)} of the "
+                               f"{len(names)} training faces (e.g. {missing[0]}): made from other data")
+        self._rows = np.stack([self._by_name[n] for n in names])
+
+    def predict_rows(self, idx: np.ndarray) -> np.ndarray:
+        if self._rows is None:
+            raise RuntimeError("CachedTeacher.bind(names) must be called before training")
+        return self._rows[idx]
+
+
 @dataclass
 class Teachers:
     predictors: list
@@ -32,14 +71,22 @@ class Teachers:
     def names(self) -> list[str]:
         return [short_path(p.path) for p in self.predictors]
 
-    def probs(self, faces_u8: np.ndarray) -> np.ndarray:
-        """Mean softened probabilities of the teachers for uint8 faces ``(N, H, W)``."""
-        out = [soften(p.predict(resize_batch(faces_u8, p.metadata.preprocessing.size)), self.temperature)
+    def bind(self, names) -> None:
+        """Give cached teachers the training faces' file names (model teachers need none)."""
+        for p in self.predictors:
+            if isinstance(p, CachedTeacher):
+                p.bind(names)
+
+    def probs(self, faces_u8: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """Mean softened probabilities of the teachers for uint8 faces ``(N, H, W)``, which are training faces
+        ``idx`` after augmentation (a cached teacher reads its row for the plain face)."""
+        out = [soften(p.predict_rows(idx) if isinstance(p, CachedTeacher)
+                      else p.predict(resize_batch(faces_u8, p.metadata.preprocessing.size)), self.temperature)
                for p in self.predictors]
         return np.mean(out, axis=0).astype(np.float32)
 
-    def targets(self, faces_u8: np.ndarray, one_hot: np.ndarray) -> np.ndarray:
-        return mix(one_hot, self.probs(faces_u8), self.alpha)
+    def targets(self, faces_u8: np.ndarray, one_hot: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        return mix(one_hot, self.probs(faces_u8, idx), self.alpha)
 
     def describe(self) -> dict:
         return {"teachers": self.names, "alpha": self.alpha, "temperature": self.temperature}
@@ -71,9 +118,15 @@ def load_teachers(paths, labels, alpha: float = 0.7, temperature: float = 1.0) -
         raise DistillError(f"--temperature must be > 0, got {temperature}")
     preds = []
     for path in paths:
-        path = Path(path)
+        path = Path(path).expanduser()
         if not path.is_file():
-            raise DistillError(f"--teacher: no model file at {path}")
+            raise DistillError(f"--teacher: no model or teacher cache at {path}")
+        if path.suffix == ".npz":
+            cached = CachedTeacher.load(path)
+            if cached.labels != list(labels):
+                raise DistillError(f"--teacher: {path} predicts {cached.labels}, this run {list(labels)}")
+            preds.append(cached)
+            continue
         try:
             p = load_predictor(path)
         except (ValueError, MetadataError, OSError) as e:

@@ -68,7 +68,8 @@ def build_epoch(faces: np.ndarray, labels: np.ndarray, n_classes: int, spec: Pre
         if augment is not NONE:
             part = augment(part, np.random.default_rng([seed, epoch, i]))
         if teachers is not None:
-            targets[start:start + chunk] = teachers.targets(part, targets[start:start + chunk])
+            targets[start:start + chunk] = teachers.targets(part, targets[start:start + chunk],
+                                                            order[start:start + chunk])
         x[start:start + chunk] = normalize(resize_batch(part, spec.size), spec)
 
     n_chunks = -(-len(y) // chunk)

@@ -231,6 +231,8 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
     if limit:
         train_d = train_d.subset(stratified_indices(train_d.y, limit, seed))
         val_d = val_d.subset(stratified_indices(val_d.y, max(len(cs) * 4, limit // 4), seed))
+    if teach:
+        teach.bind(train_d.names)
     if verbose:
         print(f"recipe {recipe.name}: {len(train_d)} train / {len(val_d)} val faces, classes {list(cs.names)}, "
               f"cleaning {cleaning}, backend {keras.backend.backend()}", flush=True)
