@@ -263,7 +263,7 @@ def _record(camp: Campaign, run: PlannedRun, ledger: dict, state: dict, seg: dic
             if (out / f).exists() and (out / f).stat().st_size <= KEEP_MAX_BYTES:
                 shutil.copy2(out / f, keep / f)
             elif (out / f).exists():
-                seg["note"] = (seg["note"] + "; " if seg["note"] else "") + f"{f} too big to commit, left in {out}"
+                seg["note"] += f"{f} too big to commit, left in {_home_relative(out)}; "
         plot_history(out / "history.csv", keep / "history.png")
     camp.save_ledger(ledger)
     write_table(camp, ledger)
@@ -306,12 +306,23 @@ def record_run(name: str, run_dir, *, plan_path=PLAN, data=None, hours: float | 
         raise CampaignError(f"{run_dir} ran {s['epochs_run']} epochs; the ledger already has {start}")
     hours = s.get("seconds_this_call", 0.0) / 3600 if hours is None else hours
     seg = {"date": dt.date.today().isoformat(), "epochs_from": start, "epochs_to": s["epochs_run"],
-           "epochs_total": s["epochs"], "hours": round(hours, 2), "machine": _machine_line(s),
-           "complete": bool(s["complete"]), "note": (note + "; " if note else "") + f"recorded from {run_dir.name}/"}
+           "epochs_total": s["epochs"], "hours": round(hours, 2),
+           "machine": f"{s.get('machine', 'unknown machine')}, {s.get('backend', '?')} backend",
+           "complete": bool(s["complete"]), "note": (note.rstrip("; ") + "; " if note else "")
+           + f"recorded from {_home_relative(run_dir)}; "}
     _record(camp, run, ledger, state, seg, s, run_dir, data, {})
     log(f"campaign: {name} recorded from {run_dir}: epochs {start} -> {s['epochs_run']} of {s['epochs']}, "
         f"best {seg.get('best')}")
     return seg
+
+
+def _home_relative(path: Path) -> str:
+    """``~/...`` for a folder under the home directory (the ledger is committed; home paths differ)."""
+    path = Path(path).resolve()
+    try:
+        return "~/" + str(path.relative_to(Path.home().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _machine_line(summary: dict) -> str:
