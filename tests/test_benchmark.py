@@ -60,3 +60,14 @@ def test_cli_benchmark_on_tflite_only(fer_root, tmp_path):
     assert json.loads((tmp_path / "benchmark.json").read_text())["rows"][0]["accuracy"] == res["rows"][0]["accuracy"]
     r = CliRunner().invoke(main, ["benchmark", str(tmp_path / "nothing.onnx"), "--data", str(fer_root)])
     assert r.exit_code == 2 and "expected a .keras or .tflite" in r.output
+
+
+def test_interleaved_latency_times_every_model_in_each_round():
+    from fer_edge.classifier import bundled_models
+    from fer_edge.converters.benchmark import interleaved_latency
+
+    m = bundled_models()["fer_edge_default.tflite"]
+    a, b = interleaved_latency([m, m], rounds=3, runs=5)
+    assert a["ratio_to_first"] == a["ratio_min"] == a["ratio_max"] == 1.0 and a["rounds"] == 3 and a["runs"] == 5
+    assert a["ms_median_1t"] > 0 and b["ms_median_1t"] > 0
+    assert b["ratio_min"] <= b["ratio_to_first"] <= b["ratio_max"]

