@@ -82,7 +82,8 @@ def scene_faces(fer_root):
 
 @pytest.fixture(scope="session")
 def parent_model() -> Path:
-    """The float parent of the bundled default model, committed under results/."""
+    """A real trained float model committed under results/: run 2, the previous default's parent (the converter
+    tests' thresholds were measured on it; the current default's parent is results/campaign/c1-edge-s-e120)."""
     p = ROOT / "results" / "edge-s" / "model.keras"
     if not p.exists():
         pytest.skip("results/edge-s/model.keras is not in this checkout")
