@@ -219,16 +219,16 @@ def test_model_card_reports_the_numbers_it_is_given():
 
 
 def test_release_picks_the_weights_by_val_never_by_test(tmp_path):
-    from fer_edge.training.release import pick_weights
+    from fer_edge.training.train import best_weights
 
     (tmp_path / "model.keras").write_bytes(b"p")
     (tmp_path / "best.json").write_text(json.dumps({"epoch": 80, "val_accuracy": 0.6447}))
-    assert pick_weights(tmp_path).name == "model.keras"  # no EMA run
+    assert best_weights(tmp_path).name == "model.keras"  # no EMA run
     (tmp_path / "model_ema.keras").write_bytes(b"e")
     (tmp_path / "best_ema.json").write_text(json.dumps({"epoch": 60, "val_accuracy": 0.6467, "test": 0.1}))
-    assert pick_weights(tmp_path).name == "model_ema.keras"
+    assert best_weights(tmp_path).name == "model_ema.keras"
     (tmp_path / "best_ema.json").write_text(json.dumps({"epoch": 60, "val_accuracy": 0.6400, "test": 0.9}))
-    assert pick_weights(tmp_path).name == "model.keras"
+    assert best_weights(tmp_path).name == "model.keras"
 
 
 @pytest.mark.slow

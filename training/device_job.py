@@ -23,26 +23,19 @@ PART_BYTES = 15 << 20  # under the device's 16 MiB per returned file
 SUMMARY = ("train.json", "best.json", "best_ema.json", "history.csv")
 
 
-def best_model(run: Path) -> Path:
-    """``model_ema.keras`` when its val accuracy beats the plain weights', else ``model.keras``."""
-    plain = json.loads((run / "best.json").read_text())["val_accuracy"]
-    if (run / "best_ema.json").exists() and json.loads((run / "best_ema.json").read_text())["val_accuracy"] > plain:
-        return run / "model_ema.keras"
-    return run / "model.keras"
-
-
 def bring_back(run: Path, dest: Path, *, data=None, log=print) -> list[Path]:
     """Copy the run's summaries and its best model (as ``model.keras.partN``) to ``dest``; with ``data``, also
     ``probs.npz``: the model's labels, float16 probabilities and file names for each split of ``data`` (train,
     val): a teacher cache for ``fer-edge train --teacher probs.npz``."""
     from .evaluate import load_predictor
+    from .train import best_weights
 
     dest.mkdir(parents=True, exist_ok=True)
     out = []
     for f in SUMMARY:
         if (run / f).exists():
             out.append(Path(shutil.copy(run / f, dest / f)))
-    model = best_model(run)
+    model = best_weights(run)
     if data is not None:
         from .data import load
 

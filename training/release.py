@@ -17,20 +17,12 @@ import shutil
 from pathlib import Path
 
 from .campaign import REPO, Scorer
+from .train import best_weights
 
 MODELS = REPO / "fer_edge" / "models"
 DEFAULT = "fer_edge_default"
 #: Pruning and QAT fine-tune on every training face (~17 min on 2 cores): add them with --formats.
 FORMATS = ("float32", "float16", "dynamic", "int8", "edgetpu")
-
-
-def pick_weights(run: Path) -> Path:
-    """The run's EMA weights when they scored higher on val than its plain weights (val only: test never picks)."""
-    plain = json.loads((run / "best.json").read_text())["val_accuracy"]
-    ema = run / "best_ema.json"
-    if ema.exists() and (run / "model_ema.keras").exists() and json.loads(ema.read_text())["val_accuracy"] > plain:
-        return run / "model_ema.keras"
-    return run / "model.keras"
 
 
 def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: float | None = None,
@@ -47,7 +39,7 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
     run = Path(run)
     out = Path(out) if out else run
     out.mkdir(parents=True, exist_ok=True)
-    parent = pick_weights(run)
+    parent = best_weights(run)
     log(f"release: {parent} -> {', '.join(formats)}, parity on val/")
     conv = convert(parent, list(formats), out / "converted", calibration=data, log=lambda *_: None)
     rows = {r["format"]: r for r in conv["parity"]["rows"]}

@@ -423,6 +423,17 @@ def _append_history(out: Path, epoch: int, row: dict) -> None:
         w.writerows(rows)
 
 
+def best_weights(run) -> Path:
+    """A run's best model file: ``model_ema.keras`` when its val accuracy (``best_ema.json``) beats the plain
+    weights' (``best.json``), else ``model.keras``. Val alone decides: test never picks."""
+    run = Path(run)
+    plain = json.loads((run / "best.json").read_text())["val_accuracy"]
+    ema = run / "best_ema.json"
+    if ema.exists() and (run / "model_ema.keras").exists() and json.loads(ema.read_text())["val_accuracy"] > plain:
+        return run / "model_ema.keras"
+    return run / "model.keras"
+
+
 def slim_model_file(path) -> None:
     """Rewrite a ``.keras`` file without optimizer state (a third of the size), keeping its metadata."""
     import zipfile
