@@ -227,3 +227,19 @@ def test_device_job_rebuilds_a_model_from_its_parts_and_names_a_missing_one(tmp_
         join(tmp_path)
     with pytest.raises(FileNotFoundError, match="no model.keras.part"):
         join(tmp_path / "model.keras")
+
+
+def test_a_paused_epoch_does_not_end_a_segment_but_slower_epochs_do(tmp_path):
+    """The deadline check takes the slowest recent epoch, but not one stretched by a pause (SIGSTOP for a benchmark)."""
+    import time
+
+    from fer_edge.training.train import _EpochLoop
+
+    loop = _EpochLoop(tmp_path, None, None, None, None, 0)
+    assert loop.fits_before(time.time() + 1.0)  # nothing measured yet
+    loop.epoch_seconds = [180.0, 185.0, 2325.0]  # the last one paused for 35 minutes
+    assert loop.fits_before(time.time() + 210.0) and not loop.fits_before(time.time() + 200.0)  # 1.1 x 185 s
+    loop.epoch_seconds = [180.0, 185.0, 300.0, 320.0, 310.0]  # the machine got busier: believe it
+    assert loop.fits_before(time.time() + 360.0) and not loop.fits_before(time.time() + 340.0)  # 1.1 x 320 s
+    loop.epoch_seconds = [900.0] + [180.0] * 5  # an old slow epoch no longer counts
+    assert loop.fits_before(time.time() + 200.0)

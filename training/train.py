@@ -350,10 +350,13 @@ class _EpochLoop:
         self.epoch_seconds: list[float] = []
 
     def fits_before(self, deadline: float | None) -> bool:
-        """Whether one more epoch (as long as the slowest so far, plus 10%) ends before ``deadline``."""
+        """Whether one more epoch ends before ``deadline``: as long as the slowest of the last five, not counting
+        one over twice their median (a process paused for a benchmark, not a slower machine), plus 10%."""
         if deadline is None:
             return True
-        need = 1.1 * max(self.epoch_seconds) if self.epoch_seconds else 0.0
+        recent = self.epoch_seconds[-5:]
+        typical = [t for t in recent if t <= 2.0 * float(np.median(recent))]
+        need = 1.1 * max(typical) if typical else 0.0
         return time.time() + need < deadline
 
     def since_best(self) -> int:
