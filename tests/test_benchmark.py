@@ -45,8 +45,11 @@ def test_video_benchmark_rows_are_measured_and_consistent(scene_faces):
     assert rows["video-unverified"]["verifier_views_per_frame"] == 0.0 < rows["video"]["verifier_views_per_frame"]
     assert rows["image"]["kept_vs_image"] == 1.0 and rows["image"]["detector_views_per_frame"] == 7.0
     assert rows["video"]["detector_views_per_frame"] < 7.0  # followed in a region, not scanned
+    unit = res["sets"][0]["whole_frame_invoke_ms"]
     for r in rows.values():
         assert np.isclose(r["fps_1t"], 1000.0 / r["ms_per_frame"], rtol=1e-2) and r["frames"] == 12
+        assert np.isclose(r["whole_frame_invokes_per_frame"], r["ms_per_frame"] / unit, atol=0.01)
+    assert res["sets"][0]["unit_samples"] == 4 * 3  # timed every 5th of 12 frames in each of the 4 rows
     assert "| 1 face | video |" in markdown(res)
 
 

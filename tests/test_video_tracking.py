@@ -192,3 +192,27 @@ def test_faces_between_detections_stay_on_the_face(bank):
     rec.close()
     # measured: mean 0.048, max 0.088 of the face's width; by velocity alone (no template) 0.085 and 0.247
     assert len(errors) >= 28 and np.mean(errors) < 0.07 and max(errors) < 0.15, (np.mean(errors), max(errors))
+
+
+@pytest.mark.parametrize("close_score, verified", [(None, False), (0.4, False), (0.6, True)])
+def test_a_new_face_the_wide_check_misses_is_verified_by_a_sure_close_one(close_score, verified):
+    """The full-range check looks at a view 4x the face and one 3x the face in one invoke; the close one counts
+    only when it is at least VERIFY_CLOSE_SCORE sure (phantoms reach 0.3-0.46 there)."""
+    import fer_edge.recognizer as R
+
+    rec = EmotionRecognizer(RecognizerOptions(running_mode=RunningMode.VIDEO))
+    box = [200.0, 150.0, 100.0, 100.0]
+    rec.tracker.update([box], np.eye(7)[:1], [0.6])
+    track = rec.tracker.tracks[0]
+    asked = []
+
+    def stand_in(img, regions, near=None):
+        asked.append([round(v.side) for v in regions])
+        close = None if close_score is None else FaceBox(202.0, 151.0, 98.0, 98.0, score=close_score)
+        return [None, close]
+
+    rec._verifier.detect_in_regions = stand_in
+    rec._verify(np.zeros((480, 640, 3), np.uint8), [track], {track.track_id: None})
+    assert asked == [[round(100 * R.VERIFY_SCALE), round(100 * R.VERIFY_CLOSE_SCALE)]]  # both views, one call
+    assert track.verified is verified and track.verify_tries == 1
+    rec.close()
