@@ -147,3 +147,29 @@ def test_train_distils_from_the_bundled_model_and_records_it(mini_fer, tmp_path)
     r = CliRunner().invoke(main, ["train", "--recipe", "seed-m2", "--data", str(mini_fer), "--out", str(tmp_path / "m"),
                                   "--epochs", "1", "--limit", "28", "--teacher", str(DEFAULT_MODEL)])
     assert r.exit_code != 0 and r.output.startswith("error: --teacher:") and "predicts" in r.output, r.output
+
+
+def test_teacher_cache_benchmark_measures_what_augmentation_moves(mini_fer, tmp_path):
+    """benchmarks/teacher_cache.py: on plain faces a cache made by the teacher agrees with it fully; on augmented
+    faces the live teacher's targets move away from the cached ones (that gap is what the cache costs)."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    from fer_edge.training.data import load
+    from fer_edge.training.evaluate import load_predictor
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("teacher_cache", root / "benchmarks" / "teacher_cache.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    teacher = bundled_models()["fer_edge_default.tflite"]
+    d = load(mini_fer, "train")
+    cache = _cache(tmp_path / "probs.npz", d.names, load_predictor(teacher).predict(d.x))
+    res = bench.main([str(teacher), str(cache), "--data", str(mini_fer), "--faces", "100", "--out", str(tmp_path)])
+    plain, aug = res["rows"]["plain"], res["rows"]["augmented"]
+    assert plain["top1_agreement"] == 1.0 and plain["kl_live_cached"] < 1e-3  # float16 storage only
+    assert plain["live_accuracy"] == plain["cached_accuracy"]
+    assert aug["top1_agreement"] < 1.0 and aug["kl_live_cached"] > 10 * plain["kl_live_cached"]
+    assert json.loads((tmp_path / "teacher_cache.json").read_text())["faces"] == 100
+    assert "| augmented |" in (tmp_path / "teacher_cache.md").read_text()

@@ -47,6 +47,11 @@ class CachedTeacher:
                                f"{len(names)} names and {len(labels)} labels")
         return cls(path, labels, dict(zip((str(n) for n in names), probs)))
 
+    @property
+    def names(self) -> list[str]:
+        """The file names the cache has probabilities for."""
+        return list(self._by_name)
+
     def bind(self, names) -> None:
         """Align the cache with the training faces (in their order); every face must be in it."""
         missing = [n for n in names if n not in self._by_name]
