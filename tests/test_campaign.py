@@ -54,6 +54,8 @@ def test_runs_resume_in_plan_order_and_the_table_records_each_segment(tmp_path):
     assert "hand-written text stays." in md
     assert "| a |" in md and "0 -> 3 of 5" in md and "stopped at 3 of 5 (budget); resumes" in md
     assert "| b | - | edge-xs epochs=2, seed=3 | not started" in md
+    assert "![val accuracy by epoch](progress.png)" in md  # from run a's checkpoint folder while it trains
+    assert (tmp_path / "results" / "progress.png").read_bytes()[:4] == b"\x89PNG"
 
     fake.stop_at = {}
     segs = camp.run_campaign(plan, runs_dir=tmp_path / "runs", budget_s=3600, reserve_s=0, train_fn=fake, log=lambda m: None)
@@ -243,3 +245,9 @@ def test_a_paused_epoch_does_not_end_a_segment_but_slower_epochs_do(tmp_path):
     assert loop.fits_before(time.time() + 360.0) and not loop.fits_before(time.time() + 340.0)  # 1.1 x 320 s
     loop.epoch_seconds = [900.0] + [180.0] * 5  # an old slow epoch no longer counts
     assert loop.fits_before(time.time() + 200.0)
+
+
+def test_the_progress_curve_takes_the_better_of_plain_and_ema_val(tmp_path):
+    h = tmp_path / "history.csv"
+    h.write_text("epoch,val_accuracy,val_ema_accuracy\n0,0.40,0.30\n1,0.50,0.55\n2,0.52,\n")
+    assert camp._val_curve(h) == ([1, 2, 3], [0.40, 0.55, 0.52])

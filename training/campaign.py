@@ -232,14 +232,14 @@ def _run_segment(camp: Campaign, run: PlannedRun, ledger: dict, data, out: Path,
     seg = {"date": dt.date.today().isoformat(), "epochs_from": start_epochs, "epochs_to": epochs_now,
            "epochs_total": s["epochs"], "hours": round(hours, 2), "machine": _machine_line(s),
            "complete": bool(s["complete"]), "note": note}
-    _record(camp, run, ledger, state, seg, s, out, data, scorers)
+    _record(camp, run, ledger, state, seg, s, out, data, scorers, runs_dir=out.parent)
     log(f"campaign: {run.name} recorded: epochs {start_epochs} -> {epochs_now} of {s['epochs']}, "
         f"{hours:.2f} h, best {seg.get('best')}")
     return seg
 
 
 def _record(camp: Campaign, run: PlannedRun, ledger: dict, state: dict, seg: dict, summary: dict, out: Path,
-            data, scorers: dict) -> None:
+            data, scorers: dict, runs_dir: Path | None = None) -> None:
     """Score the run's best epochs, append ``seg`` to its ledger entry, keep a finished run's small files and
     rewrite the ledger and the results table."""
     if seg["epochs_to"] and (out / "model.keras").exists():
@@ -266,7 +266,7 @@ def _record(camp: Campaign, run: PlannedRun, ledger: dict, state: dict, seg: dic
                 seg["note"] += f"{f} too big to commit, left in {_home_relative(out)}; "
         plot_history(out / "history.csv", keep / "history.png")
     camp.save_ledger(ledger)
-    write_table(camp, ledger)
+    write_table(camp, ledger, runs_dir)
 
 
 def record_run(name: str, run_dir, *, plan_path=PLAN, data=None, hours: float | None = None, note: str = "",
@@ -358,11 +358,59 @@ def table(camp: Campaign, ledger: dict) -> str:
                              "plain and EMA weights on val (selection on val; test reported only)."
 
 
-def write_table(camp: Campaign, ledger: dict) -> None:
-    """Replace the campaign table between its markers in the results README (append the section if absent)."""
+def _val_curve(history_csv: Path) -> tuple[list[int], list[float]]:
+    """Epochs and the better of plain and EMA val accuracy at each (what the run would pick if it ended there)."""
+    import csv
+
+    rows = list(csv.DictReader(history_csv.open()))
+    best = [max(float(r["val_accuracy"]), float(r.get("val_ema_accuracy") or 0.0)) for r in rows]
+    return [int(r["epoch"]) + 1 for r in rows], best
+
+
+def plot_progress(camp: Campaign, ledger: dict, runs_dir: Path | None = None) -> Path | None:
+    """``progress.png`` beside the plan: val accuracy by epoch of every recorded run (its history from the
+    checkpoint folder while it trains, from its committed folder once complete), the runs side by side."""
+    curves = []
+    for r in camp.runs:
+        if r.name not in ledger["runs"]:
+            continue
+        for folder in (Path(runs_dir or default_runs_dir()) / r.name, camp.plan_path.parent / r.name):
+            if (folder / "history.csv").is_file():
+                curves.append((r, *_val_curve(folder / "history.csv")))
+                break
+    if not curves:
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for r, ep, acc in curves:
+        classes = r.args.get("classes")
+        ax.plot(ep, [100 * a for a in acc], label=f"{r.name}" + (f" ({len(str(classes).split(','))} classes)"
+                                                                  if classes else ""))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("val accuracy, better of plain and EMA (%)")
+    ax.set_title("Training campaign: val accuracy by epoch")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = camp.plan_path.parent / "progress.png"
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def write_table(camp: Campaign, ledger: dict, runs_dir: Path | None = None) -> None:
+    """Replace the campaign table (and its progress plot) between its markers in the results README (append the
+    section if absent)."""
+    import os
+
     md = camp.results_md
     text = md.read_text() if md.exists() else "# Training runs and results\n"
-    block = f"{TABLE_BEGIN}\n{table(camp, ledger)}\n{TABLE_END}"
+    png = plot_progress(camp, ledger, runs_dir)
+    picture = f"\n\n![val accuracy by epoch]({Path(os.path.relpath(png, md.parent)).as_posix()})" if png else ""
+    block = f"{TABLE_BEGIN}\n{table(camp, ledger)}{picture}\n{TABLE_END}"
     if TABLE_BEGIN in text and TABLE_END in text:
         a, b = text.index(TABLE_BEGIN), text.index(TABLE_END) + len(TABLE_END)
         text = text[:a] + block + text[b:]
