@@ -2,6 +2,7 @@
 they are reported, verified against phantoms; on seeded moving-face clips with ground truth."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -216,3 +217,44 @@ def test_a_new_face_the_wide_check_misses_is_verified_by_a_sure_close_one(close_
     assert asked == [[round(100 * R.VERIFY_SCALE), round(100 * R.VERIFY_CLOSE_SCALE)]]  # both views, one call
     assert track.verified is verified and track.verify_tries == 1
     rec.close()
+
+
+def _beside_frames(bank, n=24, enter=8):
+    """A 170 px face drifting right; from frame ``enter`` a 100 px face sits on its lower right corner, wholly
+    inside the zone where the first face's own motion is ignored."""
+    from fer_edge.training.scenes import background
+
+    bg = background(480, 640, np.random.default_rng(3))
+    fa, fb = (cv2.resize(bank[k], (s, s), interpolation=cv2.INTER_CUBIC) for k, s in ((4, 170), (5, 100)))
+    frames = []
+    for i in range(n):
+        img, x = bg.copy(), 100 + 2 * i
+        img[100:270, x:x + 170] = fa[:, :, None]
+        if i >= enter:
+            img[215:315, x + 110:x + 210] = fb[:, :, None]
+        frames.append(img)
+    return frames
+
+
+def _first_report_of_the_newcomer(frames):
+    rec = EmotionRecognizer(RecognizerOptions(running_mode=RunningMode.VIDEO))
+    for i, frame in enumerate(frames):
+        for x, y, w, h in (f.box for f in rec.recognize_for_video(frame, i * 33.3).faces):
+            if x + w / 2 > 210 + 2 * i and y + h / 2 > 215:  # centre on the newcomer, not on the first face
+                rec.close()
+                return i
+    rec.close()
+    return None
+
+
+def test_a_face_that_appears_beside_a_followed_face_is_found_at_once(bank, monkeypatch):
+    """Motion near a followed face is its own (edges, hair) unless it fills a solid block: a face coming in there
+    is looked at in the frame it appears, not at the next whole-frame scan."""
+    import fer_edge.recognizer as R
+
+    frames = _beside_frames(bank)
+    assert all(any(f.box[0] + f.box[2] / 2 > 210 + 2 * i for f in EmotionRecognizer(RecognizerOptions())
+                   .recognize(frames[i])) for i in (8, 12))  # IMAGE mode sees it
+    assert _first_report_of_the_newcomer(frames) in (8, 9)
+    monkeypatch.setattr(R, "MOTION_NEAR_BLOCK", 0)  # all motion near a followed face ignored (before)
+    assert _first_report_of_the_newcomer(frames) >= 15  # found by the periodic whole-frame scan
