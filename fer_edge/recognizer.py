@@ -376,15 +376,11 @@ class EmotionRecognizer:
         diff = (np.abs(small - prev) > 20).astype(np.uint8)
         changed, near = diff.copy(), np.zeros_like(diff)
         for t in self.tracker.tracks:
-            v = region_around(t.predicted_box(), MOTION_MASK_SCALE)  # the face and the head moving with it
-            x0, y0 = max(0, int(v.x0 // 8)), max(0, int(v.y0 // 8))
-            changed[y0:int((v.y0 + v.side) // 8) + 1, x0:int((v.x0 + v.side) // 8) + 1] = 0
-            near[y0:int((v.y0 + v.side) // 8) + 1, x0:int((v.x0 + v.side) // 8) + 1] = 1
+            cells = _cells(region_around(t.predicted_box(), MOTION_MASK_SCALE))  # the face and the head with it
+            changed[cells], near[cells] = 0, 1
         if MOTION_NEAR_BLOCK and near.any():
             for t in self.tracker.tracks:  # the face itself changes as it moves, blinks, talks
-                v = region_around(t.predicted_box(), MOTION_CORE_SCALE)
-                x0, y0 = max(0, int(v.x0 // 8)), max(0, int(v.y0 // 8))
-                near[y0:int((v.y0 + v.side) // 8) + 1, x0:int((v.x0 + v.side) // 8) + 1] = 0
+                near[_cells(region_around(t.predicted_box(), MOTION_CORE_SCALE))] = 0
             # near a followed face its own motion changes thin bands (its edges, hair); a face that comes in
             # there changes a solid block: what survives an opening by that block is news
             k = np.ones((MOTION_NEAR_BLOCK, MOTION_NEAR_BLOCK), np.uint8)
@@ -550,6 +546,12 @@ def _follow(gray: np.ndarray, track):
     if best < TEMPLATE_MIN:
         return None
     return np.array([x0 + bx / f, y0 + by / f, w, h])
+
+
+def _cells(v: TileView):
+    """The cells of the 1/8-scale frame that a view covers, as a slice (clipped at the top and left edges)."""
+    return np.s_[max(0, int(v.y0 // 8)):int((v.y0 + v.side) // 8) + 1,
+                 max(0, int(v.x0 // 8)):int((v.x0 + v.side) // 8) + 1]
 
 
 def _motion_view(box) -> TileView:

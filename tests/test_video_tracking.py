@@ -253,8 +253,8 @@ def test_a_face_that_appears_beside_a_followed_face_is_found_at_once(bank, monke
     import fer_edge.recognizer as R
 
     frames = _beside_frames(bank)
-    assert all(any(f.box[0] + f.box[2] / 2 > 210 + 2 * i for f in EmotionRecognizer(RecognizerOptions())
-                   .recognize(frames[i])) for i in (8, 12))  # IMAGE mode sees it
+    with EmotionRecognizer(RecognizerOptions()) as image:  # IMAGE mode sees it
+        assert all(any(f.box[0] + f.box[2] / 2 > 210 + 2 * i for f in image.recognize(frames[i])) for i in (8, 12))
     assert _first_report_of_the_newcomer(frames) in (8, 9)
     monkeypatch.setattr(R, "MOTION_NEAR_BLOCK", 0)  # all motion near a followed face ignored (before)
     assert _first_report_of_the_newcomer(frames) >= 15  # found by the periodic whole-frame scan
