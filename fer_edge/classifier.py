@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DelegateError, InferenceError
-from .interpreter import ModelError, make_interpreter, parse_device, read_model_bytes
+from .interpreter import BatchInterpreters, ModelError, make_interpreter, parse_device, read_model_bytes
 from .metadata import MetadataError, ModelMetadata, read_tflite_metadata
 from .preprocessing import dequantize, faces_to_input, quantize
 from .tflite_file import EDGETPU_CUSTOM_OP, is_edgetpu_compiled
@@ -101,22 +101,14 @@ class EmotionClassifier:
                 raise ModelError(f"{where}: integer {what} tensor without quantization parameters")
         self.labels = list(self.metadata.labels)
         self.preprocessing = self.metadata.preprocessing
-        self._batch = int(self._in["shape"][0])
         #: Edge TPU graphs have static shapes: faces then run in chunks of the compiled batch size
-        self.static_batch = self._batch if on_tpu else None
+        self.static_batch = int(self._in["shape"][0]) if on_tpu else None
+        self._pool = None if on_tpu else BatchInterpreters(self._interp, data, num_threads, self._in["index"])
         self.flip_tta = flip_tta
 
     @property
     def input_dtype(self):
         return self._in["dtype"]
-
-    def _set_batch(self, n: int) -> None:
-        if n != self._batch:
-            shape = list(self._in["shape"])
-            shape[0] = n
-            self._interp.resize_tensor_input(self._in["index"], shape)
-            self._interp.allocate_tensors()
-            self._batch = n
 
     def predict_input(self, x: np.ndarray) -> np.ndarray:
         """Probabilities ``(N, classes)`` for an already normalised float batch (one invoke)."""
@@ -134,17 +126,20 @@ class EmotionClassifier:
             k = self.static_batch
             pad = (-len(x)) % k
             xp = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)]) if pad else x
-            y = np.concatenate([self._invoke(xp[i:i + k]) for i in range(0, len(xp), k)])[:len(x)]
+            y = np.concatenate([self._invoke(self._interp, xp[i:i + k]) for i in range(0, len(xp), k)])[:len(x)]
         else:
-            self._set_batch(len(x))
-            y = self._invoke(x)
+            y, start = [], 0
+            for k in self._pool.split(len(x)):
+                y.append(self._invoke(self._pool[k], x[start:start + k]))
+                start += k
+            y = np.concatenate(y) if len(y) > 1 else y[0]
         return (y[:n] + y[n:]) / 2 if self.flip_tta else y
 
-    def _invoke(self, x: np.ndarray) -> np.ndarray:
+    def _invoke(self, interp, x: np.ndarray) -> np.ndarray:
         try:
-            self._interp.set_tensor(self._in["index"], np.ascontiguousarray(x, dtype=self._in["dtype"]))
-            self._interp.invoke()
-            y = self._interp.get_tensor(self._out["index"])
+            interp.set_tensor(self._in["index"], np.ascontiguousarray(x, dtype=self._in["dtype"]))
+            interp.invoke()
+            y = interp.get_tensor(self._out["index"])
         except (RuntimeError, ValueError) as e:
             raise InferenceError(f"{self.source}: inference failed ({str(e).splitlines()[0]})") from None
         if self._out["dtype"] != np.float32:
@@ -173,6 +168,8 @@ class EmotionClassifier:
 
     def close(self) -> None:
         self._interp = None
+        if self._pool is not None:
+            self._pool.clear()
 
     def __enter__(self):
         return self

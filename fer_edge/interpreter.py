@@ -123,6 +123,39 @@ def make_interpreter(model_path_or_content, device: str | None = None, num_threa
         raise ModelError(f"{where}: the TFLite runtime rejected the model ({str(e).splitlines()[0]})") from None
 
 
+class BatchInterpreters:
+    """One CPU interpreter per batch size in use, and ``n`` inputs split into a few fixed batch sizes.
+
+    Resizing one interpreter to each new batch reallocates its tensors on every switch (a video's face count
+    changes from frame to frame); an invoke's cost grows with its batch, so splitting costs next to nothing.
+    """
+
+    def __init__(self, first, data: bytes, num_threads: int | None, input_index: int, sizes=(8, 4, 2, 1)):
+        self._data, self._threads, self._index = data, num_threads, input_index
+        self._shape = list(first.get_input_details()[0]["shape"])
+        self._by_batch = {int(self._shape[0]): first}
+        self.sizes = sorted(set(sizes) | {1}, reverse=True)
+
+    def split(self, n: int) -> list[int]:
+        out = []
+        while n:
+            out.append(next(k for k in self.sizes if k <= n))
+            n -= out[-1]
+        return out
+
+    def __getitem__(self, n: int):
+        """The interpreter whose input holds a batch of ``n``."""
+        if n not in self._by_batch:
+            it = make_interpreter(self._data, num_threads=self._threads)
+            it.resize_tensor_input(self._index, [n] + self._shape[1:])
+            it.allocate_tensors()
+            self._by_batch[n] = it
+        return self._by_batch[n]
+
+    def clear(self) -> None:
+        self._by_batch.clear()
+
+
 @contextlib.contextmanager
 def _native_stderr_silenced():
     """Send file descriptor 2 to /dev/null while native code runs (Python-level errors still raise)."""

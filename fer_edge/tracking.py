@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .detection.base import iou_xywh
+from .detection.base import iou_pair, iou_xywh
 
 
 #: Two tracks whose boxes overlap this much follow one face.
@@ -222,7 +222,7 @@ class FaceTracker:
             for b in self.tracks[i + 1:]:
                 if a.track_id in drop or b.track_id in drop:
                     continue
-                if iou_xywh(a.box, b.box[None])[0] >= DUPLICATE_IOU:
+                if iou_pair(a.box, b.box) >= DUPLICATE_IOU:
                     drop.add(min((a, b), key=lambda t: (t.hits, -t.track_id)).track_id)
         if drop:
             self.tracks = [t for t in self.tracks if t.track_id not in drop]

@@ -147,3 +147,15 @@ def test_weighted_nms_does_not_jump_when_a_score_crosses_the_threshold():
     old_with = weighted_nms(boxes, scores, kps, 0.3)[0][0]  # plain score weights: a 2-3 px jump
     old_without = weighted_nms(boxes[:2], scores[:2], kps[:2], 0.3)[0][0]
     assert np.abs(old_with - old_without).max() > 2.0
+
+
+def test_pair_iou_is_the_vectorised_one():
+    """The plain-float IoU the video path uses for single pairs gives exactly what the numpy one gives."""
+    from fer_edge.detection.base import iou_pair, iou_xywh
+
+    rng = np.random.default_rng(0)
+    boxes = np.c_[rng.uniform(-50, 600, (200, 2)), rng.uniform(0, 200, (200, 2))]
+    boxes[:5, 2:] = 0.0  # empty boxes: 0, not a division by zero
+    for a, b in zip(boxes[:100], boxes[100:]):
+        assert iou_pair(a, b) == iou_xywh(a, b[None])[0] == iou_pair(b, a)
+    assert iou_pair([0, 0, 10, 10], [5, 0, 10, 10]) == 50 / 150

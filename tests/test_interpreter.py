@@ -67,3 +67,20 @@ def test_missing_model_path(tmp_path):
         make_interpreter(tmp_path / "nope.tflite")
     with pytest.raises(ModelError, match="directory"):
         make_interpreter(tmp_path)
+
+
+def test_faces_run_in_fixed_batches_with_one_interpreter_each():
+    """Seven faces run as 4 + 2 + 1 on three interpreters built once; changing the face count allocates nothing
+    new, and each face's probabilities are the ones it gets alone."""
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 256, (48, 48), np.uint8) for _ in range(7)]
+    clf = EmotionClassifier()
+    assert clf._pool.split(7) == [4, 2, 1] and clf._pool.split(8) == [8] and clf._pool.split(0) == []
+    together = clf.predict_proba(crops)
+    alone = np.concatenate([clf.predict_proba(c[None]) for c in crops])
+    np.testing.assert_array_equal(together, alone)
+    built = dict(clf._pool._by_batch)
+    assert sorted(built) == [1, 2, 4]
+    clf.predict_proba(crops[:3])
+    clf.predict_proba(crops)
+    assert clf._pool._by_batch == built  # the same interpreters, none rebuilt

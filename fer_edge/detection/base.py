@@ -26,8 +26,19 @@ class FaceBox:
         return int(round(self.x)), int(round(self.y)), int(round(self.w)), int(round(self.h))
 
     def iou(self, other: "FaceBox") -> float:
-        return float(iou_xywh(np.array([self.x, self.y, self.w, self.h]),
-                              np.array([[other.x, other.y, other.w, other.h]]))[0])
+        return iou_pair((self.x, self.y, self.w, self.h), (other.x, other.y, other.w, other.h))
+
+
+def iou_pair(a, b) -> float:
+    """IoU of two ``[x, y, w, h]`` boxes in plain floats: a video frame compares a few dozen pairs, where
+    numpy's per-call cost is most of the work."""
+    ax, ay, aw, ah = (float(v) for v in a)
+    bx, by, bw, bh = (float(v) for v in b)
+    iw = min(ax + aw, bx + bw) - max(ax, bx)
+    ih = min(ay + ah, by + bh) - max(ay, by)
+    inter = max(iw, 0.0) * max(ih, 0.0)
+    union = aw * ah + bw * bh - inter
+    return inter / max(union, 1e-12) if union > 0 else 0.0
 
 
 def iou_xywh(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -37,7 +48,7 @@ def iou_xywh(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     y0 = np.maximum(box[1], boxes[:, 1])
     x1 = np.minimum(box[0] + box[2], boxes[:, 0] + boxes[:, 2])
     y1 = np.minimum(box[1] + box[3], boxes[:, 1] + boxes[:, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    inter = np.maximum(x1 - x0, 0.0) * np.maximum(y1 - y0, 0.0)
     union = box[2] * box[3] + boxes[:, 2] * boxes[:, 3] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 

@@ -54,16 +54,20 @@ def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray, s
            min_score: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Raw regressors ``(N, 16)`` and logits ``(N,)`` to boxes ``[x, y, w, h]``, scores and keypoints in 0..1."""
     raw_boxes = np.asarray(raw_boxes, np.float32).reshape(len(anchors), -1)
-    logits = np.clip(np.asarray(raw_scores, np.float32).reshape(-1), -100.0, 100.0)
+    logits = np.asarray(raw_scores, np.float32).reshape(-1)
+    # the sigmoid only where the logit can pass (a margin for rounding): a view has ~900 anchors, a few faces
+    floor = np.log(min_score / (1.0 - min_score)) - 1e-3 if 0.0 < min_score < 1.0 else -np.inf
+    near = np.flatnonzero(logits >= floor)  # NaN compares False
     with np.errstate(over="ignore", invalid="ignore"):
-        scores = 1.0 / (1.0 + np.exp(-logits))
-    keep = np.flatnonzero(np.nan_to_num(scores, nan=0.0) >= min_score)
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits[near], -100.0, 100.0)))
+    passed = scores >= min_score
+    keep, scores = near[passed], scores[passed]
     r, a = raw_boxes[keep] / size, anchors[keep]
     cx, cy = r[:, 0] + a[:, 0], r[:, 1] + a[:, 1]
     w, h = r[:, 2], r[:, 3]
     boxes = np.stack([cx - w / 2, cy - h / 2, w, h], -1)
     kps = r[:, 4:16].reshape(-1, 6, 2) + a[:, None, :]
-    return boxes, scores[keep], kps
+    return boxes, scores, kps
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,7 @@ class BlazeFaceDetector:
 
     def __init__(self, model: str = "short", *, min_score: float = 0.55, iou_threshold: float = 0.3,
                  tiling: str = "frame+grid", max_faces: int | None = 20, num_threads: int | None = 1):
-        from ..interpreter import make_interpreter
+        from ..interpreter import BatchInterpreters, make_interpreter
 
         if not 0.0 < min_score < 1.0:
             raise ValueError(f"min_score must be within (0, 1), got {min_score}")
@@ -135,11 +139,6 @@ class BlazeFaceDetector:
         else:
             data = model
         self._interp = make_interpreter(data, num_threads=num_threads)
-        self._interp.allocate_tensors()
-        self._model_bytes, self._threads = data, num_threads
-        # one interpreter per batch size in use (see _batches), because resizing one interpreter between
-        # them reallocates its tensors on every switch
-        self._by_batch = {1: self._interp}
         inp = self._interp.get_input_details()[0]
         self.size = int(inp["shape"][1])
         if kind is None:  # a user-supplied BlazeFace file: infer its layout from its input size
@@ -153,37 +152,17 @@ class BlazeFaceDetector:
             raise ValueError(f"detector outputs {[list(o['shape']) for o in outs]} do not match "
                              f"{len(self.anchors)} BlazeFace anchors")
         self._in_index, self._box_index, self._score_index = inp["index"], outs[0]["index"], outs[1]["index"]
-        self._batch = self._scan_views = 1
+        self._pool = BatchInterpreters(self._interp, data, num_threads, self._in_index)
         self.min_score, self.iou_threshold, self.tiling, self.max_faces = min_score, iou_threshold, tiling, max_faces
         #: detector views run so far (one whole-frame invoke each); the benchmark reads it
         self.invokes = 0
-
-    def _set_batch(self, n: int) -> None:
-        from ..interpreter import make_interpreter
-
-        if n not in self._by_batch:
-            it = make_interpreter(self._model_bytes, num_threads=self._threads)
-            it.resize_tensor_input(self._in_index, [n, self.size, self.size, 3])
-            it.allocate_tensors()
-            self._by_batch[n] = it
-        self._interp = self._by_batch[n]
-        self._batch = n
-
-    def _batches(self, n: int) -> list[int]:
-        """``n`` views as invokes of a few fixed batch sizes (a whole-frame scan's view count, 8, 4, 2, 1), so
-        that a handful of interpreters exist and none is rebuilt as the number of faces changes; the cost of
-        an invoke grows with its batch, so splitting costs next to nothing."""
-        sizes = sorted({self._scan_views, 8, 4, 2, 1}, reverse=True)
-        out = []
-        while n:
-            out.append(next(k for k in sizes if k <= n))
-            n -= out[-1]
-        return out
 
     def _unbatch(self, out: np.ndarray, n: int, width: int) -> np.ndarray:
         """``(n, anchors, width)`` from the graph's output, which reshapes each anchor group with a
         fixed batch of 1 and concatenates: ``[img0 g0, img1 g0, ..., img0 g1, img1 g1, ...]``."""
         flat = out.reshape(-1, width)
+        if n == 1:
+            return flat[None]
         parts, start = [], 0
         for g in self._groups:
             parts.append(flat[start:start + n * g].reshape(n, g, width))
@@ -213,14 +192,16 @@ class BlazeFaceDetector:
 
     def _run_views(self, frame: np.ndarray, views: list[TileView]):
         """One batched invoke over ``views``; per view ``(boxes, scores, keypoints)`` in frame pixels."""
-        batch = np.stack([self._view_pixels(frame, v) for v in views]).astype(np.float32) / 127.5 - 1.0
+        batch = np.stack([self._view_pixels(frame, v) for v in views]).astype(np.float32)
+        batch /= 127.5
+        batch -= 1.0
         raw_boxes, raw_scores, start = [], [], 0
-        for k in self._batches(len(views)):
-            self._set_batch(k)
-            self._interp.set_tensor(self._in_index, batch[start:start + k])
-            self._interp.invoke()
-            raw_boxes.append(self._unbatch(self._interp.get_tensor(self._box_index), k, 16))
-            raw_scores.append(self._unbatch(self._interp.get_tensor(self._score_index), k, 1)[..., 0])
+        for k in self._pool.split(len(views)):
+            it = self._pool[k]
+            it.set_tensor(self._in_index, batch[start:start + k])
+            it.invoke()
+            raw_boxes.append(self._unbatch(it.get_tensor(self._box_index), k, 16))
+            raw_scores.append(self._unbatch(it.get_tensor(self._score_index), k, 1)[..., 0])
             start += k
         self.invokes += len(views)
         raw_boxes, raw_scores = np.concatenate(raw_boxes), np.concatenate(raw_scores)
@@ -248,7 +229,8 @@ class BlazeFaceDetector:
         h, w = frame.shape[:2]
         if views is None:
             views = tile_views(w, h, self.tiling)
-            self._scan_views = len(views)
+            if len(views) not in self._pool.sizes:  # a whole-frame scan in one invoke
+                self._pool.sizes = sorted(self._pool.sizes + [len(views)], reverse=True)
         per_view = self._run_views(frame, views)
         merged = weighted_nms(np.concatenate([b for b, _, _ in per_view]), np.concatenate([s for _, s, _ in per_view]),
                               np.concatenate([k for _, _, k in per_view]).reshape(-1, 12), self.iou_threshold,
@@ -283,4 +265,4 @@ class BlazeFaceDetector:
 
     def close(self) -> None:
         self._interp = None
-        self._by_batch.clear()
+        self._pool.clear()
