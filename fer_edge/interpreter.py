@@ -136,6 +136,11 @@ class BatchInterpreters:
         self._by_batch = {int(self._shape[0]): first}
         self.sizes = sorted(set(sizes) | {1}, reverse=True)
 
+    def allow(self, n: int) -> None:
+        """Run batches of ``n`` in one invoke from now on (a whole-frame scan's fixed view count)."""
+        if n not in self.sizes:
+            self.sizes = sorted(self.sizes + [n], reverse=True)
+
     def split(self, n: int) -> list[int]:
         out = []
         while n:

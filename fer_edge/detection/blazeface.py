@@ -229,8 +229,7 @@ class BlazeFaceDetector:
         h, w = frame.shape[:2]
         if views is None:
             views = tile_views(w, h, self.tiling)
-            if len(views) not in self._pool.sizes:  # a whole-frame scan in one invoke
-                self._pool.sizes = sorted(self._pool.sizes + [len(views)], reverse=True)
+            self._pool.allow(len(views))  # a whole-frame scan in one invoke
         per_view = self._run_views(frame, views)
         merged = weighted_nms(np.concatenate([b for b, _, _ in per_view]), np.concatenate([s for _, s, _ in per_view]),
                               np.concatenate([k for _, _, k in per_view]).reshape(-1, 12), self.iou_threshold,
