@@ -231,6 +231,46 @@ def test_device_job_rebuilds_a_model_from_its_parts_and_names_a_missing_one(tmp_
         join(tmp_path / "model.keras")
 
 
+def test_device_job_takes_a_plan_run_with_its_arguments_or_a_recipe_and_names_neither():
+    from fer_edge.training import campaign as camp
+    from fer_edge.training.device_job import plan_or_recipe
+
+    assert plan_or_recipe("edge-s") == ("edge-s", {})
+    recipe, args = plan_or_recipe("c6-edge-s-e120-kd-teacher")  # a started run: never renamed
+    assert recipe == "edge-s" and args["epochs"] == 120 and args["distill"] == 0.5 and args["augment"] == {"erase": 0.25}
+    assert args["teachers"] == [str(camp.REPO / "results/campaign/g1-teacher-resnet-e100/probs.npz")]
+    with pytest.raises(SystemExit, match="neither a recipe .* nor a plan run"):
+        plan_or_recipe("edge-q")
+
+
+def test_device_pack_leaves_out_train_faces_identical_to_test_faces(mini_fer, tmp_path):
+    """The pack has no test split, so the copies of test faces in train must be dropped before it is made."""
+    import shutil
+
+    import cv2
+
+    from fer_edge.training.data import load
+    from fer_edge.training.device_job import REPO_SHARED_TOOL, pack_leak_free
+
+    if not REPO_SHARED_TOOL.is_file():
+        pytest.skip("shared/tools/fer2013_pack.py not found")
+    root = tmp_path / "fer"
+    shutil.copytree(mini_fer, root)
+    tests = sorted((root / "test").glob("*/*.jpg"))[:3]
+    for i, f in enumerate(tests):  # plant three leaks, one under another class's folder
+        shutil.copy(f, root / "train" / (f.parent.name if i else "happy") / f"leak{i}.jpg")
+    test_px = [cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) for f in (root / "test").glob("*/*.jpg")]
+    train_files = sorted((root / "train").glob("*/*.jpg"))
+    copies = {f"{f.parent.name}/{f.name}" for f in train_files
+              if any(np.array_equal(cv2.imread(str(f), cv2.IMREAD_GRAYSCALE), t) for t in test_px)}
+    assert {"happy/leak0.jpg", f"{tests[1].parent.name}/leak1.jpg"} <= copies
+    s = pack_leak_free(root, tmp_path / "pack.npz", log=lambda *_: None)
+    assert s["left_out_as_test_copies"] == len(copies) and s["train_faces"] == len(train_files)
+    train = load(tmp_path / "pack.npz", "train")
+    assert len(train) == len(train_files) - len(copies) and not copies & set(train.names)
+    assert len(load(tmp_path / "pack.npz", "val")) == len(list((root / "val").glob("*/*.jpg")))
+
+
 def test_a_paused_epoch_does_not_end_a_segment_but_slower_epochs_do(tmp_path):
     """The deadline check takes the slowest recent epoch, but not one stretched by a pause (SIGSTOP for a benchmark)."""
     import time

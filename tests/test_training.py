@@ -268,3 +268,23 @@ def test_gpu_job_trains_and_brings_back_what_a_device_call_can_return(mini_fer, 
     z = np.load(back / "probs.npz")
     assert list(z["labels"]) == s["classes"] and z["train"].shape == (7 * 24, 7) and z["val"].shape == (7 * 8, 7) and len(z["train_names"]) == 7 * 24
     assert np.allclose(z["train"].astype(np.float32).sum(1), 1.0, atol=0.01)
+
+
+@pytest.mark.slow
+def test_device_job_trains_a_plan_run_with_its_cached_teacher_on_a_leak_free_pack(mini_fer, tmp_path):
+    """What a GPU session runs for a distilled plan run (here on TensorFlow, one tiny epoch): the pack made without
+    test copies, the plan's recipe, schedule and teacher cache (c1's probabilities, found by the faces' names)."""
+    from fer_edge.training.device_job import REPO_SHARED_TOOL, main, pack_leak_free
+
+    if not REPO_SHARED_TOOL.is_file():
+        pytest.skip("shared/tools/fer2013_pack.py not found")
+    pack_leak_free(mini_fer, tmp_path / "pack.npz", log=lambda *_: None)
+    back, run = tmp_path / "back", tmp_path / "run"
+    assert main(["g6-edge-s-e60-kd-c1-cached", "--data", str(tmp_path / "pack.npz"), "--run", str(run),
+                 "--bring-back", str(back), "--budget-s", "300", "--epochs", "1", "--limit", "28"]) == 0
+    s = json.loads((back / "train.json").read_text())
+    assert s["recipe"] == "edge-s" and s["epochs"] == 1 and s["ema"] == 0.999 and s["augment"]["erase"] == 0.25
+    assert s["distillation"] == {"teachers": ["c1-edge-s-e120/probs.npz"], "alpha": 0.5,
+                                 "temperature": 2.0}
+    assert (back / "model.keras.part0").stat().st_size > 100_000
+

@@ -57,6 +57,14 @@ class PlannedRun:
     purpose: str = ""
     device: str = "cpu"  # "gpu": trained on the lent GPU machine and recorded with record_run, never by the runner
 
+    def train_args(self) -> dict:
+        """Keyword arguments for :func:`.train.train`: the plan's ``args``, teacher paths made absolute (the plan
+        names them from the repository root)."""
+        args = dict(self.args)
+        if args.get("teachers"):
+            args["teachers"] = [str(REPO / t) for t in args["teachers"]]
+        return args
+
 
 @dataclass
 class Campaign:
@@ -222,11 +230,8 @@ def _run_segment(camp: Campaign, run: PlannedRun, ledger: dict, data, out: Path,
     start_epochs = _epochs_logged(out)
     log(f"campaign: {run.name} ({run.recipe}, {run.args}) from epoch {start_epochs}, "
         f"{(deadline - time.time()) / 60:.0f} min to its deadline")
-    args = dict(run.args)
-    if args.get("teachers"):
-        args["teachers"] = [str(REPO / t) for t in args["teachers"]]
     t0 = time.time()
-    s = train_fn(run.recipe, data, out, resume=resume, deadline=deadline, **args)
+    s = train_fn(run.recipe, data, out, resume=resume, deadline=deadline, **run.train_args())
     hours = (time.time() - t0) / 3600
     epochs_now = s["epochs_run"]
     seg = {"date": dt.date.today().isoformat(), "epochs_from": start_epochs, "epochs_to": epochs_now,

@@ -8,6 +8,9 @@ copies the run's summary files and the best model, split into parts under the
 per-file cap (:func:`join` restores it here), plus, with ``--probs``, the
 model's probabilities on the pack's train and val faces for offline distillation.
 ``results/campaign/gpu_job.sh`` sets the machine up and calls this module.
+
+The job is named by a recipe, or by a run of the campaign plan (``results/campaign/plan.json``), whose recipe and
+arguments (schedule, EMA, augmentation, teachers) it then trains: the plan stays the one place a run is declared.
 """
 from __future__ import annotations
 
@@ -21,13 +24,13 @@ import numpy as np
 
 PART_BYTES = 15 << 20  # under the device's 16 MiB per returned file
 SUMMARY = ("train.json", "best.json", "best_ema.json", "history.csv")
+REPO_SHARED_TOOL = Path(__file__).resolve().parents[1].parent / "shared" / "tools" / "fer2013_pack.py"
 
 
 def bring_back(run: Path, dest: Path, *, data=None, log=print) -> list[Path]:
     """Copy the run's summaries and its best model (as ``model.keras.partN``) to ``dest``; with ``data``, also
     ``probs.npz``: the model's labels, float16 probabilities and file names for each split of ``data`` (train,
     val): a teacher cache for ``fer-edge train --teacher probs.npz``."""
-    from .evaluate import load_predictor
     from .train import best_weights
 
     dest.mkdir(parents=True, exist_ok=True)
@@ -37,17 +40,7 @@ def bring_back(run: Path, dest: Path, *, data=None, log=print) -> list[Path]:
             out.append(Path(shutil.copy(run / f, dest / f)))
     model = best_weights(run)
     if data is not None:
-        from .data import load
-
-        pred = load_predictor(model)
-        arrays = {"labels": np.array(pred.metadata.labels)}
-        for split in ("train", "val"):
-            d = load(data, split)
-            p = pred.predict(d.x)
-            arrays[split], arrays[f"{split}_names"] = p.astype(np.float16), np.array(d.names)
-            log(f"{model.name} on {split}: {len(d)} faces, accuracy {float((p.argmax(1) == d.y).mean()):.4f}")
-        np.savez_compressed(dest / "probs.npz", **arrays)
-        out.append(dest / "probs.npz")
+        out.append(write_probs(model, data, dest / "probs.npz", log=log))
     blob = model.read_bytes()
     for i in range(0, len(blob), PART_BYTES):
         part = dest / f"model.keras.part{i // PART_BYTES}"
@@ -56,6 +49,23 @@ def bring_back(run: Path, dest: Path, *, data=None, log=print) -> list[Path]:
     log(f"brought back {model.name} ({len(blob) / 2**20:.1f} MiB in {-(-len(blob) // PART_BYTES)} parts) and "
         f"{len(out)} files in all")
     return out
+
+
+def write_probs(model, data, dest, log=print) -> Path:
+    """A teacher cache for ``fer-edge train --teacher CACHE.npz``: ``model``'s labels, float16 probabilities and
+    file names for each face of ``data``'s train and val splits."""
+    from .data import load
+    from .evaluate import load_predictor
+
+    pred = load_predictor(model)
+    arrays = {"labels": np.array(pred.metadata.labels)}
+    for split in ("train", "val"):
+        d = load(data, split)
+        p = pred.predict(d.x)
+        arrays[split], arrays[f"{split}_names"] = p.astype(np.float16), np.array(d.names)
+        log(f"{Path(model).name} on {split}: {len(d)} faces, accuracy {float((p.argmax(1) == d.y).mean()):.4f}")
+    np.savez_compressed(dest, **arrays)
+    return Path(dest)
 
 
 def join(folder) -> Path:
@@ -73,9 +83,58 @@ def join(folder) -> Path:
     return target
 
 
+def pack_leak_free(root, out, tool=None, log=print) -> dict:
+    """Pack ``root``'s train and val for the device (``shared/tools/fer2013_pack.py``) without the train faces
+    that are pixel-identical to a ``test/`` face: the pack has no test split, so training there could not drop
+    them itself and its test score would count memorised faces. Val leaks and repeats are still dropped by
+    training (:func:`.data.drop_leaks`). Returns what was left out."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from .data import load, pixel_hash
+
+    root, out = Path(root), Path(out)
+    tool = Path(tool) if tool else REPO_SHARED_TOOL
+    if not tool.is_file():
+        raise FileNotFoundError(f"the pack tool {tool} is missing")
+    test = {pixel_hash(im) for im in load(root, "test").x}
+    train = load(root, "train")
+    leaked = {n for n, im in zip(train.names, train.x) if pixel_hash(im) in test}
+    with tempfile.TemporaryDirectory() as tmp:
+        for split in ("train", "val"):
+            for f in (root / split).glob("*/*"):
+                name = f"{f.parent.name}/{f.name}"
+                if split == "train" and name in leaked:
+                    continue
+                link = Path(tmp) / split / name
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(f.resolve())
+        subprocess.run([sys.executable, str(tool), "pack", tmp, str(out)], check=True)
+    summary = {"train_faces": len(train), "left_out_as_test_copies": len(leaked), "pack": str(out),
+               "mib": round(out.stat().st_size / 2**20, 1)}
+    log(json.dumps(summary))
+    return summary
+
+
+def plan_or_recipe(name: str) -> tuple[str, dict]:
+    """``(recipe, train arguments)`` for a run of the campaign plan, else ``(name, {})`` for a recipe name."""
+    from .campaign import Campaign, CampaignError
+    from .recipes import RECIPES
+
+    if name in RECIPES:
+        return name, {}
+    try:
+        run = Campaign.load().run(name)
+    except CampaignError as e:
+        raise SystemExit(f"device_job: {name!r} is neither a recipe ({', '.join(RECIPES)}) nor a plan run: {e}")
+    print(f"plan run {run.name}: {run.recipe} {run.args}", flush=True)
+    return run.recipe, run.train_args()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("recipe")
+    ap.add_argument("recipe", help="a recipe, or a run of the campaign plan (its recipe and arguments)")
     ap.add_argument("--data", required=True, help="pack .npz or data root")
     ap.add_argument("--run", required=True, help="run folder (resumed when it holds a run)")
     ap.add_argument("--bring-back", required=True, help="folder for what returns ($OUT on the device)")
@@ -87,17 +146,24 @@ def main(argv=None) -> int:
     if argv is None:
         import sys
         argv = sys.argv[1:]
-    if argv[:1] == ["join"]:  # here, after the call: python -m fer_edge.training.device_job join FOLDER
-        print(join(argv[1]))
+    tools = {"join": (join, "FOLDER"),  # here, after the call: model.keras from its parts
+             "probs": (write_probs, "MODEL DATA OUT.npz"),  # here: a teacher cache from a model
+             "pack": (pack_leak_free, "DATA_ROOT OUT.npz")}  # here, before the call: the leak-free pack
+    if argv[:1] and argv[0] in tools:
+        fn, usage = tools[argv[0]]
+        if len(argv) - 1 != len(usage.split()):
+            raise SystemExit(f"usage: python -m fer_edge.training.device_job {argv[0]} {usage}")
+        print(fn(*argv[1:]))
         return 0
     a = ap.parse_args(argv)
     t0 = time.time()
     from .train import train
 
+    recipe, args = plan_or_recipe(a.recipe)
+    args.update({k: v for k, v in (("epochs", a.epochs), ("ema", a.ema)) if v is not None})
     run = Path(a.run)
-    extra = {} if a.ema is None else {"ema": a.ema}
-    s = train(a.recipe, a.data, run, epochs=a.epochs, limit=a.limit, verbose=2, deadline=t0 + a.budget_s,
-              resume=(run / "history.csv").exists(), **extra)
+    s = train(recipe, a.data, run, limit=a.limit, verbose=2, deadline=t0 + a.budget_s,
+              resume=(run / "history.csv").exists(), **args)
     print(json.dumps({k: s.get(k) for k in ("recipe", "epochs_run", "epochs", "complete", "best_val_accuracy")}),
           flush=True)
     if not s["epochs_run"]:

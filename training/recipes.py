@@ -74,6 +74,11 @@ register(Recipe("edge-xs", _edge, dict(width=1.0, depth=(1, 1, 2, 2)), epochs=25
                       "about 0.65x edge-s's INT8 latency; meant to be distilled from edge-s (--teacher)"))
 register(Recipe("edge-m", _edge, dict(width=1.5), epochs=60,
                 notes="wider edge net, 0.66 M params, 66 M MACs"))
+register(Recipe("edge-l", _edge, dict(width=1.5, depth=(2, 2, 3, 3)), epochs=150, ema=0.999,
+                augment=Augment(erase=0.25),
+                notes="the accurate tier's net (issue 14): edge-m with a third conv in the two low-resolution "
+                      "stages, 1.08 M params, 90 M MACs (about 3x edge-s), Edge-TPU ops only; meant to be distilled "
+                      "from the GPU teacher on the GPU machine"))
 register(Recipe("teacher-resnet", _teacher, optimizer="sgd", lr=0.05, weight_decay=5e-4, batch_size=128, epochs=250,
                 augment=Augment(erase=0.5), ema=0.999, mixup=0.2,
                 notes="GPU teacher (issue 14): ResNet-18-style, 11 M params; SGD-Nesterov 0.05 cosine over 250 epochs, "
