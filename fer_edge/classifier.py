@@ -15,6 +15,9 @@ from .tflite_file import EDGETPU_CUSTOM_OP, is_edgetpu_compiled
 
 #: The bundled model ``fer-edge predict`` uses when none is given.
 DEFAULT_MODEL = "fer_edge_default.tflite"
+#: Model tiers, each a bundled file when this install ships it; every verb's ``--model`` takes the tier's name.
+#: fast: <= 20 M MACs; accurate: <= 8x the ``fer`` model's latency, Edge-TPU ops only (issue 14, docs/models.md).
+TIERS = {"default": DEFAULT_MODEL, "fast": "fer_edge_fast.tflite", "accurate": "fer_edge_accurate.tflite"}
 
 
 @dataclass(frozen=True)
@@ -33,13 +36,19 @@ def bundled_models() -> dict[str, Path]:
 
 
 def resolve_model(model) -> bytes | str | Path:
-    """A path, bytes, a bundled model's name, or None for the default bundled model."""
+    """A path, bytes, a tier (``default``, ``fast``, ``accurate``), a bundled model's name, or None for the
+    default bundled model."""
     if model is None:
         model = DEFAULT_MODEL
     if isinstance(model, (bytes, bytearray, memoryview)):
         return model
     bundled = bundled_models()
     name = str(model)
+    if name in TIERS and not Path(name).exists():
+        if TIERS[name] not in bundled and name != "default":
+            have = ", ".join(t for t, f in TIERS.items() if f in bundled) or "none"
+            raise ModelError(f"tier {name!r} is not bundled in this install (tiers here: {have})")
+        name = model = TIERS[name]
     if name in bundled or f"{name}.tflite" in bundled:
         return bundled.get(name) or bundled[f"{name}.tflite"]
     if model == DEFAULT_MODEL:

