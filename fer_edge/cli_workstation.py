@@ -76,6 +76,8 @@ def _quiet_tf():
               help="With --teacher: weight of the teachers' probabilities in the target (the rest: the label).")
 @click.option("--temperature", type=float, default=1.0, show_default=True,
               help="With --teacher: soften the teachers' probabilities, softmax(logits / T).")
+@click.option("--fit-val", is_flag=True,
+              help="Train on train/ + val/ (the release retrain of a recipe chosen on val); keeps the last epoch.")
 @click.option("--search", is_flag=True, help="Hyper-parameter search over the recipe's space (keras-tuner).")
 @click.option("--trials", type=int, default=8, show_default=True, help="Search: number of trials.")
 @click.option("--list", "list_recipes", is_flag=True, help="List recipes with params and MACs, then exit.")
@@ -84,7 +86,7 @@ def _quiet_tf():
 @click.option("--verbose", type=int, default=1, show_default=True, help="Keras progress: 0 silent, 1 bar, 2 line per epoch.")
 @_workstation_errors
 def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, limit, stop_after, keep_duplicates, weights,
-          init, lr, teachers, distill, temperature, search, trials, list_recipes, test_report, verbose):
+          init, lr, teachers, distill, temperature, fit_val, search, trials, list_recipes, test_report, verbose):
     """Train a recipe on FER2013-style data (checkpoints every epoch; --resume continues)."""
     _quiet_tf()
     if list_recipes:
@@ -105,11 +107,12 @@ def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, li
     summary = run_train(recipe, data, out, epochs=epochs, classes=classes, seed=seed, resume=resume,
                         batch_size=batch_size, limit=limit, dedupe=not keep_duplicates, verbose=verbose,
                         arch=arch, size=size, stop_after=stop_after, init=init, lr=lr, teachers=teachers,
-                        distill=distill, temperature=temperature)
+                        distill=distill, temperature=temperature, fit_val=fit_val)
     if not summary["complete"]:
         click.echo(f"paused after {summary['epochs_run']} of {summary['epochs']} epochs; continue with --resume")
         return
-    click.echo(f"best val accuracy {summary['best_val_accuracy']:.4f} at epoch {summary['best_epoch']} -> {out}/model.keras")
+    which = "last epoch (val is trained on): val accuracy" if fit_val else "best val accuracy"
+    click.echo(f"{which} {summary['best_val_accuracy']:.4f} at epoch {summary['best_epoch']} -> {out}/model.keras")
     if test_report:
         from .training.data import DataError
         from .training.evaluate import evaluate as run_eval

@@ -39,7 +39,8 @@ class FakeTrain:
             (out / "backup" / "checkpoint.npz").unlink(missing_ok=True)
         else:
             (out / "backup" / "checkpoint.npz").write_bytes(b"x")
-        return {"epochs_run": target, "epochs": epochs, "complete": complete, "backend": "fake"}
+        return {"epochs_run": target, "epochs": epochs, "complete": complete, "backend": "fake",
+                **({"fit_val": True} if kw.get("fit_val") else {})}
 
 
 def test_runs_resume_in_plan_order_and_the_table_records_each_segment(tmp_path):
@@ -68,6 +69,18 @@ def test_runs_resume_in_plan_order_and_the_table_records_each_segment(tmp_path):
     assert camp.run_campaign(plan, runs_dir=tmp_path / "runs", budget_s=3600, reserve_s=0, train_fn=fake,
                              log=lambda m: None) == []  # all complete: nothing runs
     assert len(fake.calls) == 3
+
+
+def test_a_train_and_val_run_says_its_val_columns_are_not_held_out(tmp_path):
+    plan = _plan(tmp_path, [{"name": "r", "recipe": "edge-s", "args": {"epochs": 2, "fit_val": True}}], tmp_path)
+    fake = FakeTrain(stop_at={"r": 1})
+    for _ in range(2):
+        camp.run_campaign(plan, runs_dir=tmp_path / "runs", budget_s=3600, reserve_s=0, train_fn=fake,
+                          log=lambda m: None)
+        fake.stop_at = {}
+    assert fake.calls[0]["kw"] == {"fit_val": True}
+    md = (tmp_path / "results" / "README.md").read_text()
+    assert md.count("val/ is trained on (fit_val): its val columns are not held-out scores") == 2
 
 
 def test_a_lost_checkpoint_restarts_the_run_and_says_so(tmp_path):

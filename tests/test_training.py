@@ -77,6 +77,38 @@ def test_every_recipe_trains_end_to_end(name, mini_fer, tmp_path):
 
 
 @pytest.mark.slow
+def test_fit_val_trains_on_train_and_val_keeps_the_last_epoch_and_its_ema(mini_fer, tmp_path):
+    """The release retrain: val joins the training faces (less copies of test faces and repeats), no epoch is
+    picked on it, a teacher cache must hold the val faces too, and the EMA weights are the ones released."""
+    from fer_edge.training.data import load, pixel_hash
+    from fer_edge.training.distill import DistillError
+    from fer_edge.training.train import best_weights
+
+    tr, va, te = (load(mini_fer, s) for s in ("train", "val", "test"))
+    test_px = {pixel_hash(im) for im in te.x}
+    expected = len({pixel_hash(im) for im in np.concatenate([tr.x, va.x])} - test_px)
+    rng = np.random.default_rng(0)
+    arrays = {"labels": np.array(tr.classes)}
+    for split, d in (("train", tr), ("val", va)):
+        arrays[split] = rng.dirichlet(np.ones(7), len(d)).astype(np.float16)
+        arrays[f"{split}_names"] = np.array(d.names)
+    np.savez(tmp_path / "probs.npz", **arrays)
+    kw = dict(epochs=2, verbose=0, arch={"width": 0.5}, ema=0.9, teachers=[str(tmp_path / "probs.npz")],
+              distill=0.5, fit_val=True)
+    s = train("edge-s", mini_fer, tmp_path / "run", **kw)
+    assert s["fit_val"] and s["train_images"] == expected and s["train_images"] > len(tr) - 8
+    assert s["cleaning"]["kept"] == expected and s["best_epoch"] == 2
+    for f in ("best.json", "best_ema.json"):
+        b = json.loads((tmp_path / "run" / f).read_text())
+        assert b["epoch"] == 2 and b["selection"] == "last epoch (val is trained on)"
+    assert best_weights(tmp_path / "run").name == "model_ema.keras"
+    del arrays["val"], arrays["val_names"]
+    np.savez(tmp_path / "train_only.npz", **arrays)
+    with pytest.raises(DistillError, match="PublicTest_"):
+        train("edge-s", mini_fer, tmp_path / "run2", **{**kw, "teachers": [str(tmp_path / "train_only.npz")]})
+
+
+@pytest.mark.slow
 def test_resume_continues_exactly(mini_fer, tmp_path):
     """Two epochs straight and one epoch + --resume give the same weights, EMA and history (mixup, erasing on)."""
     kw = dict(epochs=2, limit=40, verbose=0, arch={"width": 0.5}, ema=0.9, mixup=0.4, augment={"erase": 0.5})

@@ -248,6 +248,8 @@ def _record(camp: Campaign, run: PlannedRun, ledger: dict, state: dict, seg: dic
             data, scorers: dict, runs_dir: Path | None = None) -> None:
     """Score the run's best epochs, append ``seg`` to its ledger entry, keep a finished run's small files and
     rewrite the ledger and the results table."""
+    if summary.get("fit_val") and "val/ is trained on" not in seg["note"]:
+        seg["note"] += "val/ is trained on (fit_val): its val columns are not held-out scores; "
     if seg["epochs_to"] and (out / "model.keras").exists():
         classes = summary.get("classes")
         key = ",".join(classes) if classes else ""

@@ -45,6 +45,14 @@ class FaceData:
         idx = np.asarray(idx)
         return FaceData(self.x[idx], self.y[idx], self.classes, [self.names[i] for i in idx], Counter(self.skipped))
 
+    def __add__(self, other: "FaceData") -> "FaceData":
+        """Both sets' faces (same classes), e.g. train + val for a release retrain."""
+        if self.classes != other.classes or self.x.shape[1:] != other.x.shape[1:]:
+            raise DataError(f"cannot join faces of classes {self.classes} {self.x.shape[1:]} and "
+                            f"{other.classes} {other.x.shape[1:]}")
+        return FaceData(np.concatenate([self.x, other.x]), np.concatenate([self.y, other.y]), self.classes,
+                        self.names + other.names, self.skipped + other.skipped)
+
     def counts(self) -> dict[str, int]:
         c = np.bincount(self.y, minlength=len(self.classes))
         return {name: int(n) for name, n in zip(self.classes, c)}

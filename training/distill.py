@@ -39,6 +39,9 @@ class CachedTeacher:
         try:
             with np.load(path) as z:
                 names, probs, labels = z["train_names"], z["train"].astype(np.float32), [str(v) for v in z["labels"]]
+                if "val" in z and "val_names" in z:  # a train + val run (fit_val) looks val faces up too
+                    names = np.concatenate([names, z["val_names"]])
+                    probs = np.concatenate([probs, z["val"].astype(np.float32)])
         except (OSError, ValueError, KeyError) as e:
             raise DistillError(f"--teacher: {path} is not a teacher cache (train, train_names, labels): "
                                f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None

@@ -179,7 +179,7 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
           seed: int = 0, resume: bool = False, batch_size: int | None = None, limit: int | None = None,
           dedupe: bool = True, verbose: int = 1, arch: dict | None = None, stop_after: int | None = None,
           init: str | Path | None = None, teachers=None, distill: float = 0.7, temperature: float = 1.0,
-          augment: dict | None = None, deadline: float | None = None, **overrides) -> dict:
+          augment: dict | None = None, deadline: float | None = None, fit_val: bool = False, **overrides) -> dict:
     """Train ``recipe_name`` on ``data`` (CSV or folder root) into ``out``; returns the run summary.
 
     ``stop_after`` ends this call after that many epochs, ``deadline`` (a ``time.time()``
@@ -189,6 +189,10 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
     into this run: targets ``(1 - distill) * label + distill * teacher`` (:mod:`.distill`;
     the recipe's label smoothing is then off). ``augment`` overrides fields of the
     recipe's :class:`~.augment.Augment` (e.g. ``{"erase": 0.25}``).
+
+    ``fit_val`` trains on ``train/`` + ``val/`` (the release retrain of a recipe already chosen on val): val then
+    measures nothing held out, so no epoch is picked on it: the last epoch's weights are kept (EMA and plain), and
+    :func:`best_weights` takes the EMA ones.
     """
     import keras
 
@@ -220,7 +224,9 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
     if verbose:
         print(f"loading faces from {data} ...", flush=True)
     train_d, val_d = load(data, "train", cs), load(data, "val", cs)
-    held = [val_d]
+    held = [] if fit_val else [val_d]
+    if fit_val:
+        train_d = train_d + val_d
     try:
         held.append(load(data, "test", cs))
     except (ValueError, OSError):
@@ -248,7 +254,7 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
     ema = WeightAverage(model, recipe.ema) if recipe.ema else None
     ckpt = Checkpoint(out / "backup")
     start = ckpt.restore(model, ema) if resume else 0
-    loop = _EpochLoop(out, model, schedule, ema, ckpt, verbose)
+    loop = _EpochLoop(out, model, schedule, ema, ckpt, verbose, keep_last=fit_val)
     paused = False
     try:
         for epoch in range(start, recipe.epochs):
@@ -256,7 +262,7 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
                 paused = True
                 break
             loop.run_epoch(epoch, feed[epoch], val, recipe.batch_size, seed)
-            if recipe.patience and loop.since_best() >= recipe.patience:
+            if recipe.patience and not fit_val and loop.since_best() >= recipe.patience:
                 break
     finally:
         feed.close()
@@ -282,6 +288,7 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
                 "seconds_this_call": round(elapsed, 1), "epoch_seconds": loop.epoch_seconds,
                 **({"init_from": started_from} if started_from else {}),
                 **({"distillation": teach.describe()} if teach else {}),
+                **({"fit_val": True} if fit_val else {}),
                 "machine": machine(), "fer_edge": __version__, **summary_of(model)}
     meta = ModelMetadata(labels=list(cs.names), preprocessing=spec, name=out.name, recipe=recipe.name,
                          format="keras", metrics={"val_accuracy": round(best["val_accuracy"], 4)}, training=training)
@@ -342,10 +349,11 @@ class Checkpoint:
 class _EpochLoop:
     """One epoch: learning rate, fit on the epoch's arrays, val (and EMA val), log, keep best, checkpoint."""
 
-    def __init__(self, out: Path, model, schedule, ema, ckpt: Checkpoint, verbose: int):
+    def __init__(self, out: Path, model, schedule, ema, ckpt: Checkpoint, verbose: int, keep_last: bool = False):
         import sys
 
         self.out, self.model, self.schedule, self.ema, self.ckpt = out, model, schedule, ema, ckpt
+        self.keep_last = keep_last  # val is in the training data (fit_val): keep every epoch, so the last one stays
         self.verbose = 0 if not verbose else (verbose if sys.stdout.isatty() else 2)
         self.epoch_seconds: list[float] = []
 
@@ -393,12 +401,15 @@ class _EpochLoop:
                   f"({self.epoch_seconds[-1]:.0f} s)", flush=True)
 
     def _keep_best(self, acc: float, epoch: int, model_name: str, best_name: str) -> None:
-        """Save the best epoch on val accuracy; the best so far survives a resume."""
+        """Save the best epoch on val accuracy (the last epoch with ``keep_last``); the best so far survives a
+        resume."""
         best_file = self.out / best_name
         best = json.loads(best_file.read_text())["val_accuracy"] if best_file.exists() else -1.0
-        if acc > best:
+        if acc > best or self.keep_last:
             self.model.save(self.out / model_name)
-            best_file.write_text(json.dumps({"val_accuracy": acc, "epoch": epoch + 1}))
+            best_file.write_text(json.dumps({"val_accuracy": acc, "epoch": epoch + 1,
+                                             **({"selection": "last epoch (val is trained on)"}
+                                                if self.keep_last else {})}))
 
 
 def _accuracy(model, ep) -> float:
@@ -428,8 +439,12 @@ def _append_history(out: Path, epoch: int, row: dict) -> None:
 
 def best_weights(run) -> Path:
     """A run's best model file: ``model_ema.keras`` when its val accuracy (``best_ema.json``) beats the plain
-    weights' (``best.json``), else ``model.keras``. Val alone decides: test never picks."""
+    weights' (``best.json``), else ``model.keras``. Val alone decides: test never picks. A ``fit_val`` run (val
+    trained on) takes its EMA weights when it has them: the rule its recipe's held-out runs chose (c1, c6)."""
     run = Path(run)
+    summary = run / "train.json"
+    if summary.exists() and json.loads(summary.read_text()).get("fit_val"):
+        return run / "model_ema.keras" if (run / "model_ema.keras").exists() else run / "model.keras"
     plain = json.loads((run / "best.json").read_text())["val_accuracy"]
     ema = run / "best_ema.json"
     if ema.exists() and (run / "model_ema.keras").exists() and json.loads(ema.read_text())["val_accuracy"] > plain:
