@@ -242,6 +242,11 @@ def test_device_job_rebuilds_a_model_from_its_parts_and_names_a_missing_one(tmp_
         join(tmp_path)
     with pytest.raises(FileNotFoundError, match="no model.keras.part"):
         join(tmp_path / "model.keras")
+    from fer_edge.training.device_job import main
+    with pytest.raises(SystemExit, match=r"^device_job join: .*parts are missing"):
+        main(["join", str(tmp_path)])
+    with pytest.raises(SystemExit, match=r"^usage: python -m fer_edge.training.device_job probs MODEL DATA OUT.npz"):
+        main(["probs", "m.keras"])
 
 
 def test_device_job_takes_a_plan_run_with_its_arguments_or_a_recipe_and_names_neither():
@@ -282,6 +287,10 @@ def test_device_pack_leaves_out_train_faces_identical_to_test_faces(mini_fer, tm
     train = load(tmp_path / "pack.npz", "train")
     assert len(train) == len(train_files) - len(copies) and not copies & set(train.names)
     assert len(load(tmp_path / "pack.npz", "val")) == len(list((root / "val").glob("*/*.jpg")))
+    before = (tmp_path / "pack.npz").read_bytes()
+    with pytest.raises(FileExistsError, match="never overwritten"):
+        pack_leak_free(root, tmp_path / "pack.npz", log=lambda *_: None)
+    assert (tmp_path / "pack.npz").read_bytes() == before
 
 
 def test_a_paused_epoch_does_not_end_a_segment_but_slower_epochs_do(tmp_path):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -88,7 +89,6 @@ def pack_leak_free(root, out, tool=None, log=print) -> dict:
     that are pixel-identical to a ``test/`` face: the pack has no test split, so training there could not drop
     them itself and its test score would count memorised faces. Val leaks and repeats are still dropped by
     training (:func:`.data.drop_leaks`). Returns what was left out."""
-    import subprocess
     import sys
     import tempfile
 
@@ -98,6 +98,8 @@ def pack_leak_free(root, out, tool=None, log=print) -> dict:
     tool = Path(tool) if tool else REPO_SHARED_TOOL
     if not tool.is_file():
         raise FileNotFoundError(f"the pack tool {tool} is missing")
+    if out.exists():
+        raise FileExistsError(f"{out} exists: remove it first (a pack is never overwritten)")
     test = {pixel_hash(im) for im in load(root, "test").x}
     train = load(root, "train")
     leaked = {n for n, im in zip(train.names, train.x) if pixel_hash(im) in test}
@@ -153,7 +155,10 @@ def main(argv=None) -> int:
         fn, usage = tools[argv[0]]
         if len(argv) - 1 != len(usage.split()):
             raise SystemExit(f"usage: python -m fer_edge.training.device_job {argv[0]} {usage}")
-        print(fn(*argv[1:]))
+        try:
+            print(fn(*argv[1:]))
+        except (OSError, ValueError, RuntimeError, subprocess.CalledProcessError) as e:
+            raise SystemExit(f"device_job {argv[0]}: {e}") from None
         return 0
     a = ap.parse_args(argv)
     t0 = time.time()
