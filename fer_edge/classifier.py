@@ -64,7 +64,8 @@ class EmotionClassifier:
     """Classify face crops (any size, gray or BGR) with a TFLite model and its metadata.
 
     Args:
-        model: path, bytes, bundled model name, or None for the bundled default.
+        model: path, bytes, bundled model name, tier (``default``, ``fast``, ``accurate``), or None for the
+            bundled default.
         num_threads: CPU threads for LiteRT.
         device: ``None``/``"cpu"`` or an Edge TPU device (``"usb"``, ``"pci:0"``...).
         metadata: override the model's own metadata (for models converted elsewhere).

@@ -60,7 +60,7 @@ class RecognizerOptions:
         regions), ``detect_every`` runs the full detector every n-th frame and reuses the boxes between.
     """
 
-    model: object = None  # path, bytes or bundled name; None: the bundled default
+    model: object = None  # path, bytes, bundled name or tier (default, fast, accurate); None: the default
     running_mode: RunningMode = RunningMode.IMAGE
     detector: str = "blazeface"
     detector_model: str | None = None
