@@ -135,11 +135,22 @@ def test_resume_continues_exactly(mini_fer, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_deadline_stops_before_an_epoch_that_would_not_finish(mini_fer, tmp_path):
+def test_a_deadline_stops_before_an_epoch_that_would_not_finish(mini_fer, tmp_path, monkeypatch):
+    """Each epoch is booked at 100 s (whatever it took here), so a 60 s deadline lets the first one run, never the
+    second: the check reads the epochs' times, not this machine's load."""
+    import sys
     import time
 
+    loop = sys.modules["fer_edge.training.train"]._EpochLoop
+    real = loop.run_epoch
+
+    def booked_slow(self, *a, **k):
+        real(self, *a, **k)
+        self.epoch_seconds[-1] = 100.0
+
+    monkeypatch.setattr(loop, "run_epoch", booked_slow)
     s = train("edge-s", mini_fer, tmp_path / "d", epochs=3, limit=40, verbose=0, arch={"width": 0.5},
-              deadline=time.time() + 1.0)
+              deadline=time.time() + 60.0)
     assert s["epochs_run"] == 1 and not s["complete"] and (tmp_path / "d" / "backup" / "checkpoint.npz").exists()
     s = train("edge-s", mini_fer, tmp_path / "e", epochs=3, limit=40, verbose=0, deadline=time.time() - 1)
     assert s["epochs_run"] == 0 and not s["complete"]
