@@ -279,6 +279,17 @@ def test_evaluate_and_score_take_predictions_made_once_and_give_the_same_numbers
         evaluate(model, mini_fer, "test", data=scorer.test, probs=probs[:3])
 
 
+def test_release_refuses_an_unfinished_run_in_one_line(tmp_path):
+    from fer_edge.training.release import main
+
+    with pytest.raises(SystemExit, match=r"^release: .* is not a run folder: no train.json$"):
+        main([str(tmp_path)])
+    (tmp_path / "train.json").write_text(json.dumps({"complete": False, "epochs_run": 63, "epochs": 120}))
+    with pytest.raises(SystemExit, match=r"is not finished \(63 of 120 epochs\): its best epoch may still change"):
+        main([str(tmp_path), "--tier", "fast"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.json"]  # nothing written
+
+
 def test_release_picks_the_weights_by_val_never_by_test(tmp_path):
     from fer_edge.training.train import best_weights
 

@@ -49,6 +49,13 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
 
     stem = tier_stem(tier)
     run = Path(run)
+    summary_file = run / "train.json"
+    if not summary_file.is_file():
+        raise FileNotFoundError(f"{run} is not a run folder: no train.json")
+    done = json.loads(summary_file.read_text())
+    if not done.get("complete"):
+        raise ValueError(f"{run} is not finished ({done.get('epochs_run')} of {done.get('epochs')} epochs): "
+                         "its best epoch may still change; finish it first")
     out = Path(out) if out else run
     out.mkdir(parents=True, exist_ok=True)
     parent = best_weights(run)
@@ -76,7 +83,7 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
         log("release: INT8 and fer latency in interleaved rounds")
         theirs, mine = B.interleaved_latency([(fer_model, B.FER_PACKAGE_METADATA), tflite])
         row, ref = {**row, **mine}, {**ref, "ms_median_1t": theirs["ms_median_1t"]}
-    summary = json.loads((run / "train.json").read_text())
+    summary = dict(done)
     if parent.name == "model_ema.keras":
         best = json.loads((run / "best_ema.json").read_text())
         summary.update(best_epoch=best["epoch"], best_val_accuracy=best["val_accuracy"],
@@ -129,9 +136,12 @@ def main(argv=None) -> int:
     ap.add_argument("--install", action="store_true", help="also copy the model and card into fer_edge/models")
     a = ap.parse_args(argv)
     out = a.out or a.run
-    release(a.run, a.data, out, formats=a.formats.split(","), fer_model=a.fer_model, hours=a.hours, tier=a.tier)
-    if a.install:
-        print(f"installed {install(out)}")
+    try:
+        release(a.run, a.data, out, formats=a.formats.split(","), fer_model=a.fer_model, hours=a.hours, tier=a.tier)
+        if a.install:
+            print(f"installed {install(out)}")
+    except (OSError, ValueError, RuntimeError) as e:
+        raise SystemExit(f"release: {e}") from None
     return 0
 
 
