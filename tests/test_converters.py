@@ -89,6 +89,29 @@ def test_broken_quantization_fails_parity(converted, parent_model, fer_root):
     assert not rolled["passed"] and rolled["agreement"] < 0.2
 
 
+def test_float_formats_are_judged_without_the_parents_ties_integer_formats_on_every_face():
+    """A float16 top-1 flip on a face the parent ties (top-2 margin 1e-4) is rounding, not a conversion fault;
+    a flip on a decided face still fails, and INT8 counts every face."""
+    from fer_edge.converters.parity import compare
+
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(7) * 0.3, 2000).astype(np.float32)
+    p[:5] = [0.4, 0.3999, 0.05, 0.05, 0.05, 0.05, 0.0501]  # five faces the parent ties on
+    y = p.argmax(1)
+    conv = p.copy()
+    conv[:5, [0, 1]] = conv[:5, [1, 0]]  # float16 rounding flips all five
+    labels = [str(i) for i in range(7)]
+    r = compare(y, p, conv, labels, "float16")
+    assert r["passed"] and r["agreement"] == 1 - 5 / 2000 and r["parent_ties"] >= 5
+    assert r["agreement_without_ties"] == 1.0
+    decided = np.flatnonzero(np.sort(p, 1)[:, -1] - np.sort(p, 1)[:, -2] > 0.2)[:3]
+    conv[decided] = np.roll(conv[decided], 1, axis=1)
+    r = compare(y, p, conv, labels, "float16")
+    assert not r["passed"] and "faces the parent does not tie" in r["failures"][0]
+    r = compare(y, p, conv, labels, "int8")
+    assert r["parent_ties"] == 0 and r["agreement_without_ties"] == r["agreement"] == 1 - 8 / 2000
+
+
 @pytest.mark.runtime
 def test_thresholds_by_format():
     th = Thresholds()
