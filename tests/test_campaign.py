@@ -218,6 +218,31 @@ def test_gpu_runs_are_recorded_from_their_folder_and_skipped_by_the_runner(tmp_p
         camp.Campaign.load(bad)
 
 
+def test_a_gpu_run_cut_short_then_trained_again_from_zero_is_recorded_as_a_restart(tmp_path, monkeypatch):
+    """A bare device machine cannot resume an earlier session's epochs: a folder whose last call ran every one of
+    its epochs started from 0, whatever the ledger had."""
+    monkeypatch.setattr(camp, "Scorer", FakeScorer)
+    monkeypatch.setenv("FER_EDGE_CAMPAIGN_DIR", str(tmp_path / "runs"))
+    plan = _plan(tmp_path, [{"name": "g", "recipe": "edge-s", "args": {"epochs": 3}, "device": "gpu"}], tmp_path)
+    first = _device_run(tmp_path / "d1", complete=False)
+    summary = json.loads((first / "train.json").read_text())
+    (first / "train.json").write_text(json.dumps({**summary, "epoch_seconds": [3.0]}))
+    assert camp.record_run("g", first, plan_path=plan, data=tmp_path, log=lambda m: None)["epochs_to"] == 1
+    again = _device_run(tmp_path / "d2")
+    (again / "train.json").write_text(json.dumps({**json.loads((again / "train.json").read_text()),
+                                                  "epoch_seconds": [3.0, 3.0, 3.0]}))
+    seg = camp.record_run("g", again, plan_path=plan, data=tmp_path, log=lambda m: None)
+    assert (seg["epochs_from"], seg["epochs_to"], seg["complete"]) == (0, 3, True)
+    assert "restarted from epoch 0 (the 1 epochs recorded before did not outlive their device machine)" in seg["note"]
+    resumed = _device_run(tmp_path / "d3", complete=False)  # a warm machine's second call: fewer epochs timed
+    (resumed / "train.json").write_text(json.dumps({**json.loads((resumed / "train.json").read_text()),
+                                                    "epochs_run": 2, "epoch_seconds": [3.0]}))
+    plan = _plan(tmp_path, [{"name": "h", "recipe": "edge-s", "args": {"epochs": 3}, "device": "gpu"}], tmp_path)
+    camp.record_run("h", first, plan_path=plan, data=tmp_path, log=lambda m: None)
+    seg = camp.record_run("h", resumed, plan_path=plan, data=tmp_path, log=lambda m: None)
+    assert (seg["epochs_from"], seg["epochs_to"]) == (1, 2) and "restarted" not in seg["note"]
+
+
 def test_cli_record_needs_its_folder(tmp_path):
     from click.testing import CliRunner
 

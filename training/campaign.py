@@ -310,13 +310,17 @@ def record_run(name: str, run_dir, *, plan_path=PLAN, data=None, hours: float | 
     if state.get("complete"):
         raise CampaignError(f"run {name} is already complete in {camp.ledger_path}")
     start = state.get("epochs_done", 0)
-    if s["epochs_run"] <= start:
+    restarted = ""
+    if start and len(s.get("epoch_seconds") or []) == s["epochs_run"]:  # every epoch in this folder's last call
+        start, restarted = 0, (f"restarted from epoch 0 (the {state['epochs_done']} epochs recorded before did not "
+                               "outlive their device machine); ")
+    elif s["epochs_run"] <= start:
         raise CampaignError(f"{run_dir} ran {s['epochs_run']} epochs; the ledger already has {start}")
     hours = s.get("seconds_this_call", 0.0) / 3600 if hours is None else hours
     seg = {"date": dt.date.today().isoformat(), "epochs_from": start, "epochs_to": s["epochs_run"],
            "epochs_total": s["epochs"], "hours": round(hours, 2),
            "machine": f"{s.get('machine', 'unknown machine')}, {s.get('backend', '?')} backend",
-           "complete": bool(s["complete"]), "note": (note.rstrip("; ") + "; " if note else "")
+           "complete": bool(s["complete"]), "note": (note.rstrip("; ") + "; " if note else "") + restarted
            + f"recorded from {_home_relative(run_dir)}; "}
     _record(camp, run, ledger, state, seg, s, run_dir, data, {})
     log(f"campaign: {name} recorded from {run_dir}: epochs {start} -> {s['epochs_run']} of {s['epochs']}, "
