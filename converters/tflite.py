@@ -115,6 +115,12 @@ def with_metadata(tflite: bytes, meta: ModelMetadata | bytes) -> bytes:
     entry.name = METADATA_KEY
     entry.buffer = len(m.buffers) - 1
     m.metadata.append(entry)
+    # Empty the buffers nothing points at any more (an earlier metadata document): emptied, not removed, so every
+    # other buffer keeps its index.
+    used = {t.buffer for g in m.subgraphs for t in g.tensors} | {e.buffer for e in m.metadata}
+    for i, b in enumerate(m.buffers):
+        if i and i not in used and b.data is not None:
+            b.data = None
     return bytes(flatbuffer_utils.convert_object_to_bytearray(m))
 
 

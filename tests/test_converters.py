@@ -112,6 +112,27 @@ def test_float_formats_are_judged_without_the_parents_ties_integer_formats_on_ev
     assert r["parent_ties"] == 0 and r["agreement_without_ties"] == r["agreement"] == 1 - 8 / 2000
 
 
+def test_rewriting_metadata_replaces_the_old_document_and_leaves_the_model_alone(test_faces):
+    """record_metrics rewrote the metadata by appending a buffer and left the old document in the file (the
+    bundled default carried two stale copies, 3 KB); now each rewrite costs only its own document."""
+    from fer_edge.classifier import DEFAULT_MODEL, EmotionClassifier, bundled_models
+    from fer_edge.converters.tflite import with_metadata
+    from fer_edge.metadata import read_tflite_metadata
+
+    base = bundled_models()[DEFAULT_MODEL].read_bytes()
+    meta = read_tflite_metadata(base)
+    once = with_metadata(base, meta)
+    meta.metrics["test_accuracy"] = 0.1234
+    twice = with_metadata(with_metadata(once, meta), meta)
+    old_doc = read_tflite_metadata(once).to_json()
+    assert old_doc in once and old_doc not in twice and twice.count(meta.to_json()) == 1
+    assert len(twice) - len(once) < 64  # two rewrites: an empty buffer slot each, never a 1.8 KB document
+    assert read_tflite_metadata(twice).metrics["test_accuracy"] == 0.1234
+    x = test_faces[0][:64]
+    with EmotionClassifier(base) as a, EmotionClassifier(twice) as b:
+        assert np.array_equal(a.predict_proba(x), b.predict_proba(x))
+
+
 @pytest.mark.runtime
 def test_thresholds_by_format():
     th = Thresholds()
