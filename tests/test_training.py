@@ -314,10 +314,10 @@ def test_gpu_job_trains_and_brings_back_what_a_device_call_can_return(mini_fer, 
     from pathlib import Path
 
     from fer_edge.training.data import load
-    from fer_edge.training.device_job import PART_BYTES, join
+    from fer_edge.training.device_job import PART_BYTES, REPO_SHARED_TOOL, join
 
     root = Path(__file__).parents[1]
-    tool = root.parent / "shared" / "tools" / "fer2013_pack.py"
+    tool = REPO_SHARED_TOOL
     if not tool.exists():
         pytest.skip("shared/tools/fer2013_pack.py not found")
     pack = tmp_path / "pack.npz"

@@ -92,7 +92,7 @@ def pack_leak_free(root, out, tool=None, log=print) -> dict:
     import sys
     import tempfile
 
-    from .data import load, pixel_hash
+    from .data import drop_leaks, load
 
     root, out = Path(root), Path(out)
     tool = Path(tool) if tool else REPO_SHARED_TOOL
@@ -100,9 +100,9 @@ def pack_leak_free(root, out, tool=None, log=print) -> dict:
         raise FileNotFoundError(f"the pack tool {tool} is missing")
     if out.exists():
         raise FileExistsError(f"{out} exists: remove it first (a pack is never overwritten)")
-    test = {pixel_hash(im) for im in load(root, "test").x}
     train = load(root, "train")
-    leaked = {n for n, im in zip(train.names, train.x) if pixel_hash(im) in test}
+    kept, _ = drop_leaks(train, load(root, "test"), dedupe=False)
+    leaked = set(train.names) - set(kept.names)
     with tempfile.TemporaryDirectory() as tmp:
         for split in ("train", "val"):
             for f in (root / split).glob("*/*"):

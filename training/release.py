@@ -41,7 +41,7 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
     """Convert the run's picked weights to ``formats`` (parity on val), report float and INT8 on test and the
     leak-free test faces, benchmark every format side by side, and write the card and ``release.json``."""
     from fer_edge.converters import benchmark as B
-    from fer_edge.converters.export import convert
+    from fer_edge.converters.export import convert, record_metrics
 
     from .evaluate import evaluate, load_predictor
     from .model_card import model_card
@@ -96,7 +96,6 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
         where = str(out / "benchmark" / "benchmark.md")
     card = model_card(tflite, report, summary, rows["int8"], row, ref, leak_free=scores, benchmark_path=where)
     (out / f"{stem}.md").write_text(card.replace(f"# Model card: {tflite.name}", f"# Model card: {stem}.tflite"))
-    from fer_edge.converters.export import record_metrics
     record_metrics(tflite, {"leak_free_test_accuracy": scores["leak_free_test"], "leak_free_n": scores["leak_free_n"],
                             "macs": summary.get("macs"),
                             **({"latency_vs_fer": round(mine["ratio_to_first"], 2)} if fer_model else {})})
