@@ -21,9 +21,14 @@ class WeightAverage:
 
     def update(self) -> None:
         d = min(self.decay, (1.0 + self.steps) / (10.0 + self.steps))
-        for s, v in zip(self.shadow, self.model.weights):
-            s *= d
-            s += (1.0 - d) * np.asarray(v, np.float32)
+        live = _jax_live_weights(self.model)
+        if live is None:
+            for s, v in zip(self.shadow, self.model.weights):
+                s *= d
+                s += (1.0 - d) * np.asarray(v, np.float32)
+        else:  # JAX inside fit: average on the device, no host copy per batch
+            import jax.numpy as jnp
+            self.shadow = [d * jnp.asarray(s) + (1.0 - d) * v.astype(jnp.float32) for s, v in zip(self.shadow, live)]
         self.steps += 1
 
     def swapped_in(self):
@@ -33,7 +38,7 @@ class WeightAverage:
         class _Swap:
             def __enter__(self):
                 self.saved = avg.model.get_weights()
-                avg.model.set_weights([s.astype(w.dtype) for s, w in zip(avg.shadow, self.saved)])
+                avg.model.set_weights([np.asarray(s).astype(w.dtype) for s, w in zip(avg.shadow, self.saved)])
                 return avg.model
 
             def __exit__(self, *exc):
@@ -43,11 +48,26 @@ class WeightAverage:
         return _Swap()
 
     def state(self) -> dict:
-        return {"ema_steps": np.array(self.steps), **{f"ema_{i}": s for i, s in enumerate(self.shadow)}}
+        return {"ema_steps": np.array(self.steps), **{f"ema_{i}": np.asarray(s) for i, s in enumerate(self.shadow)}}
 
     def load_state(self, arrays) -> None:
         self.steps = int(arrays["ema_steps"])
         self.shadow = [np.array(arrays[f"ema_{i}"], np.float32) for i in range(len(self.shadow))]
+
+
+def _jax_live_weights(model):
+    """The weights in ``model.weights`` order from the JAX trainer's step state, or None outside a JAX fit.
+
+    Inside ``fit`` the JAX trainer keeps the weights in its own state and purges the
+    model's variables (reading them fails); syncing them back every batch would copy
+    the whole state, so the average reads the trainer's arrays where they are.
+    """
+    state = getattr(model, "_jax_state", None)
+    if not state or getattr(model, "_jax_state_synced", True):
+        return None
+    where = {id(v): ("trainable_variables", i) for i, v in enumerate(model.trainable_variables)}
+    where.update({id(v): ("non_trainable_variables", i) for i, v in enumerate(model.non_trainable_variables)})
+    return [state[where[id(v)][0]][where[id(v)][1]] for v in model.weights]
 
 
 def callback(avg: WeightAverage):
