@@ -338,3 +338,43 @@ def test_the_progress_curve_takes_the_better_of_plain_and_ema_val(tmp_path):
     h = tmp_path / "history.csv"
     h.write_text("epoch,val_accuracy,val_ema_accuracy\n0,0.40,0.30\n1,0.50,0.55\n2,0.52,\n")
     assert camp._val_curve(h) == ([1, 2, 3], [0.40, 0.55, 0.52])
+
+
+def test_device_job_sets_big_unread_files_aside_and_puts_them_back_without_overwriting(tmp_path):
+    """What a device call carries must stay under 64 MiB: big files outside the code, the plan and its GPU runs'
+    teachers leave the tree and come back byte for byte; one written again meanwhile is kept and named."""
+    import subprocess
+
+    from fer_edge.training.device_job import ASIDE_MIN_BYTES, put_back, set_aside
+
+    big = ASIDE_MIN_BYTES + 1
+    files = {"fer_edge/assets/detector.tflite": big, "training/x.py": big, "fer_edge/y.py": 10, "results/campaign/plan.json": 0,
+             "results/campaign/t1/probs.npz": big, "results/campaign/c1/model.keras": big,
+             "results/old/report.png": big, "docs/small.md": 100, "runs/ignored.bin": big}
+    rng = np.random.default_rng(0)
+    for rel, n in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(rng.bytes(n))
+    (tmp_path / "results/campaign/plan.json").write_text(json.dumps({"runs": [
+        {"name": "g1", "device": "gpu", "args": {"teachers": ["results/campaign/t1/probs.npz"]}},
+        {"name": "c9", "args": {"teachers": ["results/campaign/c1/model.keras"]}}]}))  # a CPU run's teacher
+    (tmp_path / ".gitignore").write_text("/runs/\n/.aside/\n")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=tmp_path, check=True)
+    before = {p: (tmp_path / p).read_bytes() for p in files}
+    assert set_aside(tmp_path, log=lambda *_: None) == {"set_aside": 3, "mib": round(3 * big / 2**20, 1)}
+    gone = {p for p in files if not (tmp_path / p).exists()}
+    assert gone == {"results/campaign/c1/model.keras", "results/old/report.png", "fer_edge/assets/detector.tflite"}
+    with pytest.raises(FileExistsError, match="put it back first"):
+        set_aside(tmp_path, log=lambda *_: None)
+    (tmp_path / "results/old/report.png").write_bytes(b"new")  # written again while aside
+    with pytest.raises(RuntimeError, match=r"^1 files were written again .*results/old/report.png"):
+        put_back(tmp_path, log=lambda *_: None)
+    assert (tmp_path / "results/old/report.png").read_bytes() == b"new"
+    assert (tmp_path / ".aside/results/old/report.png").read_bytes() == before["results/old/report.png"]
+    assert (tmp_path / "results/campaign/c1/model.keras").read_bytes() == before["results/campaign/c1/model.keras"]
+    (tmp_path / "results/old/report.png").unlink()
+    put_back(tmp_path, log=lambda *_: None)
+    assert {p: (tmp_path / p).read_bytes() for p in files} == before and not (tmp_path / ".aside").exists()
+    with pytest.raises(FileNotFoundError, match="nothing set aside"):
+        put_back(tmp_path, log=lambda *_: None)

@@ -3,15 +3,19 @@
 #
 #   python -m fer_edge.training.device_job pack ../shared/datasets/fer2013 .carry/fer2013_trainval.npz  # here, once:
 #       train + val packed (shared/tools/fer2013_pack.py) without the train faces that copy a test face
+#   python -m fer_edge.training.device_job aside   # here: files the job does not read out of the tree (64 MiB cap)
 #   (device, carry .carry: the pack and the keras/namex/optree cp312 wheels)
 #   bash results/campaign/gpu_job.sh g3-edge-l-kd-e150 --budget-s 430        # a run of plan.json, its arguments
 #   bash results/campaign/gpu_job.sh teacher-resnet --epochs 100 --ema 0 --budget-s 430 --probs   # or a recipe
+#   bash results/campaign/gpu_job.sh g7-edge-s-e120-kd-trainval --budget-s 430 --resume-from .carry/g7   # a later
+#       session: go on from a cut-short run's returned state (its resume.tar parts, copied to .carry/g7)
 #   (here) copy the returned files to a folder outside the work tree, then
+#   python -m fer_edge.training.device_job back   # the set-aside files back
 #   python -m fer_edge.training.device_job join FOLDER   # model.keras from its parts
 #   fer-edge campaign --record RUN --from FOLDER --hours H --note "..."   # a "device": "gpu" run of the plan
 #
 # Arguments go to `python -m fer_edge.training.device_job` (a plan run or recipe, --epochs, --ema, --budget-s,
-# --probs, --limit); defaults here: --data $DATA (the pack), --run $RUN (/tmp/<name>), --bring-back $OUT.
+# --probs, --limit, --resume-from); defaults here: --data $DATA (the pack), --run $RUN (/tmp/<name>), --bring-back $OUT.
 # Variables: KERAS_BACKEND (jax), FER_EDGE_MIXED_PRECISION (bfloat16; empty for float32), FER_EDGE_FEED_WORKERS.
 set -euo pipefail
 recipe=${1:?usage: gpu_job.sh PLAN_RUN_OR_RECIPE [device_job options]}; shift
