@@ -13,6 +13,7 @@ IMAGE-mode recognizer. `report` compares two dumps.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -57,6 +58,7 @@ def scenes(root: Path, n: int):
 
 def dump(out: Path, per_class: int, n_scenes: int) -> None:
     from fer_edge import EmotionClassifier, EmotionRecognizer
+    from fer_edge.classifier import DEFAULT_MODEL, bundled_models
     from fer_edge.detection.blazeface import BlazeFaceDetector
 
     root = fer_root()
@@ -65,6 +67,8 @@ def dump(out: Path, per_class: int, n_scenes: int) -> None:
     with EmotionClassifier() as clf:
         probs = np.concatenate([clf.predict_proba(faces[i:i + 64]) for i in range(0, len(faces), 64)])
         labels = list(clf.labels)
+    model = bundled_models()[DEFAULT_MODEL]  # named in the report: the numbers are this file's
+    model_id = f"{model.name} sha256 {hashlib.sha256(model.read_bytes()).hexdigest()[:12]}"
     t_faces = time.perf_counter() - t0
     images = scenes(root, n_scenes) + [cv2.imread(str(ROOT / "examples" / "images" / "group.jpg"))]
     det = BlazeFaceDetector()
@@ -79,7 +83,8 @@ def dump(out: Path, per_class: int, n_scenes: int) -> None:
     t_scenes = time.perf_counter() - t0
     meta = {"machine": platform.machine(), "python": platform.python_version(), "numpy": np.__version__,
             "opencv": cv2.__version__, "litert": _version("ai-edge-litert"), "labels": labels,
-            "seconds": {"faces": round(t_faces, 2), "scenes": round(t_scenes, 2)}, "images": len(images)}
+            "seconds": {"faces": round(t_faces, 2), "scenes": round(t_scenes, 2)}, "images": len(images),
+            "classifier": model_id}
     np.savez_compressed(out, probs=probs, names=np.array(names), det=np.array(det_rows, np.float64).reshape(-1, 6),
                         rec=np.array(rec_rows, np.float64).reshape(-1, 6),
                         rec_probs=np.array(rec_probs, np.float64).reshape(-1, len(labels)), meta=json.dumps(meta))
@@ -120,6 +125,8 @@ def report(x_path: Path, y_path: Path, out: Path) -> dict:
     mx, my = json.loads(str(x["meta"])), json.loads(str(y["meta"]))
     if list(x["names"]) != list(y["names"]):
         sys.exit("arch_compare: the two dumps are of different faces")
+    if mx.get("classifier") != my.get("classifier"):
+        sys.exit(f"arch_compare: the two dumps ran different classifiers ({mx.get('classifier')}, {my.get('classifier')})")
     px, py = x["probs"], y["probs"]
     truth = np.array([mx["labels"].index(n.split("/")[0]) for n in x["names"]])
     diff = np.abs(px - py)
@@ -150,7 +157,7 @@ def markdown(r: dict) -> str:
     env = lambda m: f"{m['machine']}, Python {m['python']}, numpy {m['numpy']}, OpenCV {m['opencv']}, LiteRT {m['litert']}"  # noqa: E731
     return "\n".join([
         f"# fer-edge answers: {a['machine']} against {b['machine']}", "",
-        f"- A: {env(a)}", f"- B: {env(b)}", "",
+        f"- A: {env(a)}", f"- B: {env(b)}", f"- classifier: {a.get('classifier', 'not recorded')}", "",
         "| check | A | B | difference |", "|---|---|---|---|",
         f"| INT8 classifier, {f['n']} FER2013 test faces: accuracy | {f['accuracy'][0]:.2%} | {f['accuracy'][1]:.2%} | "
         f"top-1 agreement {f['top1_agreement']:.2%} ({f['top1_disagreements']} faces differ); max abs probability "

@@ -27,6 +27,7 @@ pytestmark = [
 
 
 def test_aarch64_gives_the_same_answers(fer_root, tmp_path):
+    TARGET.install_fer_edge()  # this checkout's code and models, not the wheel an earlier setup left there
     script = ROOT / "benchmarks" / "arch_compare.py"
     args = ["dump", "--per-class", "4", "--scenes", "3"]
     subprocess.run([sys.executable, "-P", str(script), args[0], str(tmp_path / "x86.npz"), *args[1:]], check=True,
@@ -38,7 +39,8 @@ def test_aarch64_gives_the_same_answers(fer_root, tmp_path):
     assert '"machine": "aarch64"' in str(arm["meta"])
     from arch_compare import report
 
-    res = report(tmp_path / "x86.npz", tmp_path / "arm.npz", tmp_path / "report")
+    res = report(tmp_path / "x86.npz", tmp_path / "arm.npz", tmp_path / "report")  # refuses two classifiers
+    assert res["a"]["classifier"] == res["b"]["classifier"]
     assert res["faces"]["n"] == 28 and res["faces"]["top1_agreement"] == 1.0
     assert res["faces"]["prob_abs_diff_max"] <= 0.01  # at most a couple of INT8 output steps (1/256)
     assert res["detector"]["images_with_other_count"] == 0 and res["detector"]["iou_min"] >= 0.98
