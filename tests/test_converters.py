@@ -261,3 +261,38 @@ def test_lambda_layers_are_never_executed(tmp_path):
     assert not marker.exists()
     with zipfile.ZipFile(path) as z:
         assert "Lambda" in json.loads(z.read("config.json")).__repr__()
+
+
+def test_a_model_trained_in_bfloat16_mixed_precision_loads_in_float32_and_converts(tmp_path):
+    """The GPU jobs train with mixed_bfloat16 and the policy is saved in the file; TFLite cannot convert its
+    bfloat16 convolutions, so models load computing in float32 with the same weights (found on g7's model)."""
+    import keras
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    from fer_edge.training.evaluate import as_float32, load_keras
+
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        inp = keras.Input((12, 12, 1))
+        x = keras.layers.Conv2D(4, 3, padding="same", name="conv")(inp)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        out = keras.layers.Dense(3, activation="softmax", dtype="float32", name="head")(x)
+        mixed = keras.Model(inp, out)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    mixed.save(tmp_path / "m.keras")
+    assert {layer.dtype_policy.name for layer in mixed.layers} == {"mixed_bfloat16", "float32"}
+    plain = load_keras(tmp_path / "m.keras")
+    assert {layer.dtype_policy.name for layer in plain.layers} == {"float32"}
+    assert all(np.array_equal(a, b) for a, b in zip(plain.get_weights(), mixed.get_weights()))
+    x = np.random.default_rng(0).normal(size=(8, 12, 12, 1)).astype(np.float32)
+    want = keras.ops.convert_to_numpy(plain(x))
+    assert np.abs(keras.ops.convert_to_numpy(mixed(x)) - want).max() > 1e-6  # bfloat16 did compute differently
+    assert as_float32(plain) is plain  # nothing to change: the same object
+    interp = Interpreter(model_content=T.to_float32(plain))
+    interp.resize_tensor_input(interp.get_input_details()[0]["index"], x.shape)
+    interp.allocate_tensors()
+    interp.set_tensor(interp.get_input_details()[0]["index"], x)
+    interp.invoke()
+    assert np.abs(interp.get_tensor(interp.get_output_details()[0]["index"]) - want).max() < 1e-5

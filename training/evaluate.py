@@ -37,10 +37,34 @@ def load_keras(path):
     from . import architectures  # noqa: F401  (registers fer-edge custom layers)
 
     try:
-        return keras.models.load_model(path, compile=False, safe_mode=True)
+        model = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as e:  # Keras raises ValueError, TypeError, OSError... name the file and the reason
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ValueError(f"{path}: cannot load Keras model ({msg})") from None
+    return as_float32(model)
+
+
+def as_float32(model):
+    """``model`` computing in float32: a model trained with mixed precision (the GPU jobs' bfloat16) keeps that
+    policy in its file, and TFLite cannot convert bfloat16 convolutions ("'tf.Conv2D' op is neither a custom op
+    nor a flex op"); its variables are float32 already, so only the layers' compute dtype changes."""
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and str(
+                    node.get("config", {}).get("name", "")).startswith("mixed_"):
+                node["config"]["name"] = "float32"
+                return True
+            return any([walk(v) for v in node.values()])
+        if isinstance(node, list):
+            return any([walk(v) for v in node])
+        return False
+
+    config = model.get_config()
+    if not walk(config):
+        return model
+    clone = type(model).from_config(config)
+    clone.set_weights(model.get_weights())
+    return clone
 
 
 def load_predictor(path, batch_size: int = 256, num_threads: int | None = None) -> Predictor:

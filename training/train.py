@@ -473,12 +473,17 @@ def _epochs_logged(out: Path) -> int:
     return max(0, len(hist.read_text().strip().splitlines()) - 1) if hist.exists() else 0
 
 
+def report_metrics(report: dict) -> dict:
+    """The metadata keys of a test/ evaluation (what `fer-edge models` prints)."""
+    return {"test_accuracy": round(report["accuracy"], 4), "test_macro_f1": round(report["macro_f1"], 4),
+            "test_n": report["n"]}
+
+
 def record_test_accuracy(model_path, report: dict) -> None:
     """Store a test/ evaluation in a .keras or .tflite model's metadata (children of a .keras inherit it)."""
     from fer_edge.metadata import read_keras_metadata
 
-    numbers = {"test_accuracy": round(report["accuracy"], 4), "test_macro_f1": round(report["macro_f1"], 4),
-               "test_n": report["n"]}
+    numbers = report_metrics(report)
     if str(model_path).endswith(".tflite"):
         from fer_edge.converters.export import record_metrics
         record_metrics(model_path, numbers)
