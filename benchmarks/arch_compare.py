@@ -67,9 +67,9 @@ def dump(out: Path, per_class: int, n_scenes: int) -> None:
     with EmotionClassifier() as clf:
         probs = np.concatenate([clf.predict_proba(faces[i:i + 64]) for i in range(0, len(faces), 64)])
         labels = list(clf.labels)
+    t_faces = time.perf_counter() - t0
     model = bundled_models()[DEFAULT_MODEL]  # named in the report: the numbers are this file's
     model_id = f"{model.name} sha256 {hashlib.sha256(model.read_bytes()).hexdigest()[:12]}"
-    t_faces = time.perf_counter() - t0
     images = scenes(root, n_scenes) + [cv2.imread(str(ROOT / "examples" / "images" / "group.jpg"))]
     det = BlazeFaceDetector()
     det_rows, rec_rows, rec_probs = [], [], []
@@ -126,7 +126,8 @@ def report(x_path: Path, y_path: Path, out: Path) -> dict:
     if list(x["names"]) != list(y["names"]):
         sys.exit("arch_compare: the two dumps are of different faces")
     if mx.get("classifier") != my.get("classifier"):
-        sys.exit(f"arch_compare: the two dumps ran different classifiers ({mx.get('classifier')}, {my.get('classifier')})")
+        sys.exit(f"arch_compare: the two dumps ran different classifiers "
+                 f"({mx.get('classifier')}, {my.get('classifier')})")
     px, py = x["probs"], y["probs"]
     truth = np.array([mx["labels"].index(n.split("/")[0]) for n in x["names"]])
     diff = np.abs(px - py)

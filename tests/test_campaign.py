@@ -348,7 +348,8 @@ def test_device_job_sets_big_unread_files_aside_and_puts_them_back_without_overw
     from fer_edge.training.device_job import ASIDE_MIN_BYTES, put_back, set_aside
 
     big = ASIDE_MIN_BYTES + 1
-    files = {"fer_edge/assets/detector.tflite": big, "training/x.py": big, "fer_edge/y.py": 10, "results/campaign/plan.json": 0,
+    files = {"fer_edge/assets/detector.tflite": big, "training/x.py": big, "fer_edge/y.py": 10,
+             "results/campaign/plan.json": 0,
              "results/campaign/t1/probs.npz": big, "results/campaign/c1/model.keras": big,
              "results/old/report.png": big, "docs/small.md": 100, "runs/ignored.bin": big}
     rng = np.random.default_rng(0)
@@ -356,8 +357,8 @@ def test_device_job_sets_big_unread_files_aside_and_puts_them_back_without_overw
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(rng.bytes(n))
     (tmp_path / "results/campaign/plan.json").write_text(json.dumps({"runs": [
-        {"name": "g1", "device": "gpu", "args": {"teachers": ["results/campaign/t1/probs.npz"]}},
-        {"name": "c9", "args": {"teachers": ["results/campaign/c1/model.keras"]}}]}))  # a CPU run's teacher
+        {"name": "g1", "recipe": "edge-s", "device": "gpu", "args": {"teachers": ["results/campaign/t1/probs.npz"]}},
+        {"name": "c9", "recipe": "edge-s", "args": {"teachers": ["results/campaign/c1/model.keras"]}}]}))  # CPU
     (tmp_path / ".gitignore").write_text("/runs/\n/.aside/\n")
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     subprocess.run(["git", "add", "-A"], cwd=tmp_path, check=True)

@@ -40,9 +40,12 @@ def bring_back(run: Path, dest: Path, *, data=None, log=print) -> list[Path]:
     from .train import best_weights, slim_model_file
 
     dest.mkdir(parents=True, exist_ok=True)
-    for f in ("model.keras", "model_ema.keras"):  # saved mid-run with optimizer state: 3x the size
-        if (run / f).exists():
-            slim_model_file(run / f)
+    summary = json.loads((run / "train.json").read_text()) if (run / "train.json").exists() else {}
+    cut_short = bool(summary) and not summary.get("complete")
+    if cut_short:  # saved mid-run with optimizer state, 3x the size (train slims a finished run's itself)
+        for f in ("model.keras", "model_ema.keras"):
+            if (run / f).exists():
+                slim_model_file(run / f)
     out = []
     for f in SUMMARY:
         if (run / f).exists():
@@ -53,8 +56,7 @@ def bring_back(run: Path, dest: Path, *, data=None, log=print) -> list[Path]:
     blob = model.read_bytes()
     out += _write_parts(blob, dest, "model.keras")
     msg = f"brought back {model.name} ({len(blob) / 2**20:.1f} MiB in {-(-len(blob) // PART_BYTES)} parts)"
-    summary = json.loads((run / "train.json").read_text()) if (run / "train.json").exists() else {}
-    if summary and not summary.get("complete"):
+    if cut_short:
         state = _tar_folder(run)
         n, used = -(-len(state) // PART_BYTES), sum(p.stat().st_size for p in out)
         if len(out) + n <= MAX_FILES and used + len(state) <= MAX_BYTES:
@@ -190,12 +192,14 @@ def set_aside(root=None, log=print) -> dict:
     aside = root / ASIDE
     if aside.exists():
         raise FileExistsError(f"{aside} exists: put it back first (python -m fer_edge.training.device_job back)")
+    from .campaign import Campaign
+
     needed = set(KEEP_FOR_DEVICE)
     plan = root / "results" / "campaign" / "plan.json"
     if plan.is_file():
-        for r in json.loads(plan.read_text())["runs"]:
-            if r.get("device") == "gpu":
-                needed.update(r.get("args", {}).get("teachers", []))
+        for r in Campaign.load(plan).runs:
+            if r.device == "gpu":
+                needed.update(r.args.get("teachers", []))
     listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=root,
                             check=True, capture_output=True).stdout.decode().split("\0")
     moved = []

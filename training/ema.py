@@ -17,11 +17,12 @@ class WeightAverage:
         if not 0.0 < decay < 1.0:
             raise ValueError(f"EMA decay must be in (0, 1), got {decay}")
         self.model, self.decay, self.steps = model, decay, 0
+        self._jax_index = None  # where each of model.weights sits in the JAX trainer's state, found once
         self.shadow = [np.array(w, np.float32) for w in model.get_weights()]
 
     def update(self) -> None:
         d = min(self.decay, (1.0 + self.steps) / (10.0 + self.steps))
-        live = _jax_live_weights(self.model)
+        live = self._jax_live_weights()
         if live is None:  # in place, in numpy (after a JAX fit the average may still be device arrays)
             self.shadow = [s if isinstance(s, np.ndarray) else np.array(s, np.float32) for s in self.shadow]
             for s, v in zip(self.shadow, self.model.weights):
@@ -30,6 +31,23 @@ class WeightAverage:
         else:  # JAX inside fit: one compiled update on the device, no host copy per batch
             self.shadow = _jax_update()(self.shadow, live, d)
         self.steps += 1
+
+    def _jax_live_weights(self):
+        """The weights in ``model.weights`` order from the JAX trainer's step state, or None outside a JAX fit.
+
+        Inside ``fit`` the JAX trainer keeps the weights in its own state and purges the
+        model's variables (reading them fails); syncing them back every batch would copy
+        the whole state, so the average reads the trainer's arrays where they are.
+        """
+        m = self.model
+        state = getattr(m, "_jax_state", None)
+        if not state or getattr(m, "_jax_state_synced", True):
+            return None
+        if self._jax_index is None:
+            where = {id(v): ("trainable_variables", i) for i, v in enumerate(m.trainable_variables)}
+            where.update({id(v): ("non_trainable_variables", i) for i, v in enumerate(m.non_trainable_variables)})
+            self._jax_index = [where[id(v)] for v in m.weights]
+        return [state[group][i] for group, i in self._jax_index]
 
     def swapped_in(self):
         """Context manager: the model holds the averaged weights inside the block, its own after."""
@@ -53,21 +71,6 @@ class WeightAverage:
     def load_state(self, arrays) -> None:
         self.steps = int(arrays["ema_steps"])
         self.shadow = [np.array(arrays[f"ema_{i}"], np.float32) for i in range(len(self.shadow))]
-
-
-def _jax_live_weights(model):
-    """The weights in ``model.weights`` order from the JAX trainer's step state, or None outside a JAX fit.
-
-    Inside ``fit`` the JAX trainer keeps the weights in its own state and purges the
-    model's variables (reading them fails); syncing them back every batch would copy
-    the whole state, so the average reads the trainer's arrays where they are.
-    """
-    state = getattr(model, "_jax_state", None)
-    if not state or getattr(model, "_jax_state_synced", True):
-        return None
-    where = {id(v): ("trainable_variables", i) for i, v in enumerate(model.trainable_variables)}
-    where.update({id(v): ("non_trainable_variables", i) for i, v in enumerate(model.non_trainable_variables)})
-    return [state[where[id(v)][0]][where[id(v)][1]] for v in model.weights]
 
 
 _JAX_UPDATE = None
