@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -152,6 +153,8 @@ class FakeScorer:
         self.classes = classes
 
     def score(self, model_path):
+        if "ema" in Path(model_path).name:
+            return {"val": 0.64, "test": 0.655, "leak_free_test": 0.645, "leak_free_n": 3000}
         return {"val": 0.61, "test": 0.62, "leak_free_test": 0.6, "leak_free_n": 3000}
 
 
@@ -205,6 +208,11 @@ def test_gpu_runs_are_recorded_from_their_folder_and_skipped_by_the_runner(tmp_p
     plan = _plan(tmp_path, [{"name": "h", "recipe": "edge-s", "args": {"epochs": 9}, "device": "gpu"}], tmp_path)
     with pytest.raises(camp.CampaignError, match="epochs=3; run h plans 9"):
         camp.record_run("h", run, plan_path=plan, data=tmp_path)
+    (run / "model.keras").rename(run / "plain.keras")
+    (run / "model_ema.keras").rename(run / "ema.keras")
+    with pytest.raises(camp.CampaignError, match="no model.keras or model_ema.keras .*device_job join FOLDER"):
+        camp.record_run("h", run, plan_path=plan, data=tmp_path)
+    (run / "plain.keras").rename(run / "model.keras")
     (run / "best.json").unlink()
     with pytest.raises(camp.CampaignError, match="not a finished run folder: no best.json"):
         camp.record_run("h", run, plan_path=plan, data=tmp_path)
@@ -216,6 +224,22 @@ def test_gpu_runs_are_recorded_from_their_folder_and_skipped_by_the_runner(tmp_p
     bad.write_text(json.dumps({"runs": [{"name": "x", "recipe": "edge-s", "device": "tpu"}]}))
     with pytest.raises(camp.CampaignError, match="device must be cpu or gpu"):
         camp.Campaign.load(bad)
+
+
+def test_a_device_folder_with_only_its_ema_weights_is_scored_in_the_ema_columns(tmp_path, monkeypatch):
+    """A device call brings back the picked weights first and the others only when they fit: EMA weights alone
+    are booked as EMA (not in the plain columns), and the table's test columns follow them."""
+    monkeypatch.setattr(camp, "Scorer", FakeScorer)
+    monkeypatch.setenv("FER_EDGE_CAMPAIGN_DIR", str(tmp_path / "runs"))
+    plan = _plan(tmp_path, [{"name": "g", "recipe": "edge-s", "args": {"epochs": 3}, "device": "gpu"}], tmp_path)
+    run = _device_run(tmp_path / "d", complete=False)
+    (run / "model.keras").rename(run / "model_ema.keras")
+    (run / "best_ema.json").write_text(json.dumps({"epoch": 1, "val_accuracy": 0.64}))
+    seg = camp.record_run("g", run, plan_path=plan, data=tmp_path, log=lambda m: None)
+    assert "best" not in seg and seg["best_ema"]["test"] == 0.655 and seg["best_ema"]["epoch"] == 1
+    row = next(r for r in (tmp_path / "results" / "README.md").read_text().splitlines() if r.startswith("| g |"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[6:10] == ["-", "64.00% (1)", "65.50%", "64.50%"]
 
 
 def test_a_gpu_run_cut_short_then_trained_again_from_zero_is_recorded_as_a_restart(tmp_path, monkeypatch):
@@ -261,7 +285,9 @@ def test_device_job_rebuilds_a_model_from_its_parts_and_names_a_missing_one(tmp_
     blob = bytes(range(256)) * 1000
     for i in range(3):
         (tmp_path / f"model.keras.part{i}").write_bytes(blob[i * 100_000:(i + 1) * 100_000])
-    assert join(tmp_path).read_bytes() == blob
+    assert [p.read_bytes() for p in join(tmp_path)] == [blob]
+    (tmp_path / "model_ema.keras.part0").write_bytes(b"ema")  # the other weights, when they came back too
+    assert [(p.name, p.read_bytes()) for p in join(tmp_path)] == [("model.keras", blob), ("model_ema.keras", b"ema")]
     (tmp_path / "model.keras.part1").unlink()
     with pytest.raises(ValueError, match="parts are missing"):
         join(tmp_path)

@@ -338,7 +338,7 @@ def test_gpu_job_trains_and_brings_back_what_a_device_call_can_return(mini_fer, 
     files = sorted(p.name for p in back.iterdir())
     parts = [f for f in files if f.startswith("model.keras.part")]
     assert len(files) <= 8 and len(parts) >= 3 and all((back / f).stat().st_size <= PART_BYTES for f in files)
-    assert join(back).read_bytes() == (run / "model.keras").read_bytes()
+    assert [p.read_bytes() for p in join(back)] == [(run / "model.keras").read_bytes()]
     z = np.load(back / "probs.npz")
     assert list(z["labels"]) == s["classes"] and z["train"].shape == (7 * 24, 7) and z["val"].shape == (7 * 8, 7) and len(z["train_names"]) == 7 * 24
     assert np.allclose(z["train"].astype(np.float32).sum(1), 1.0, atol=0.01)
@@ -385,6 +385,20 @@ def test_a_run_cut_short_on_the_device_resumes_on_another_machine_from_what_came
     want = {p.relative_to(first): p.read_bytes() for p in first.rglob("*") if p.is_file()}
     got = {p.relative_to(tmp_path / "copy"): p.read_bytes() for p in (tmp_path / "copy").rglob("*") if p.is_file()}
     assert got == want and "backup/checkpoint.npz" in {str(k) for k in got}
+
+    import shutil
+
+    from fer_edge.training.device_job import join
+    both = shutil.copytree(first, tmp_path / "both")  # a run with EMA weights too, picked on val over the plain ones
+    shutil.copy(both / "model.keras", both / "model_ema.keras")
+    best = json.loads((both / "best.json").read_text())
+    (both / "best_ema.json").write_text(json.dumps({**best, "val_accuracy": best["val_accuracy"] + 0.01}))
+    files = bring_back(both, tmp_path / "back_both", log=lambda *_: None)
+    names = {f.name for f in files}
+    assert {"model_ema.keras.part0", "resume.tar.part0", "model.keras.part0"} <= names and len(files) <= MAX_FILES
+    assert [f.name for f in files].index("model_ema.keras.part0") < [f.name for f in files].index("model.keras.part0")
+    assert [p.read_bytes() for p in join(tmp_path / "back_both")] == [(both / f).read_bytes() for f in
+                                                                        ("model.keras", "model_ema.keras")]
 
     second, back2 = tmp_path / "second", tmp_path / "back2"
     assert main(["edge-s", "--data", str(mini_fer), "--run", str(second), "--bring-back", str(back2),

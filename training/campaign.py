@@ -250,15 +250,13 @@ def _record(camp: Campaign, run: PlannedRun, ledger: dict, state: dict, seg: dic
     rewrite the ledger and the results table."""
     if summary.get("fit_val") and "val/ is trained on" not in seg["note"]:
         seg["note"] += "val/ is trained on (fit_val): its val columns are not held-out scores; "
-    if seg["epochs_to"] and (out / "model.keras").exists():
-        classes = summary.get("classes")
-        key = ",".join(classes) if classes else ""
-        if key not in scorers:
-            scorers[key] = Scorer(data, key or None)
-        seg["best"] = {**json.loads((out / "best.json").read_text()), **scorers[key].score(out / "model.keras")}
-        if (out / "model_ema.keras").exists():
-            seg["best_ema"] = {**json.loads((out / "best_ema.json").read_text()),
-                               **scorers[key].score(out / "model_ema.keras")}
+    for col, model, best in (("best", "model.keras", "best.json"), ("best_ema", "model_ema.keras", "best_ema.json")):
+        if seg["epochs_to"] and (out / model).exists() and (out / best).exists():  # a device folder may hold one
+            classes = summary.get("classes")
+            key = ",".join(classes) if classes else ""
+            if key not in scorers:
+                scorers[key] = Scorer(data, key or None)
+            seg[col] = {**json.loads((out / best).read_text()), **scorers[key].score(out / model)}
     state["segments"].append(seg)
     state["epochs_done"] = seg["epochs_to"]
     state["hours"] = round(sum(g["hours"] for g in state["segments"]), 2)
@@ -287,9 +285,12 @@ def record_run(name: str, run_dir, *, plan_path=PLAN, data=None, hours: float | 
     camp = Campaign.load(plan_path)
     run = camp.run(name)
     run_dir = Path(run_dir)
-    for f in ("train.json", "best.json", "history.csv", "model.keras"):
+    for f in ("train.json", "best.json", "history.csv"):
         if not (run_dir / f).is_file():
             raise CampaignError(f"{run_dir} is not a finished run folder: no {f}")
+    if not any((run_dir / f).is_file() for f in ("model.keras", "model_ema.keras")):
+        raise CampaignError(f"{run_dir} is not a finished run folder: no model.keras or model_ema.keras "
+                            "(python -m fer_edge.training.device_job join FOLDER rebuilds them from their parts)")
     s = json.loads((run_dir / "train.json").read_text())
     if s.get("recipe") != run.recipe:
         raise CampaignError(f"{run_dir} trained recipe {s.get('recipe')!r}; run {name} plans {run.recipe!r}")
@@ -324,7 +325,7 @@ def record_run(name: str, run_dir, *, plan_path=PLAN, data=None, hours: float | 
            + f"recorded from {_home_relative(run_dir)}; "}
     _record(camp, run, ledger, state, seg, s, run_dir, data, {})
     log(f"campaign: {name} recorded from {run_dir}: epochs {start} -> {s['epochs_run']} of {s['epochs']}, "
-        f"best {seg.get('best')}")
+        f"best {seg.get('best')}, EMA {seg.get('best_ema')}")
     return seg
 
 
@@ -356,7 +357,7 @@ def table(camp: Campaign, ledger: dict) -> str:
             b, e = g.get("best"), g.get("best_ema")
             best = f"{_pct(b, 'val')} ({b['epoch']})" if b else "-"
             ema = f"{_pct(e, 'val')} ({e['epoch']})" if e else "-"
-            pick = e if e and b and e["val"] > b["val"] else b
+            pick = e if e and (not b or e["val"] > b["val"]) else b
             outcome = g["note"] + ("complete" if g["complete"] else f"stopped at {g['epochs_to']} of "
                                    f"{g['epochs_total']} (budget); resumes")
             rows.append(f"| {r.name} | {g['date']} | {r.recipe} {args} | {g['epochs_from']} -> {g['epochs_to']} of "

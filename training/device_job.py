@@ -4,8 +4,9 @@ What a device call returns is capped (8 files, 16 MiB each, 64 MiB in all), its
 machine starts bare, and the session's device time is short. So a job trains
 against a wall-clock deadline (``--budget-s``; a run it cuts short resumes with
 the same ``--run`` folder while the machine is warm), and :func:`bring_back`
-copies the run's summary files and the best model, split into parts under the
-per-file cap (:func:`join` restores it here), plus, with ``--probs``, the
+copies the run's summary files and the best model (the other weights too, plain or
+EMA, when they fit), split into parts under the per-file cap (:func:`join`
+restores them here), plus, with ``--probs``, the
 model's probabilities on the pack's train and val faces for offline distillation.
 A run cut short also returns its whole folder (checkpoint included) as
 ``resume.tar`` parts when they fit, so a later session's bare machine can go on
@@ -30,11 +31,14 @@ import numpy as np
 PART_BYTES = 15 << 20  # under the device's 16 MiB per returned file
 MAX_FILES, MAX_BYTES = 8, 60 << 20  # what one device call returns: 8 files, 64 MiB in all (some kept spare)
 SUMMARY = ("train.json", "best.json", "best_ema.json", "history.csv")
+MODEL_FILES = ("model.keras", "model_ema.keras")  # plain and EMA weights, in that order
 REPO_SHARED_TOOL = Path(__file__).resolve().parents[1].parent / "shared" / "tools" / "fer2013_pack.py"
 
 
 def bring_back(run: Path, dest: Path, *, data=None, log=print) -> list[Path]:
-    """Copy the run's summaries and its best model (as ``model.keras.partN``) to ``dest``; with ``data``, also
+    """Copy the run's summaries and its best model (as ``model.keras.partN`` or ``model_ema.keras.partN``, the
+    picked file's own name) to ``dest``; a cut-short run's state to resume from, then the other weights (plain or
+    EMA) when they still fit what a call returns, so each is scored in its own column here. With ``data``, also
     ``probs.npz``: the model's labels, float16 probabilities and file names for each split of ``data`` (train,
     val): a teacher cache for ``fer-edge train --teacher probs.npz``."""
     from .train import best_weights, slim_model_file
@@ -43,7 +47,7 @@ def bring_back(run: Path, dest: Path, *, data=None, log=print) -> list[Path]:
     summary = json.loads((run / "train.json").read_text()) if (run / "train.json").exists() else {}
     cut_short = bool(summary) and not summary.get("complete")
     if cut_short:  # saved mid-run with optimizer state, 3x the size (train slims a finished run's itself)
-        for f in ("model.keras", "model_ema.keras"):
+        for f in MODEL_FILES:
             if (run / f).exists():
                 slim_model_file(run / f)
     out = []
@@ -54,19 +58,32 @@ def bring_back(run: Path, dest: Path, *, data=None, log=print) -> list[Path]:
     if data is not None:
         out.append(write_probs(model, data, dest / "probs.npz", log=log))
     blob = model.read_bytes()
-    out += _write_parts(blob, dest, "model.keras")
+    out += _write_parts(blob, dest, model.name)
     msg = f"brought back {model.name} ({len(blob) / 2**20:.1f} MiB in {-(-len(blob) // PART_BYTES)} parts)"
     if cut_short:
         state = _tar_folder(run)
-        n, used = -(-len(state) // PART_BYTES), sum(p.stat().st_size for p in out)
-        if len(out) + n <= MAX_FILES and used + len(state) <= MAX_BYTES:
+        if _fits(out, state):
             out += _write_parts(state, dest, "resume.tar")
             msg += f", the run's state to resume from epoch {summary.get('epochs_run')} ({len(state) / 2**20:.1f} MiB)"
         else:
             msg += (f"; its state ({len(state) / 2**20:.1f} MiB) does not fit what a call returns: a later session "
                     "restarts it")
+    for other in (run / f for f in MODEL_FILES if f != model.name):
+        if other.exists():
+            blob = other.read_bytes()
+            if _fits(out, blob):
+                out += _write_parts(blob, dest, other.name)
+                msg += f", {other.name} too"
+            else:
+                msg += f"; {other.name} ({len(blob) / 2**20:.1f} MiB) does not fit what a call returns"
     log(f"{msg} and {len(out)} files in all")
     return out
+
+
+def _fits(out: list[Path], blob: bytes) -> bool:
+    """Whether ``blob``'s parts still fit beside ``out`` in what one device call returns."""
+    n = -(-len(blob) // PART_BYTES)
+    return len(out) + n <= MAX_FILES and sum(p.stat().st_size for p in out) + len(blob) <= MAX_BYTES
 
 
 def _write_parts(blob: bytes, dest: Path, name: str) -> list[Path]:
@@ -134,15 +151,18 @@ def _parts(folder: Path, name: str) -> list[Path]:
     return parts
 
 
-def join(folder) -> Path:
-    """Rebuild ``model.keras`` from ``model.keras.part0..N`` in ``folder`` (the parts are kept)."""
+def join(folder) -> list[Path]:
+    """Rebuild ``model.keras`` and ``model_ema.keras`` from their ``.part0..N`` in ``folder``, those that came back
+    (the parts are kept; every set is checked whole before a file is written)."""
     folder = Path(folder)
-    parts = _parts(folder, "model.keras")
-    target = folder / "model.keras"
-    with target.open("wb") as f:
-        for p in parts:
-            f.write(p.read_bytes())
-    return target
+    found = {name: _parts(folder, name) for name in MODEL_FILES if folder.is_dir() and any(folder.glob(f"{name}.part*"))}
+    if not found:
+        raise FileNotFoundError(f"no model.keras.part* or model_ema.keras.part* in {folder}")
+    for name, parts in found.items():
+        with (folder / name).open("wb") as f:
+            for p in parts:
+                f.write(p.read_bytes())
+    return [folder / name for name in found]
 
 
 def pack_leak_free(root, out, tool=None, log=print) -> dict:
@@ -282,7 +302,7 @@ def main(argv=None) -> int:
     if argv is None:
         import sys
         argv = sys.argv[1:]
-    tools = {"join": (join, "FOLDER"),  # here, after the call: model.keras from its parts
+    tools = {"join": (join, "FOLDER"),  # here, after the call: the model files from their parts
              "probs": (write_probs, "MODEL DATA OUT.npz"),  # here: a teacher cache from a model
              "pack": (pack_leak_free, "DATA_ROOT OUT.npz"),  # here, before the call: the leak-free pack
              "aside": (set_aside, ""),  # here, before the call: big files the job does not read out of the tree
@@ -294,7 +314,7 @@ def main(argv=None) -> int:
         try:
             r = fn(*argv[1:])
             if not isinstance(r, dict):  # the tools returning a dict have logged it
-                print(r)
+                print(*r, sep="\n") if isinstance(r, list) else print(r)
         except (OSError, ValueError, RuntimeError, subprocess.CalledProcessError) as e:
             raise SystemExit(f"device_job {argv[0]}: {e}") from None
         return 0

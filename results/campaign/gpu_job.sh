@@ -11,7 +11,7 @@
 #       session: go on from a cut-short run's returned state (its resume.tar parts, copied to .carry/g7)
 #   (here) copy the returned files to a folder outside the work tree, then
 #   python -m fer_edge.training.device_job back   # the set-aside files back
-#   python -m fer_edge.training.device_job join FOLDER   # model.keras from its parts
+#   python -m fer_edge.training.device_job join FOLDER   # model.keras, model_ema.keras from their parts
 #   fer-edge campaign --record RUN --from FOLDER --hours H --note "..."   # a "device": "gpu" run of the plan
 #
 # Arguments go to `python -m fer_edge.training.device_job` (a plan run or recipe, --epochs, --ema, --budget-s,
