@@ -155,7 +155,8 @@ def join(folder) -> list[Path]:
     """Rebuild ``model.keras`` and ``model_ema.keras`` from their ``.part0..N`` in ``folder``, those that came back
     (the parts are kept; every set is checked whole before a file is written)."""
     folder = Path(folder)
-    found = {name: _parts(folder, name) for name in MODEL_FILES if folder.is_dir() and any(folder.glob(f"{name}.part*"))}
+    present = [n for n in MODEL_FILES if folder.is_dir() and any(folder.glob(f"{n}.part*"))]
+    found = {name: _parts(folder, name) for name in present}
     if not found:
         raise FileNotFoundError(f"no model.keras.part* or model_ema.keras.part* in {folder}")
     for name, parts in found.items():
