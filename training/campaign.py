@@ -149,14 +149,15 @@ class Scorer:
         self.val, self.test = load(data, "val", cs), load(data, "test", cs)
         self.leak_free = leak_free_mask(self.test.x, load(data, "train", cs).x, self.val.x)
 
-    def score(self, model_path, test_probs: np.ndarray | None = None) -> dict:
-        """``test_probs``: the model's predictions on ``self.test`` when the caller has them already."""
+    def score(self, model_path, test_probs: np.ndarray | None = None, val_accuracy: float | None = None) -> dict:
+        """``test_probs`` (the model's predictions on ``self.test``) and ``val_accuracy`` (on all of ``self.val``):
+        what the caller has measured already, so neither split is predicted twice."""
         from .evaluate import load_predictor
 
         p = load_predictor(model_path)
-        val_ok = p.predict(self.val.x).argmax(1) == self.val.y
+        val = float((p.predict(self.val.x).argmax(1) == self.val.y).mean()) if val_accuracy is None else val_accuracy
         test_ok = (p.predict(self.test.x) if test_probs is None else test_probs).argmax(1) == self.test.y
-        return {"val": round(float(val_ok.mean()), 4), "test": round(float(test_ok.mean()), 4),
+        return {"val": round(val, 4), "test": round(float(test_ok.mean()), 4),
                 "leak_free_test": round(float(test_ok[self.leak_free].mean()), 4),
                 "leak_free_n": int(self.leak_free.sum())}
 

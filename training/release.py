@@ -71,7 +71,10 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
     float_report = evaluate(parent, data, "test", out_dir=out / "report_test_keras", data=scorer.test,
                             probs=probs[parent])
     report = evaluate(tflite, data, "test", out_dir=out / "report_test_int8", data=scorer.test, probs=probs[tflite])
-    scores, float_scores = scorer.score(tflite, probs[tflite]), scorer.score(parent, probs[parent])
+    if rows["int8"]["n"] != len(scorer.val):  # parity ran on every val face: its accuracies are the val scores
+        raise RuntimeError(f"parity scored {rows['int8']['n']} val faces, the scorer holds {len(scorer.val)}")
+    scores = scorer.score(tflite, probs[tflite], val_accuracy=rows["int8"]["accuracy"])
+    float_scores = scorer.score(parent, probs[parent], val_accuracy=rows["int8"]["float_accuracy"])
     log("release: benchmark of every format")
     bench = B.benchmark_models([parent, *sorted((out / "converted").glob("*.tflite"))], data, "test", runs=runs,
                                fer_model=fer_model, log=lambda m: None)
