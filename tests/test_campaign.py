@@ -97,6 +97,15 @@ def test_a_lost_checkpoint_restarts_the_run_and_says_so(tmp_path):
     assert fake.calls[-1]["resume"] is False and (seg["epochs_from"], seg["epochs_to"]) == (0, 4)
     assert "checkpoint lost after 2 epochs: restarted from epoch 0" in (tmp_path / "results" / "README.md").read_text()
 
+    shutil.rmtree(tmp_path / "runs" / "a")  # a new machine again, whose runner was stopped before recording
+    fake.stop_at = {"a": 1}
+    fake("edge-s", tmp_path, tmp_path / "runs" / "a", resume=False, deadline=0, epochs=6)
+    fake.stop_at = {}
+    seg, = camp.run_campaign(plan, runs_dir=tmp_path / "runs", budget_s=3600, reserve_s=0, train_fn=fake,
+                             log=lambda m: None)
+    assert (seg["epochs_from"], seg["epochs_to"]) == (1, 6) and seg["complete"]
+    assert seg["note"] == "checkpoint lost after 4 epochs: restarted from epoch 0, this checkpoint holds 1 of them; "
+
 
 def test_budget_and_lock_and_bad_plans(tmp_path):
     plan = _plan(tmp_path, [{"name": "a", "recipe": "edge-s", "args": {"epochs": 2}}], tmp_path)

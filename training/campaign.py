@@ -230,6 +230,9 @@ def _run_segment(camp: Campaign, run: PlannedRun, ledger: dict, data, out: Path,
         shutil.rmtree(out, ignore_errors=True)
     resume = (out / "history.csv").exists()
     start_epochs = _epochs_logged(out)
+    if has_ckpt and start_epochs < done_before:  # a restart on a new machine, stopped before it was recorded
+        note = (f"checkpoint lost after {done_before} epochs: restarted from epoch 0, this checkpoint holds "
+                f"{start_epochs} of them; ")
     log(f"campaign: {run.name} ({run.recipe}, {run.args}) from epoch {start_epochs}, "
         f"{(deadline - time.time()) / 60:.0f} min to its deadline")
     t0 = time.time()
