@@ -45,7 +45,8 @@ def main(argv=None):
         v, t = (f(s).argmax(1) == y for s, y in (("val", sc.val.y), ("test", sc.test.y)))
         row = {"approach": label, "classifier_runs": cost, "val": round(float(v.mean()), 4),
                "test": round(float(t.mean()), 4), "leak_free_test": round(float(t[sc.leak_free].mean()), 4)}
-        print(f"{label:40s} x{cost}  val {row['val']:.4f}  test {row['test']:.4f}  leak-free {row['leak_free_test']:.4f}")
+        print(f"{label:40s} x{cost}  val {row['val']:.4f}  test {row['test']:.4f}  "
+              f"leak-free {row['leak_free_test']:.4f}")
         return row
 
     rows = []
