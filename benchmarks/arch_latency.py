@@ -87,8 +87,10 @@ def main() -> None:
     if ref:
         print(f"| fer package | - | - | {ref:.3f} | 1.00x |")
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps({"rows": rows, "fer_ms": ref, "rounds": a.rounds, "runs": a.runs,
-                                       "calibration": "real train faces" if a.data else "noise"}, indent=1))
+    from fer_edge.sysinfo import machine
+    Path(a.out).write_text(json.dumps({"machine": machine(), "rows": rows, "fer_ms": ref, "rounds": a.rounds,
+                                       "runs": a.runs, "calibration": "real train faces" if a.data else "noise"},
+                                      indent=1))
 
 
 if __name__ == "__main__":
