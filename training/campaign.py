@@ -24,6 +24,7 @@ import numpy as np
 
 from fer_edge.sysinfo import machine
 
+from .device_job import MODEL_FILES
 from .train import _epochs_logged
 
 def _repo() -> Path:
@@ -154,7 +155,7 @@ class Scorer:
         what the caller has measured already, so neither split is predicted twice."""
         from .evaluate import load_predictor
 
-        p = load_predictor(model_path)
+        p = load_predictor(model_path) if val_accuracy is None or test_probs is None else None  # only to predict
         val = float((p.predict(self.val.x).argmax(1) == self.val.y).mean()) if val_accuracy is None else val_accuracy
         test_ok = (p.predict(self.test.x) if test_probs is None else test_probs).argmax(1) == self.test.y
         return {"val": round(val, 4), "test": round(float(test_ok.mean()), 4),
@@ -254,10 +255,10 @@ def _record(camp: Campaign, run: PlannedRun, ledger: dict, state: dict, seg: dic
     rewrite the ledger and the results table."""
     if summary.get("fit_val") and "val/ is trained on" not in seg["note"]:
         seg["note"] += "val/ is trained on (fit_val): its val columns are not held-out scores; "
-    for col, model, best in (("best", "model.keras", "best.json"), ("best_ema", "model_ema.keras", "best_ema.json")):
+    classes = summary.get("classes")
+    key = ",".join(classes) if classes else ""
+    for col, model, best in zip(("best", "best_ema"), MODEL_FILES, ("best.json", "best_ema.json")):
         if seg["epochs_to"] and (out / model).exists() and (out / best).exists():  # a device folder may hold one
-            classes = summary.get("classes")
-            key = ",".join(classes) if classes else ""
             if key not in scorers:
                 scorers[key] = Scorer(data, key or None)
             seg[col] = {**json.loads((out / best).read_text()), **scorers[key].score(out / model)}
@@ -292,7 +293,7 @@ def record_run(name: str, run_dir, *, plan_path=PLAN, data=None, hours: float | 
     for f in ("train.json", "best.json", "history.csv"):
         if not (run_dir / f).is_file():
             raise CampaignError(f"{run_dir} is not a finished run folder: no {f}")
-    if not any((run_dir / f).is_file() for f in ("model.keras", "model_ema.keras")):
+    if not any((run_dir / f).is_file() for f in MODEL_FILES):
         raise CampaignError(f"{run_dir} is not a finished run folder: no model.keras or model_ema.keras "
                             "(python -m fer_edge.training.device_job join FOLDER rebuilds them from their parts)")
     s = json.loads((run_dir / "train.json").read_text())
