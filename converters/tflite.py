@@ -49,10 +49,10 @@ def _run(converter, what: str) -> bytes:
     import contextlib
     import io
 
-    from fer_edge.interpreter import _native_stderr_silenced
+    from fer_edge.quiet import native_stderr_silenced
 
     try:  # Keras' export prints every captured variable; the MLIR quantizer logs "fully_quantize: ..." natively
-        with contextlib.redirect_stdout(io.StringIO()), _native_stderr_silenced():
+        with contextlib.redirect_stdout(io.StringIO()), native_stderr_silenced():
             return converter.convert()
     except Exception as e:  # the converter raises many types; keep the first line, which names the op
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -77,71 +77,103 @@ class UnitClock:
         return 1000.0 * float(np.median(self.times))
 
 
-def run_mode(mode: str, clips, model=None, unit: UnitClock | None = None, unit_every: int = 5) -> dict:
-    """One row; with ``unit``, a whole-frame detect is timed (apart from the row's own time) every
-    ``unit_every`` frames."""
+def run_clip(mode: str, clip, model=None, unit: UnitClock | None = None, unit_every: int = 5) -> dict:
+    """One mode on one clip: counts to add up over a set; with ``unit``, a whole-frame detect is timed (apart
+    from the row's own time) every ``unit_every`` frames."""
     from fer_edge.recognizer import EmotionRecognizer, RecognizerOptions, RunningMode
 
     running = RunningMode.IMAGE if mode == "image" else RunningMode.VIDEO
-    seconds, views, checks, frames, hits, truths, false, found = 0.0, 0, 0, 0, 0, 0, 0, []
-    for clip in clips:
-        rec = EmotionRecognizer(RecognizerOptions(model=model, running_mode=running, num_threads=1, **MODES[mode]))
-        if running is RunningMode.IMAGE:  # warm the interpreters (first invokes allocate)
-            rec.recognize(clip.frames[0])
-        else:
-            rec.recognize_for_video(clip.frames[0], 0)
-            rec.reset()
-        rec.detector.invokes = 0
-        if rec._verifier is not None:
-            rec._verifier.invokes = 0
-        per_frame = []
-        for i, frame in enumerate(clip.frames):
-            t = time.perf_counter()
-            faces = rec.recognize(frame) if running is RunningMode.IMAGE else \
-                rec.recognize_for_video(frame, i * 1000.0 / 30).faces
-            seconds += time.perf_counter() - t
-            if unit is not None and i % unit_every == 0:
-                unit.time(frame)
-            got = _match([f.box for f in faces], clip.truth[i])
-            hits += len(got)
-            truths += len(clip.truth[i])
-            false += sum(not _on_a_face(f.box, clip.present[i]) for f in faces)
-            per_frame.append(set(got))
-        views += rec.detector.invokes
-        checks += rec._verifier.invokes if rec._verifier is not None else 0
-        frames += len(clip.frames)
-        found.append(per_frame)
-        rec.close()
-    ms = 1000.0 * seconds / frames
-    return {"mode": mode, "frames": frames, "ms_per_frame": round(ms, 3), "fps_1t": round(1000.0 / ms, 1),
-            "detector_views_per_frame": round(views / frames, 3),
-            "verifier_views_per_frame": round(checks / frames, 3), "recall": round(hits / max(truths, 1), 4),
-            "false_faces_per_frame": round(false / frames, 4), "_found": found}
+    rec = EmotionRecognizer(RecognizerOptions(model=model, running_mode=running, num_threads=1, **MODES[mode]))
+    if running is RunningMode.IMAGE:  # warm the interpreters (first invokes allocate)
+        rec.recognize(clip.frames[0])
+    else:
+        rec.recognize_for_video(clip.frames[0], 0)
+        rec.reset()
+    rec.detector.invokes = 0
+    if rec._verifier is not None:
+        rec._verifier.invokes = 0
+    seconds, hits, truths, false, found, ids, cuts = 0.0, 0, 0, 0, [], [], []
+    for i, frame in enumerate(clip.frames):
+        t = time.perf_counter()
+        res = rec.recognize(frame) if running is RunningMode.IMAGE else rec.recognize_for_video(frame, i * 1000.0 / 30)
+        faces = res if running is RunningMode.IMAGE else res.faces
+        seconds += time.perf_counter() - t
+        cuts.append(bool(getattr(res, "cut", False)))
+        if unit is not None and i % unit_every == 0:
+            unit.time(frame)
+        got = _match([f.box for f in faces], clip.truth[i])
+        hits += len(got)
+        truths += len(clip.truth[i])
+        false += sum(not _on_a_face(f.box, clip.present[i]) for f in faces)
+        found.append(set(got))
+        ids.append({fid: faces[ri].track_id for fid, ri in got.items()})
+    out = {"ids": ids, "cuts": cuts, "seconds": seconds, "views": rec.detector.invokes,
+           "checks": rec._verifier.invokes if rec._verifier is not None else 0, "frames": len(clip.frames),
+           "hits": hits, "truths": truths, "false": false, "found": found}
+    rec.close()
+    return out
+
+
+def identity_errors(ids) -> dict:
+    """Identity errors of one clip from its frames' ``{true face: track id}``: ``switches``, a face's track id
+    changing from one frame it is reported in to the next; ``transfers``, a track id reported on more than one
+    true face (one person's track passing to another: what a per-person summary cannot survive)."""
+    last, faces_of, switches = {}, {}, 0
+    for frame in ids:
+        for fid, tid in frame.items():
+            if tid is None:
+                continue
+            switches += fid in last and last[fid] != tid
+            last[fid] = tid
+            faces_of.setdefault(tid, set()).add(fid)
+    return {"switches": switches, "transfers": sum(len(f) - 1 for f in faces_of.values())}
+
+
+def _row(mode: str, t: dict) -> dict:
+    ms = 1000.0 * t["seconds"] / t["frames"]
+    return {"mode": mode, "frames": t["frames"], "ms_per_frame": round(ms, 3), "fps_1t": round(1000.0 / ms, 1),
+            "detector_views_per_frame": round(t["views"] / t["frames"], 3),
+            "verifier_views_per_frame": round(t["checks"] / t["frames"], 3),
+            "recall": round(t["hits"] / max(t["truths"], 1), 4),
+            "false_faces_per_frame": round(t["false"] / t["frames"], 4),
+            "kept_vs_image": round(t["kept"] / max(1, t["image_found"]), 4)}
 
 
 def measure_video(bank, model=None, *, n_frames: int = 90, seed: int = 0, sets=None, log=print) -> dict:
-    """Every mode on every clip set; the cost unit measured on the same frames in the same run."""
-    from fer_edge.training.clips import CLIP_SETS, clip_set
+    """Every mode on every clip set, clip by clip (one clip in memory at a time: about 80 MB), with a progress
+    line every tenth of a set; the cost unit measured on the same frames in the same run."""
+    from fer_edge.training.clips import CLIP_SETS, iter_clips
 
     out = {"clip_frames": n_frames, "seed": seed, "sets": []}
+    keys = ("seconds", "views", "checks", "frames", "hits", "truths", "false", "kept", "image_found")
     for name, spec in (sets or CLIP_SETS).items():
-        clips = clip_set(bank, spec["n_faces"], spec["clips"], n_frames, seed)
-        clock = UnitClock()
-        clock.time(clips[0].frames[0])  # the first invoke allocates
-        clock.times.clear()
-        rows = {m: run_mode(m, clips, model, clock) for m in MODES}
+        clock, events = UnitClock(), []
+        tally = {m: dict.fromkeys(keys, 0) for m in MODES}
+        n = spec["clips"]
+        t0 = time.perf_counter()
+        for k, clip in enumerate(iter_clips(bank, spec["n_faces"], n, n_frames, seed)):
+            if k == 0:
+                clock.time(clip.frames[0])  # the first invoke allocates
+                clock.times.clear()
+            events += clip.events
+            runs = {m: run_clip(m, clip, model, clock) for m in MODES}
+            ref = runs["image"]["found"]
+            for m, r in runs.items():
+                t = tally[m]
+                for key in keys[:7]:
+                    t[key] += r[key]
+                t["kept"] += sum(len(a & b) for a, b in zip(ref, r["found"]))
+                t["image_found"] += sum(len(a) for a in ref)
+            if (k + 1) % max(1, n // 10) == 0 or k + 1 == n:
+                log(f"video {name}: clip {k + 1}/{n} ({time.perf_counter() - t0:.0f} s)")
         unit = clock.ms
-        ref = rows["image"]["_found"]
-        for r in rows.values():
+        rows = [_row(m, t) for m, t in tally.items()]
+        for r in rows:
             r["whole_frame_invokes_per_frame"] = round(r["ms_per_frame"] / unit, 2)
-            both = sum(len(a & b) for ca, cb in zip(ref, r["_found"]) for a, b in zip(ca, cb))
-            r["kept_vs_image"] = round(both / max(1, sum(len(a) for c in ref for a in c)), 4)
-            del r["_found"]
-        out["sets"].append({"clip_set": name, "clips": spec["clips"], "whole_frame_invoke_ms": round(unit, 3),
-                            "unit_samples": len(clock.times),
-                            "events": [e for c in clips for e in c.events][:6], "rows": list(rows.values())})
+        out["sets"].append({"clip_set": name, "clips": n, "whole_frame_invoke_ms": round(unit, 3),
+                            "unit_samples": len(clock.times), "events": events[:6], "rows": rows})
         log(f"video {name}: " + "; ".join(f"{r['mode']} {r['fps_1t']} fps, recall {r['recall']:.3f}, "
-                                          f"false/frame {r['false_faces_per_frame']:.3f}" for r in rows.values()))
+                                          f"false/frame {r['false_faces_per_frame']:.3f}" for r in rows))
     return out
 
 

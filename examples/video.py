@@ -1,4 +1,5 @@
-"""Video demo: a file or camera index in; annotated video, an emotion timeline per face (CSV + JSON) and a plot out.
+"""Video demo: a file or camera index in; annotated video, an emotion timeline per face (CSV + JSON) and a
+PNG picture of it out (drawn with OpenCV: this runs on the device install).
 
     python examples/video.py clip.mp4 --out out/         # out/clip_annotated.mp4, clip_timeline.csv/.json/.png
     python examples/video.py 0 --max-frames 300 --out out/
@@ -13,29 +14,7 @@ from pathlib import Path
 import cv2
 
 from fer_edge import EmotionRecognizer, RecognizerOptions, RunningMode
-from fer_edge.drawing import draw_faces
-
-
-def plot_timeline(timeline, labels, path):
-    """One panel per tracked face: smoothed probability of each emotion over time."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tracks = sorted(timeline)[:6]
-    fig, axes = plt.subplots(len(tracks), 1, figsize=(9, 2.2 * len(tracks)), squeeze=False, sharex=True)
-    for ax, tid in zip(axes[:, 0], tracks):
-        rows = timeline[tid]
-        t = [r["t_s"] for r in rows]
-        for lab in labels:
-            ax.plot(t, [r["probabilities"][lab] for r in rows], label=lab)
-        ax.set_ylabel(f"face {tid}")
-        ax.set_ylim(0, 1)
-    axes[0, 0].legend(ncol=len(labels), fontsize=7, loc="upper left")
-    axes[-1, 0].set_xlabel("time (s)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+from fer_edge.drawing import draw_faces, draw_timeline
 
 
 def main(argv=None) -> int:
@@ -93,7 +72,7 @@ def main(argv=None) -> int:
                             *(f"{r['probabilities'][k]:.4f}" for k in labels)])
     (out / f"{stem}_timeline.json").write_text(json.dumps({str(k): v for k, v in timeline.items()}))
     if timeline and not a.no_plot:
-        plot_timeline(timeline, labels, out / f"{stem}_timeline.png")
+        cv2.imwrite(str(out / f"{stem}_timeline.png"), draw_timeline(timeline, labels))
     print(f"{i} frames, {len(timeline)} tracked faces -> {out}/", file=sys.stderr)
     return 0 if i else 2
 

@@ -80,12 +80,11 @@ def _table_rows(path: str, faces, frame=None) -> list[str]:
     return rows
 
 
-def _record(path: str, faces, frame=None) -> dict:
-    rec = {"path": path}
-    if frame is not None:
-        rec["frame"] = frame
-    rec["faces"] = [f.to_dict() for f in faces]
-    return rec
+def _record(path: str, faces, result=None) -> dict:
+    """An image's JSON line, or a video frame's (the per-frame JSON of ``FrameResult.to_dict``, with its path)."""
+    if result is not None:
+        return {"path": path, **result.to_dict()}
+    return {"path": path, "faces": [f.to_dict() for f in faces]}
 
 
 @main.command()
@@ -130,8 +129,6 @@ def predict(inputs, model, as_json, annotate, detector, yunet_model, tiling, min
             fail(f"--annotate {annotate}: cannot create the folder ({e.strerror or e})")
         ann = Annotator(annotate, paths)
     failed = 0
-    if not as_json:
-        click.echo("path\tbox [x, y, w, h]\temotion\ttop-3 probabilities")
     for path in paths:
         name = os.fsdecode(path)
         try:
@@ -149,12 +146,12 @@ def predict(inputs, model, as_json, annotate, detector, yunet_model, tiling, min
                 from .drawing import draw_faces
                 out = ann.write_image(path, draw_faces(to_bgr(img), faces))
                 click.echo(f"annotated: {name} -> {out}", err=True)
-        except ImageError as e:
-            failed += 1
-            click.echo(f"error: {e}", err=True)
         except (ValueError, RuntimeError, OSError) as e:
             failed += 1
-            click.echo(f"error: {name}: {e}", err=True)
+            message = str(e) if isinstance(e, ImageError) else f"{name}: {e}"
+            click.echo(f"error: {message}", err=True)
+            if as_json:  # a JSON-lines consumer sees every input, the failed ones too
+                click.echo(json.dumps({"path": name, "error": message}))
     rec.close()
     if vid_rec is not None:
         vid_rec.close()
@@ -172,7 +169,7 @@ def _predict_video(rec, path, name, as_json, ann, max_frames) -> None:
     try:
         for i, ts, frame in video_frames(path, max_frames):
             res = rec.recognize_for_video(frame, ts)
-            _emit(name, res.faces, as_json, i)
+            _emit(name, res.faces, as_json, i, res)
             if ann is not None:
                 if writer is None:
                     out, writer = ann.video_writer(path, video_fps(path), (frame.shape[1], frame.shape[0]))
@@ -183,10 +180,17 @@ def _predict_video(rec, path, name, as_json, ann, max_frames) -> None:
             click.echo(f"annotated: {name} -> {out}", err=True)
 
 
-def _emit(name, faces, as_json, frame=None):
+_TABLE_HEADER = "path\tbox [x, y, w, h]\temotion\ttop-3 probabilities"
+
+
+def _emit(name, faces, as_json, frame=None, result=None):
     if as_json:
-        click.echo(json.dumps(_record(name, faces, frame)))
+        click.echo(json.dumps(_record(name, faces, result)))
     else:
+        ctx = click.get_current_context()
+        if not ctx.meta.get("fer_edge.header"):  # the header goes with the first row, never alone
+            ctx.meta["fer_edge.header"] = True
+            click.echo(_TABLE_HEADER)
         for row in _table_rows(name, faces, frame):
             click.echo(row)
 

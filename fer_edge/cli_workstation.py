@@ -42,14 +42,14 @@ def _quiet_tf():
     """
     import warnings
 
-    from .interpreter import _native_stderr_silenced
+    from .quiet import native_stderr_silenced
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if os.environ.get("FER_EDGE_VERBOSE"):
         return
     for module in ("tensorflow", "keras", "tf_keras", "tensorflow_model_optimization", "absl"):
         warnings.filterwarnings("ignore", module=module)
-    with _native_stderr_silenced():
+    with native_stderr_silenced():
         import tensorflow  # noqa: F401
 
 
@@ -269,11 +269,27 @@ def convert(model, f_all, calibration, data, out, n_calibration, sparsity, finet
                       finetune_limit=finetune_limit, run_parity_suite=parity, parity_limit=parity_limit,
                       thresholds=Thresholds(int_max_drop_pp=max_drop, int_min_agreement=min_agreement),
                       log=click.echo, verbose=2)
-    stem = Path(model).stem
-    click.echo(f"next: fer-edge predict IMAGE --model {Path(out or Path(model).parent) / (stem + '_' + formats[-1] + '.tflite')}"
-               f"  |  fer-edge benchmark {model} --data DATA")
+    click.echo(_next_step(res, Path(out or Path(model).parent), model))
     if "parity" in res and not res["parity"]["passed"] and not no_enforce:
         fail("parity thresholds violated (see parity.md); use --no-enforce to accept", EXIT_INPUT_ERROR)
+
+
+def _next_step(res: dict, out: Path, model) -> str:
+    """What to run next with what ``convert`` wrote: a device model, never the Edge TPU compiler's input."""
+    steps = []
+    for info in res["outputs"]:
+        comp = info.get("edgetpu_compiler")
+        if comp is None:
+            continue
+        if comp.get("compiled"):
+            steps.append(f"fer-edge predict IMAGE --model {out / comp['file']} --device usb")
+        else:
+            steps.append(f"edgetpu_compiler -s -o {out} {out / info['file']} (Coral's compiler, x86-64 Linux), "
+                         "then copy the *_edgetpu_edgetpu.tflite it writes to the device")
+    cpu = [info for info in res["outputs"] if "edgetpu_compiler" not in info]
+    if cpu:
+        steps.append(f"fer-edge predict IMAGE --model {out / cpu[-1]['file']}")
+    return "next: " + "  |  ".join(steps + [f"fer-edge benchmark {model} --data DATA"])
 
 
 @main.command()
@@ -327,13 +343,17 @@ def benchmark(models, data, split, limit, runs, compare_fer, fer_model, pipeline
     res = B.benchmark_models(models, data, split, limit, runs, fer_model, log=lambda m: click.echo(m, err=True))
     keras_file, tflites = B.collect(models)
     default = next((t for t in tflites if "int8" in t.name), None)
+    say = lambda m: click.echo(m, err=True)  # noqa: E731  (progress on stderr, the table on stdout)
     if pipeline:
+        say("pipeline: where a frame's time goes, 1 and 4 faces per frame ...")
         bank = load(data, split)
         bank = bank.x[stratified_indices(bank.y, 200, seed=1)]
         res["pipeline"] = B.measure_pipeline(default, face_bank=list(bank))
         res["pipeline_model"] = str(default or "bundled default")
         from .converters.video_benchmark import measure_video
-        res["video"] = measure_video(bank[[f.std() > 20 for f in bank]], default, log=lambda m: click.echo(m, err=True))
+        say("video: every mode on the moving-face clip sets ...")
+        res["video"] = measure_video(bank[[f.std() > 20 for f in bank]], default, log=say)
+    say("peak: the machine's INT8 arithmetic ...")
     res["peak"] = B.arithmetic_peak()
     if out:
         B.write(res, out)

@@ -24,3 +24,41 @@ def draw_faces(bgr: np.ndarray, faces) -> np.ndarray:
         cv2.rectangle(out, (x, ty - th - base), (x + tw, ty), color, -1)
         cv2.putText(out, text, (x, ty - base), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick, cv2.LINE_AA)
     return out
+
+
+def draw_timeline(timeline: dict, labels, *, width: int = 900, panel_height: int = 120,
+                  max_tracks: int = 6) -> np.ndarray:
+    """Each track's probabilities over time as a BGR picture, one panel per track, drawn with OpenCV
+    (the device install has no matplotlib).
+
+    ``timeline`` maps a track id to its rows ``{"t_s": seconds, "probabilities": {label: p}}`` in time order.
+    """
+    tracks = sorted(timeline)[:max_tracks]
+    left, top, legend = 70, 8, 26
+    height = legend + max(1, len(tracks)) * panel_height + 22
+    img = np.full((height, width, 3), 255, np.uint8)
+    x = left
+    for lab in labels:  # the legend: one coloured swatch per label
+        cv2.rectangle(img, (x, 8), (x + 14, 20), COLORS.get(lab, (0, 0, 0)), -1)
+        cv2.putText(img, lab, (x + 18, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        x += 30 + 8 * len(lab)
+    ts = [r["t_s"] for tid in tracks for r in timeline[tid]]
+    t0, t1 = (min(ts), max(ts)) if ts else (0.0, 1.0)
+    span = max(t1 - t0, 1e-6)
+    right = width - 12
+    for k, tid in enumerate(tracks):
+        y0 = legend + top + k * panel_height
+        y1 = y0 + panel_height - top - 6
+        cv2.rectangle(img, (left, y0), (right, y1), (180, 180, 180), 1)
+        cv2.putText(img, f"face {tid}", (6, (y0 + y1) // 2 + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+        rows = timeline[tid]
+        xs = [left + (r["t_s"] - t0) / span * (right - left) for r in rows]
+        for lab in labels:
+            ys = [y1 - r["probabilities"].get(lab, 0.0) * (y1 - y0) for r in rows]
+            pts = np.round(np.column_stack([xs, ys])).astype(np.int32).reshape(-1, 1, 2)
+            cv2.polylines(img, [pts], False, COLORS.get(lab, (0, 0, 0)), 1, cv2.LINE_AA)
+    cv2.putText(img, f"{t0:.1f} s", (left, height - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, f"{t1:.1f} s", (right - 50, height - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1,
+                cv2.LINE_AA)
+    return img

@@ -112,7 +112,10 @@ def is_video(path) -> bool:
 
 def video_fps(source) -> float:
     """Frames per second a video file declares (30 when it declares none)."""
-    cap = cv2.VideoCapture(str(source))
+    from .quiet import native_stderr_silenced
+
+    with native_stderr_silenced():
+        cap = cv2.VideoCapture(str(source))
     try:
         return float(cap.get(cv2.CAP_PROP_FPS) or 30.0) if cap.isOpened() else 30.0
     finally:
@@ -121,19 +124,28 @@ def video_fps(source) -> float:
 
 def video_frames(source, max_frames: int | None = None):
     """Yield ``(index, timestamp_ms, bgr)`` from a video file or camera index; ImageError if it will not open."""
-    cap = cv2.VideoCapture(int(source) if str(source).isdigit() else str(source))
-    if not cap.isOpened():
-        raise ImageError(f"{source}: cannot open video")
+    from .quiet import native_stderr_silenced, quiet_opencv
+
+    quiet_opencv()
+    with native_stderr_silenced():  # FFmpeg's own "moov atom not found": the ImageError says it in one line
+        cap = cv2.VideoCapture(int(source) if str(source).isdigit() else str(source))
+        opened = cap.isOpened()
+        ok, first = cap.read() if opened else (False, None)
+    if not opened:
+        raise ImageError(f"{source}: no frame could be read (empty, damaged or not a video or image)")
     try:
         fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
         i = 0
         while max_frames is None or i < max_frames:
-            ok, frame = cap.read()
+            if first is not None:
+                frame, first = first, None
+            else:
+                ok, frame = cap.read()
             if not ok or frame is None:
                 break
             yield i, i * 1000.0 / fps, frame
             i += 1
         if i == 0:
-            raise ImageError(f"{source}: video has no readable frames")
+            raise ImageError(f"{source}: no frame could be read (empty, damaged or not a video or image)")
     finally:
         cap.release()

@@ -6,12 +6,11 @@ device install never needs TensorFlow.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
-import sys
 from pathlib import Path
 
+from .quiet import native_stderr_silenced
 from .tflite_file import TFLiteFormatError, check_structure
 
 #: Shared library of the Coral Edge TPU runtime, per OS.
@@ -116,7 +115,7 @@ def make_interpreter(model_path_or_content, device: str | None = None, num_threa
     delegates = None if options is None else [load_edgetpu_delegate(options, delegate_library)]
     try:
         interp = module.Interpreter(model_content=data, experimental_delegates=delegates, num_threads=num_threads)
-        with _native_stderr_silenced():  # LiteRT logs an INFO line per interpreter here
+        with native_stderr_silenced():  # LiteRT logs an INFO line per interpreter here
             interp.allocate_tensors()
         return interp
     except (ValueError, RuntimeError) as e:
@@ -159,26 +158,3 @@ class BatchInterpreters:
 
     def clear(self) -> None:
         self._by_batch.clear()
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced():
-    """Send file descriptor 2 to /dev/null while native code runs (Python-level errors still raise)."""
-    if os.environ.get("FER_EDGE_VERBOSE"):
-        yield
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            try:
-                yield
-            finally:
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)

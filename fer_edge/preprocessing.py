@@ -67,13 +67,18 @@ def pixels_u8(image, what: str = "image") -> np.ndarray:
     """
     from .errors import ImageError
 
+    if image is None or isinstance(image, (str, bytes, bytearray)) or hasattr(image, "__fspath__"):
+        hint = " (a path? read the file first, e.g. cv2.imread(path))" if image is not None else \
+            " (cv2.imread returns None for a file it cannot read)"
+        raise ImageError(f"{what}: expected an image array (H, W) or (H, W, 1|3|4), got "
+                         f"{type(image).__name__}{hint}")
     try:
         img = np.asarray(image)
     except Exception as e:  # noqa: BLE001  (ragged lists and the like)
         raise ImageError(f"{what}: not an array ({type(e).__name__}: {e})") from None
     if img.ndim not in (2, 3) or img.size == 0 or (img.ndim == 3 and img.shape[2] not in (1, 3, 4)):
-        raise ImageError(f"{what}: expected an (H, W) gray or (H, W, 1|3|4) gray/BGR/BGRA array, "
-                         f"got shape {img.shape}")
+        given = f"shape {img.shape}" if isinstance(image, np.ndarray) else f"{type(image).__name__}, shape {img.shape}"
+        raise ImageError(f"{what}: expected an (H, W) gray or (H, W, 1|3|4) gray/BGR/BGRA array, got {given}")
     kind = img.dtype.kind
     if img.dtype == np.uint8:
         return img

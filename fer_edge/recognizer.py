@@ -18,13 +18,13 @@ from __future__ import annotations
 import enum
 import threading
 import time
-import warnings
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 
 from .classifier import EmotionClassifier
+from .continuity import face_look, is_cut, small_frame
 from .detection import create_detector
 from .detection.base import FaceBox, iou_pair, iou_xywh
 from .detection.blazeface import TileView
@@ -113,20 +113,12 @@ class FaceResult:
     keypoints: tuple[tuple[float, float], ...] = ()
     track_id: int | None = None
 
-    @property
-    def score(self) -> float:
-        """Deprecated name of :attr:`emotion_score` (removed in 0.3)."""
-        warnings.warn("FaceResult.score is deprecated: use emotion_score (or detection_score)", DeprecationWarning,
-                      stacklevel=2)
-        return self.emotion_score
-
     def to_dict(self) -> dict:
-        """JSON-ready: the same names as the attributes, plus ``score`` (the detection score) kept for 0.2 only."""
+        """JSON-ready, with the attributes' names (one meaning per name: no ``score`` key since 0.3)."""
         d = asdict(self)
         d["box"] = list(self.box)
         d["detection_score"] = round(self.detection_score, 4)
         d["emotion_score"] = round(self.emotion_score, 4)
-        d["score"] = d["detection_score"]  # deprecated JSON key (0.1 wrote the detection score under it)
         d["probabilities"] = {k: round(v, 4) for k, v in self.probabilities.items()}
         d["keypoints"] = [[round(x, 1), round(y, 1)] for x, y in self.keypoints]
         if self.track_id is None:
@@ -144,6 +136,14 @@ class FrameResult:
     #: where this frame's time went, in ms: ``detect`` (full scans, regions, new-face checks), ``classify``
     #: (crops and the emotion model), ``track`` (matching and smoothing)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    #: this frame starts a new scene (a shot cut, a loop restart, a camera moved at once): every earlier
+    #: track ended before it, and smoothing starts afresh
+    cut: bool = False
+
+    def to_dict(self) -> dict:
+        """The per-frame JSON every output writes (``--json``, ``camera --json-out``, ``serve``'s events)."""
+        return {"frame": self.frame_index, "timestamp_ms": round(self.timestamp_ms, 1), "cut": self.cut,
+                "faces": [f.to_dict() for f in self.faces]}
 
 
 class EmotionRecognizer:
@@ -190,7 +190,8 @@ class EmotionRecognizer:
                                    box_filter=options.box_filter)
         self._since_scan = self._since_motion = 0
         self._scan_requested = False
-        self._prev_small = None
+        self._prev_small = self._small = None
+        self._cut_requested = False
         self._frame_index = 0
         self._last_ts = None
         self._closed = False
@@ -289,6 +290,11 @@ class EmotionRecognizer:
         self._last_ts = ts
         return ts
 
+    def mark_cut(self) -> None:
+        """Tell the recognizer the next frame starts a new scene (a file that loops, a camera you switched):
+        every track ends there and its faces get new ids, as at a shot cut it sees by itself."""
+        self._cut_requested = True
+
     def request_full_scan(self) -> None:
         """Scan the whole frame on the next video frame (e.g. when you expect a new face)."""
         self._scan_requested = True
@@ -313,6 +319,14 @@ class EmotionRecognizer:
         # confirmed, steadily found faces are looked for every track_every-th frame, in turn; others every frame
         look = [t for t in tr.tracks if not (tr.confirmed(t) and t.missed == 0 and
                                              (self._frame_index + t.track_id) % o.track_every)]
+        followed = {}  # the others followed by their templates; one that loses its template is looked for now
+        for t in tr.tracks:
+            if t not in look:
+                b = _follow(gray, t)
+                if b is None and tr.confirmed(t):
+                    look.append(t)
+                else:
+                    followed[t.track_id] = b
         looked = {t.track_id for t in look}
         predicted = [t.predicted_box() for t in look]
         found = self.detector.detect_in_regions(img, [region_around(b, o.region_scale) for b in predicted],
@@ -323,10 +337,10 @@ class EmotionRecognizer:
                 continue  # nothing there, something else, or the face another track already took (crossing)
             faces.append(f)
             ids.append(t.track_id)
-        skipped = {}  # the others followed by their templates, unless that lands on a face another track has
+        skipped = {}  # ... unless that lands on a face another track has
         for t in tr.tracks:
             if t.track_id not in looked:
-                b = _follow(gray, t)
+                b = followed[t.track_id]
                 taken = [k.box for k in faces] + [v for v in skipped.values() if v is not None]
                 if b is not None and taken and iou_xywh(b, np.asarray(taken, np.float64)).max() >= 0.5:
                     b = None
@@ -370,8 +384,7 @@ class EmotionRecognizer:
         import cv2
 
         H, W = gray.shape[:2]
-        small = cv2.resize(gray, (max(1, W // 8), max(1, H // 8)), interpolation=cv2.INTER_AREA).astype(np.int16)
-        prev, self._prev_small = self._prev_small, small
+        small, prev = self._small, self._prev_small
         if prev is None or prev.shape != small.shape:
             return []
         diff = (np.abs(small - prev) > 20).astype(np.uint8)
@@ -408,6 +421,12 @@ class EmotionRecognizer:
         o, tr = self.options, self.tracker
         t0 = time.perf_counter()
         gray = to_gray_u8(img)
+        self._prev_small, self._small = self._small, small_frame(gray)
+        cut = self._cut_requested or is_cut(self._prev_small, self._small)
+        if cut:  # a new scene: nobody in it is anybody from before
+            self._cut_requested = False
+            tr.end_all()
+            self._prev_small, self._scan_requested = None, True
         detected, ids, skipped = self._detect_video(img, gray)
         keep = [i for i, b in enumerate(detected) if min(b.w, b.h) >= o.min_face_size]
         t1 = time.perf_counter()
@@ -415,8 +434,9 @@ class EmotionRecognizer:
         t2 = time.perf_counter()
         ids = None if ids is None else [ids[i] for i in keep]
         before = {t.track_id for t in tr.tracks}
+        looks = [face_look(gray, b.box) for b in boxes]
         tracked = tr.update([[b.x, b.y, b.w, b.h] for b in boxes], probs, [b.score for b in boxes], ts, ids,
-                            skipped)
+                            skipped, looks=looks)
         seen = {tid: (b, p) for b, (tid, p) in zip(boxes, tracked)}
         if o.region_tracking:
             for t in tr.tracks:
@@ -436,7 +456,7 @@ class EmotionRecognizer:
                 t.keypoints = b.keypoints
                 x, y, w, h = (int(round(v)) for v in t.smooth_box)
                 faces.append(replace(self._result(b, p, t.track_id), box=(x, y, w, h)))
-            elif t.track_id in skipped or t.missed <= coast:  # not looked for, or missed: where it was heading
+            elif not t.displaced and (t.track_id in skipped or t.missed <= coast):  # where it was heading
                 shift = t.velocity[:2] * t.missed
                 sb = t.smooth_box
                 x, y, w, h = (int(round(v)) for v in (sb[0] + shift[0], sb[1] + shift[1], sb[2], sb[3]))
@@ -449,7 +469,8 @@ class EmotionRecognizer:
         t5 = time.perf_counter()
         ms = lambda dt: round(dt * 1000.0, 3)  # noqa: E731
         result = FrameResult(self._frame_index, ts, faces,
-                             {"detect": ms(t1 - t0 + t4 - t3), "classify": ms(t2 - t1), "track": ms(t3 - t2 + t5 - t4)})
+                             {"detect": ms(t1 - t0 + t4 - t3), "classify": ms(t2 - t1), "track": ms(t3 - t2 + t5 - t4)},
+                             cut=cut)
         self._frame_index += 1
         return result
 
@@ -468,6 +489,7 @@ class EmotionRecognizer:
         self.tracker.reset()
         self._frame_index, self._last_ts = 0, None
         self._since_scan, self._since_motion, self._scan_requested, self._prev_small = 0, 0, False, None
+        self._small, self._cut_requested = None, False
 
     def close(self) -> None:
         """Finish the frame in flight (LIVE_STREAM), release the interpreters; safe to call twice."""

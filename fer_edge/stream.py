@@ -84,23 +84,44 @@ class OpenCVSource(FrameSource):
     """
 
     def __init__(self, source, size=None, *, loop: bool = False, realtime: bool = False):
+        from .quiet import native_stderr_silenced, quiet_opencv
+
+        quiet_opencv()
         self.is_file = not str(source).isdigit()
-        self.cap = cv2.VideoCapture(str(source) if self.is_file else int(source))
-        if not self.cap.isOpened():
-            raise CameraError(f"cannot open {'video' if self.is_file else 'camera'} {source}")
-        if size and not self.is_file:
-            self.cap.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
-            self.cap.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+        if self.is_file and "://" not in str(source) and not Path(source).exists():  # URLs (rtsp://...) pass
+            raise CameraError(f"{source}: no such file")
+        what = str(source) if self.is_file else f"camera {source}"
+        unreadable = (f"{what}: no frame could be read (empty, damaged or not a video or image)" if self.is_file
+                      else f"cannot open {what} (is it connected, and free?)")
+        with native_stderr_silenced():  # FFmpeg's and V4L's own lines; fer-edge says it in one
+            self.cap = cv2.VideoCapture(str(source) if self.is_file else int(source))
+            if not self.cap.isOpened():
+                raise CameraError(unreadable)
+            if size and not self.is_file:
+                self.cap.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
+                self.cap.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+            ok, first = self.cap.read()  # a source that opens but yields nothing is an error, not 0 frames
+        if not ok or first is None:
+            self.cap.release()
+            raise CameraError(unreadable)
+        self._first = first
         self.loop = loop and self.is_file
+        #: how many times a looping file started over (a cut: what follows is a new scene)
+        self.restarts = 0
         fps = self.cap.get(cv2.CAP_PROP_FPS) if self.is_file else 0.0
         self.period = 1.0 / fps if realtime and self.is_file and 0 < fps < 1000 else 0.0
         self._next = None
 
     def read(self):
-        ok, frame = self.cap.read()
+        if self._first is not None:
+            frame, self._first = self._first, None
+            ok = True
+        else:
+            ok, frame = self.cap.read()
         if (not ok or frame is None) and self.loop:
             self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
             ok, frame = self.cap.read()
+            self.restarts += ok and frame is not None
         if not ok or frame is None:
             if self.is_file:
                 return None
@@ -156,7 +177,7 @@ def run_stream(source: FrameSource, recognizer, *, json_out=None, snapshot_dir=N
     if snapshot_dir:
         Path(snapshot_dir).mkdir(parents=True, exist_ok=True)
     t0 = last_report = last_snap = time.monotonic()
-    window_frames = 0
+    window_frames = restarts = 0
     try:
         while stop["why"] is None and (max_frames is None or summary.frames < max_frames):
             t_read = time.perf_counter()
@@ -168,6 +189,9 @@ def run_stream(source: FrameSource, recognizer, *, json_out=None, snapshot_dir=N
             if frame is None:
                 break
             capture_ms = (time.perf_counter() - t_read) * 1000.0
+            if getattr(source, "restarts", 0) != restarts:  # a looping file started over: a cut
+                restarts = source.restarts
+                recognizer.mark_cut()
             now = time.monotonic()
             result = recognizer.recognize_for_video(frame, (now - t0) * 1000.0)
             if on_frame is not None:
@@ -177,8 +201,7 @@ def run_stream(source: FrameSource, recognizer, *, json_out=None, snapshot_dir=N
             summary.faces += len(result.faces)
             summary.emotions.update(f.emotion for f in result.faces)
             if json_out is not None:
-                json_out.write(json.dumps({"frame": result.frame_index, "t_ms": round(result.timestamp_ms, 1),
-                                           "faces": [f.to_dict() for f in result.faces]}) + "\n")
+                json_out.write(json.dumps(result.to_dict()) + "\n")
                 json_out.flush()
             if snapshot_dir and snapshot_every > 0 and now - last_snap >= snapshot_every:
                 cv2.imwrite(str(Path(snapshot_dir) / f"frame_{result.frame_index:06d}.jpg"), draw_faces(frame, result.faces))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .continuity import same_face
 from .detection.base import iou_pair, iou_xywh
 
 
@@ -90,6 +91,8 @@ class Track:
     verified: bool = True  # False until a second opinion confirmed it is a face (when the recognizer asks one)
     template: np.ndarray | None = None  # the face as last detected, small and gray, to follow it between detections
     verify_tries: int = 0
+    look: np.ndarray | None = None  # the face's small gray patch when last detected (continuity.face_look)
+    displaced: bool = False  # another face was found where it should be: never reported at a guessed place
 
     @property
     def mean_score(self) -> float:
@@ -98,6 +101,11 @@ class Track:
     def predicted_box(self) -> np.ndarray:
         """Where the face should be in the next frame: last box moved by its velocity."""
         return self.box + self.velocity * (self.missed + 1)
+
+
+def _centre_in(box, frame_box) -> bool:
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    return frame_box[0] <= cx <= frame_box[0] + frame_box[2] and frame_box[1] <= cy <= frame_box[1] + frame_box[3]
 
 
 class FaceTracker:
@@ -120,6 +128,10 @@ class FaceTracker:
         self.tracks.clear()
         self._next_id = 0
 
+    def end_all(self) -> None:
+        """End every track (a scene cut); ids keep counting, so a face after the cut never reuses one."""
+        self.tracks.clear()
+
     def _smooth(self, track: Track, probs: np.ndarray) -> np.ndarray:
         s = self.smoothing
         if s.method == "ema":
@@ -141,28 +153,35 @@ class FaceTracker:
                                                            or track.mean_score >= self.instant_score)
 
     def update(self, boxes, probs, scores=None, timestamp_ms: float | None = None,
-               track_ids=None, skipped: dict | None = None) -> list[tuple[int, np.ndarray]]:
+               track_ids=None, skipped: dict | None = None, looks=None) -> list[tuple[int, np.ndarray]]:
         """Match this frame's ``boxes`` (N, 4 xywh) with raw ``probs`` (N, C); returns ``(track_id, smoothed)``.
 
         Tracks are matched against their *predicted* boxes, so a face moving several pixels a
         frame keeps its id; ``timestamp_ms`` drives the box filter. ``track_ids`` (one per box) says
         which track each box belongs to (a face followed in its own region; None: match it by IoU);
         ``skipped`` maps the tracks not looked for this frame (not missed) to the box each was followed to
-        (None: it moves on by its velocity).
+        (None: it moves on by its velocity). ``looks`` (one :func:`~.continuity.face_look` per box, or None)
+        keeps a track one person: a box goes to a track only if it also looks like the track's face, so one
+        face leaving as another comes in at the same place starts a new track.
         """
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         skipped = skipped or {}
         scores = [1.0] * len(boxes) if scores is None else list(scores)
         probs = np.asarray(probs, np.float32).reshape(len(boxes), -1) if len(boxes) else np.zeros((0, 0), np.float32)
         ids = [None] * len(boxes) if track_ids is None else list(track_ids)
+        looks = [None] * len(boxes) if looks is None else list(looks)
         index = {t.track_id: ti for ti, t in enumerate(self.tracks)}
-        pairs = [(2.0, index[tid], di) for di, tid in enumerate(ids) if tid is not None]  # known first
-        free = [di for di, tid in enumerate(ids) if tid is None]
+        alike = lambda ti, di: same_face(self.tracks[ti].look, looks[di])  # noqa: E731
+        pairs = [(2.0, index[tid], di) for di, tid in enumerate(ids) if tid is not None and alike(index[tid], di)]
+        free = [di for di, tid in enumerate(ids) if tid is None or not alike(index[tid], di)]
+        displaced = {index[tid] for di, tid in enumerate(ids) if tid is not None and di in free}
         for ti, t in enumerate(self.tracks):
             if free:
                 for di, v in zip(free, iou_xywh(t.predicted_box(), boxes[free])):
-                    if v >= self.iou_threshold:
+                    if v >= self.iou_threshold and alike(ti, di):
                         pairs.append((v, ti, di))
+                    elif not alike(ti, di) and _centre_in(boxes[di], t.predicted_box()):  # someone else stands where this face should be
+                        displaced.add(ti)
         track_of = [None] * len(boxes)
         used = set()
         for _, ti, di in sorted(pairs, reverse=True):
@@ -183,9 +202,11 @@ class FaceTracker:
                 step = (boxes[di] - t.box) / (t.missed + 1)
                 step[2:] = 0.0  # sizes change slowly and noisily: predict the position only
                 t.velocity = step if t.hits == 1 else 0.5 * step + 0.5 * t.velocity
-                t.box, t.missed, t.age, t.score = boxes[di], 0, t.age + 1, scores[di]
+                t.box, t.missed, t.age, t.score, t.displaced = boxes[di], 0, t.age + 1, scores[di], False
                 t.hits += 1
                 t.score_sum += float(scores[di])
+            if looks[di] is not None:
+                t.look = looks[di]
             if self.box_filter is not None:
                 if t.box_filter is None:
                     t.box_filter = OneEuroFilter(*self.box_filter)
@@ -210,6 +231,9 @@ class FaceTracker:
                         t.smooth_box = t.box
             elif t.track_id not in seen:
                 t.missed += 1
+        for ti in displaced:
+            if ti not in used:  # not reported where it is presumed to be: another face is there
+                self.tracks[ti].displaced = True
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         self._merge_duplicates()
         return out
@@ -222,7 +246,7 @@ class FaceTracker:
             for b in self.tracks[i + 1:]:
                 if a.track_id in drop or b.track_id in drop:
                     continue
-                if iou_pair(a.box, b.box) >= DUPLICATE_IOU:
-                    drop.add(min((a, b), key=lambda t: (t.hits, -t.track_id)).track_id)
+                if iou_pair(a.box, b.box) >= DUPLICATE_IOU:  # the one not seen this frame goes first
+                    drop.add(min((a, b), key=lambda t: (t.missed == 0, t.hits, -t.track_id)).track_id)
         if drop:
             self.tracks = [t for t in self.tracks if t.track_id not in drop]

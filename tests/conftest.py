@@ -31,6 +31,8 @@ if os.environ.get("FER_EDGE_RUNTIME_ONLY") == "1":
 
 ROOT = Path(__file__).resolve().parents[1]
 FER = Path(os.environ.get("FER2013_ROOT", ROOT.parent / "shared" / "datasets" / "fer2013"))
+#: the pack tool beside the checkout (found from the tests' folder, not from where fer_edge is installed)
+PACK_TOOL = ROOT.parent / "shared" / "tools" / "fer2013_pack.py"
 CLASSES_ALPHA = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 
 

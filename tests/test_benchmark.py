@@ -74,3 +74,22 @@ def test_interleaved_latency_times_every_model_in_each_round():
     assert a["ratio_to_first"] == a["ratio_min"] == a["ratio_max"] == 1.0 and a["rounds"] == 3 and a["runs"] == 5
     assert a["ms_median_1t"] > 0 and b["ms_median_1t"] > 0
     assert b["ratio_min"] <= b["ratio_to_first"] <= b["ratio_max"]
+
+
+def test_video_benchmark_holds_one_clip_at_a_time_and_shows_progress(scene_faces):
+    """`fer-edge benchmark` peaked at 6 GB with every clip of a set in memory; now its memory does not grow
+    with the number of clips (numpy's buffers are traced by tracemalloc), and it says how far it is."""
+    import tracemalloc
+
+    from fer_edge.converters.video_benchmark import measure_video
+
+    bank = np.stack([f for f in scene_faces if f.std() > 20])
+    peaks, logs = {}, []
+    for clips in (2, 8):
+        tracemalloc.start()
+        measure_video(bank, n_frames=10, sets={"1 face": dict(n_faces=1, clips=clips)}, log=logs.append)
+        peaks[clips] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    clip_bytes = 10 * 640 * 480 * 3
+    assert peaks[8] - peaks[2] < 2 * clip_bytes, (peaks, clip_bytes)
+    assert any("clip 8/8" in m for m in logs) and any("clip 4/8" in m for m in logs)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import PACK_TOOL
 
 from fer_edge.training import campaign as camp
 
@@ -328,9 +329,9 @@ def test_device_pack_leaves_out_train_faces_identical_to_test_faces(mini_fer, tm
     import cv2
 
     from fer_edge.training.data import load
-    from fer_edge.training.device_job import REPO_SHARED_TOOL, pack_leak_free
+    from fer_edge.training.device_job import pack_leak_free
 
-    if not REPO_SHARED_TOOL.is_file():
+    if not PACK_TOOL.is_file():
         pytest.skip("shared/tools/fer2013_pack.py not found")
     root = tmp_path / "fer"
     shutil.copytree(mini_fer, root)

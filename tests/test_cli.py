@@ -50,7 +50,8 @@ def test_predict_table_and_json(scene_file):
     rec = json.loads(r.output.strip().splitlines()[0])
     assert rec["path"] == str(path) and len(rec["faces"]) == len(placed)
     f = rec["faces"][0]
-    assert set(f) >= {"box", "score", "emotion", "probabilities"} and len(f["probabilities"]) == 7
+    assert set(f) >= {"box", "detection_score", "emotion", "emotion_score", "probabilities"} and len(f["probabilities"]) == 7
+    assert "score" not in f  # one meaning per name: the 0.1 key for the detection score went in 0.3
     assert abs(sum(f["probabilities"].values()) - 1) < 0.05
 
 
@@ -81,10 +82,15 @@ def test_bad_inputs_are_reported_and_good_ones_kept(scene_file, tmp_path):
     r = CliRunner().invoke(main, ["predict", str(empty), str(path), str(text), str(tmp_path / "missing.jpg"), "--json"])
     assert r.exit_code == 1
     out = [json.loads(line) for line in r.stdout.strip().splitlines()]
-    assert [o["path"] for o in out] == [str(path)] and len(out[0]["faces"]) == len(placed)
+    # every input has its JSON line, in order: a JSON-lines consumer loses track of none
+    assert [o["path"] for o in out] == [str(empty), str(path), str(text), str(tmp_path / "missing.jpg")]
+    assert len(out[1]["faces"]) == len(placed) and "error" not in out[1]
     errors = r.stderr.strip().splitlines()
     assert len(errors) == 4 and all(e.startswith("error: ") for e in errors[:3])
     assert "empty file" in errors[0] and "not a readable image" in errors[1] and "no such file" in errors[2]
+    assert [f"error: {o['error']}" for o in out if "error" in o] == errors[:3]
+    r = CliRunner().invoke(main, ["predict", str(empty), str(text)])
+    assert r.exit_code == 1 and r.stdout == ""  # no table header without a row under it
     assert "Traceback" not in r.output
 
 

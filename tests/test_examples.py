@@ -96,7 +96,12 @@ def test_video_demo_timeline(tmp_path, scene_faces):
     for i in range(20):
         w.write(np.roll(base, 3 * i, axis=1))
     w.release()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # as on the device install (`pip install .`): no matplotlib, tqdm or TensorFlow to import
+    absent = tmp_path / "absent"
+    absent.mkdir()
+    for mod in ("matplotlib", "tqdm", "tensorflow"):
+        (absent / f"{mod}.py").write_text(f"raise ModuleNotFoundError(\"No module named '{mod}'\", name='{mod}')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(absent), str(ROOT)])}
     p = subprocess.run([sys.executable, str(ROOT / "examples" / "video.py"), str(video), "--out", str(tmp_path / "o")],
                        env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
@@ -105,7 +110,11 @@ def test_video_demo_timeline(tmp_path, scene_faces):
     assert len(rows) - 1 == 40  # 2 faces x 20 frames
     tl = json.loads((tmp_path / "o" / "clip_timeline.json").read_text())
     assert sorted(tl) == ["0", "1"] and all(len(v) == 20 for v in tl.values())
-    assert (tmp_path / "o" / "clip_timeline.png").stat().st_size > 1000
+    png = cv2.imread(str(tmp_path / "o" / "clip_timeline.png"))
+    assert png is not None and png.shape[1] == 900  # a picture of two panels, one line per emotion in its colour
+    from fer_edge.drawing import COLORS
+    drawn = {lab for lab, c in COLORS.items() if (np.abs(png.astype(int) - c).sum(2) < 30).sum() > 50}
+    assert len(drawn) >= 5, drawn
     cap = cv2.VideoCapture(str(tmp_path / "o" / "clip_annotated.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 20
 

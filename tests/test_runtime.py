@@ -124,9 +124,7 @@ def test_recognize_finds_faces_in_a_scene(scene_faces):
         d = f.to_dict()
         assert set(d) >= {"box", "detection_score", "emotion_score", "emotion", "probabilities"} and len(d["box"]) == 4
         assert d["detection_score"] == round(f.detection_score, 4) and d["emotion_score"] == round(f.emotion_score, 4)
-        assert d["score"] == d["detection_score"]  # the deprecated key keeps its 0.1 meaning for one release
-        with pytest.warns(DeprecationWarning, match="emotion_score"):
-            assert f.score == f.emotion_score
+        assert "score" not in d and not hasattr(f, "score")  # 0.3: one meaning per name
         json.dumps(d)
 
 

@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import PACK_TOOL
 
 pytest.importorskip("keras")
 
@@ -316,11 +317,11 @@ def test_gpu_job_trains_and_brings_back_what_a_device_call_can_return(mini_fer, 
     from pathlib import Path
 
     from fer_edge.training.data import load
-    from fer_edge.training.device_job import PART_BYTES, REPO_SHARED_TOOL, join
+    from fer_edge.training.device_job import PART_BYTES, join
 
     root = Path(__file__).parents[1]
-    tool = REPO_SHARED_TOOL
-    if not tool.exists():
+    tool = PACK_TOOL
+    if not tool.is_file():
         pytest.skip("shared/tools/fer2013_pack.py not found")
     pack = tmp_path / "pack.npz"
     subprocess.run([sys.executable, str(tool), "pack", str(mini_fer), str(pack)], check=True, capture_output=True)
@@ -348,9 +349,9 @@ def test_gpu_job_trains_and_brings_back_what_a_device_call_can_return(mini_fer, 
 def test_device_job_trains_a_plan_run_with_its_cached_teacher_on_a_leak_free_pack(mini_fer, tmp_path):
     """What a GPU session runs for a distilled plan run (here on TensorFlow, one tiny epoch): the pack made without
     test copies, the plan's recipe, schedule and teacher cache (c1's probabilities, found by the faces' names)."""
-    from fer_edge.training.device_job import REPO_SHARED_TOOL, main, pack_leak_free
+    from fer_edge.training.device_job import main, pack_leak_free
 
-    if not REPO_SHARED_TOOL.is_file():
+    if not PACK_TOOL.is_file():
         pytest.skip("shared/tools/fer2013_pack.py not found")
     pack_leak_free(mini_fer, tmp_path / "pack.npz", log=lambda *_: None)
     back, run = tmp_path / "back", tmp_path / "run"

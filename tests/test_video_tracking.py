@@ -106,6 +106,14 @@ def test_one_euro_filter_smooths_jitter_and_follows_motion():
     assert abs(moving[-1] - (100 + 4 * 59)) < 12  # a face moving 4 px a frame is followed closely
 
 
+def _views(rec, gray):
+    """The motion views of the next frame, as the recognizer computes them (the small frames moved on first)."""
+    from fer_edge.continuity import small_frame
+
+    rec._prev_small, rec._small = rec._small, small_frame(gray)
+    return rec._motion_views(gray)
+
+
 def test_motion_away_from_followed_faces_is_scanned_in_a_view_around_it(bank):
     """A face appearing is looked for in one view where the frame changed, not in a whole-frame scan;
     changes next to a followed face (its own head moving) ask for nothing; a frame that changes
@@ -114,19 +122,19 @@ def test_motion_away_from_followed_faces_is_scanned_in_a_view_around_it(bank):
 
     rec = EmotionRecognizer(RecognizerOptions(running_mode=RunningMode.VIDEO))
     base = np.full((480, 640), 90, np.uint8)
-    assert rec._motion_views(base) == []  # the first frame has nothing to compare with
+    assert _views(rec, base) == []  # the first frame has nothing to compare with
     new = base.copy()
     new[300:420, 400:520] = bank[0][::1, ::1].repeat(3, 0).repeat(3, 1)[:120, :120]
-    (view,) = rec._motion_views(new)
+    (view,) = _views(rec, new)
     assert view.x0 <= 400 and view.y0 <= 300 and view.x0 + view.side >= 520 and view.y0 + view.side >= 420
     assert view.side < 480  # a view around the face, far smaller than the frame
     rec.tracker.tracks = [Track(0, np.array([410.0, 310, 100, 100]), np.zeros(7))]
-    rec._motion_views(base)  # the face goes again, where a followed face is: not a new face
-    assert rec._motion_views(base) == []
+    _views(rec, base)  # the face goes again, where a followed face is: not a new face
+    assert _views(rec, base) == []
     moved = base.copy()
     moved[310:420, 405:520] = 200  # the followed face's own region changes: still nothing new
-    assert rec._motion_views(moved) == []
-    assert rec._motion_views(np.full_like(base, 160)) is None  # everything changed: scan the whole frame
+    assert _views(rec, moved) == []
+    assert _views(rec, np.full_like(base, 160)) is None  # everything changed: scan the whole frame
     rec.close()
 
 

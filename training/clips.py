@@ -111,6 +111,58 @@ def make_clip(bank: np.ndarray, n_faces: int, n_frames: int, rng: np.random.Gene
     return Clip(name, frames, truth, present, events)
 
 
-def clip_set(bank: np.ndarray, n_faces: int, clips: int, n_frames: int = 90, seed: int = 0) -> list[Clip]:
+def iter_clips(bank: np.ndarray, n_faces: int, clips: int, n_frames: int = 90, seed: int = 0):
+    """The clips of a set one at a time (a 4-face set of 48 clips is 4 GB of frames held at once)."""
     rng = np.random.default_rng(seed)
-    return [make_clip(bank, n_faces, n_frames, rng, name=f"{n_faces}f-{i}") for i in range(clips)]
+    for i in range(clips):
+        yield make_clip(bank, n_faces, n_frames, rng, name=f"{n_faces}f-{i}")
+
+
+def clip_set(bank: np.ndarray, n_faces: int, clips: int, n_frames: int = 90, seed: int = 0) -> list[Clip]:
+    return list(iter_clips(bank, n_faces, clips, n_frames, seed))
+
+
+#: The edited-film cases a track must survive as one person (tests/test_continuity.py, benchmarks/continuity.py).
+SHOT_KINDS = ("cut", "cut-same-face", "swap", "pan", "fade")
+
+
+def make_shot_clip(bank: np.ndarray, kind: str, rng: np.random.Generator, *, n_frames: int = 40,
+                   size=(640, 480), side: int = 150) -> Clip:
+    """One face, roughly still, through an edit in the middle (frame ``n_frames // 2``):
+
+    - ``cut``: a hard cut to another background with another person at about the same place;
+    - ``cut-same-face``: a hard cut to another background, the same person at about the same place;
+    - ``swap``: within one shot, the person is replaced by another at the same place;
+    - ``pan``: no edit; the background pans 6 px a frame behind the face;
+    - ``fade``: no edit; the whole frame fades to 35% and back over the clip.
+
+    ``truth`` holds person ids (0 before the edit; 1 for another person after it), so a tracker that
+    keeps one track id across two people is caught.
+    """
+    if kind not in SHOT_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(SHOT_KINDS)}, got {kind!r}")
+    W, H = size
+    half = n_frames // 2
+    wide = background(H, W + 6 * n_frames, rng)
+    bgs = [wide[:, :W].copy(), background(H, W, rng)]
+    a, b = (bank[int(i)] for i in rng.choice(len(bank), 2, replace=False))
+    x0, y0 = int(rng.integers(60, W - side - 60)), int(rng.integers(40, H - side - 40))
+    frames, truth = [], []
+    for f in range(n_frames):
+        after = f >= half
+        if kind == "pan":
+            img = wide[:, 6 * f:6 * f + W].copy()
+        else:
+            img = (bgs[1] if after and kind.startswith("cut") else bgs[0]).copy()
+        person = 1 if after and kind in ("cut", "swap") else 0
+        face = b if person else a
+        x = x0 + int(round(2 * np.sin(f / 5.0))) + (12 if after and kind.startswith("cut") else 0)
+        y = y0 + int(round(2 * np.cos(f / 7.0)))
+        img[y:y + side, x:x + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)[..., None]
+        if kind == "fade":
+            img = (img.astype(np.float32) * (1.0 - 0.65 * np.sin(np.pi * f / (n_frames - 1)))).astype(np.uint8)
+        noisy = np.clip(img.astype(np.float32) + rng.normal(0, 3.0, img.shape), 0, 255).astype(np.uint8)
+        frames.append(noisy)
+        truth.append([(person, PlacedFace(x, y, side, 0).face_box)])
+    events = [f"{kind} at frame {half}"] if kind in ("cut", "cut-same-face", "swap") else []
+    return Clip(f"{kind}", frames, truth, truth, events)

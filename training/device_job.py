@@ -32,7 +32,18 @@ PART_BYTES = 15 << 20  # under the device's 16 MiB per returned file
 MAX_FILES, MAX_BYTES = 8, 60 << 20  # what one device call returns: 8 files, 64 MiB in all (some kept spare)
 SUMMARY = ("train.json", "best.json", "best_ema.json", "history.csv")
 MODEL_FILES = ("model.keras", "model_ema.keras")  # plain and EMA weights, in that order
-REPO_SHARED_TOOL = Path(__file__).resolve().parents[1].parent / "shared" / "tools" / "fer2013_pack.py"
+PACK_TOOL_ENV = "FER2013_PACK_TOOL"
+
+
+def pack_tool() -> Path:
+    """``fer2013_pack.py``: ``$FER2013_PACK_TOOL``, else ``shared/tools/`` beside the checkout the command runs
+    in (found from the working folder, not from where the package is installed), else beside the source tree."""
+    import os
+
+    name = Path("shared") / "tools" / "fer2013_pack.py"
+    found = [Path(os.environ[PACK_TOOL_ENV])] if os.environ.get(PACK_TOOL_ENV) else []
+    found += [d / name for d in (Path.cwd().parent, Path.cwd(), Path(__file__).resolve().parents[2])]
+    return next((p for p in found if p.is_file()), found[0])
 
 
 def bring_back(run: Path, dest: Path, *, data=None, log=print) -> list[Path]:
@@ -177,7 +188,7 @@ def pack_leak_free(root, out, tool=None, log=print) -> dict:
     from .data import drop_leaks, load
 
     root, out = Path(root), Path(out)
-    tool = Path(tool) if tool else REPO_SHARED_TOOL
+    tool = Path(tool) if tool else pack_tool()
     if not tool.is_file():
         raise FileNotFoundError(f"the pack tool {tool} is missing")
     if out.exists():

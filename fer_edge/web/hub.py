@@ -21,17 +21,12 @@ from ..drawing import draw_faces
 
 
 def frame_event(result, fps: float, capture_ms: float) -> dict:
-    """The JSON object of one processed frame (`/events`, `/api/faces`)."""
-    faces = []
-    for f in result.faces:
-        d = f.to_dict()
-        faces.append({"track_id": d.get("track_id"), "box": d["box"], "detection_score": d["detection_score"],
-                      "emotion": d["emotion"], "emotion_score": d["emotion_score"],
-                      "probabilities": d["probabilities"]})
+    """The JSON object of one processed frame (`/events`, `/api/faces`): the per-frame JSON of ``--json`` and
+    ``camera --json-out`` (:meth:`~fer_edge.recognizer.FrameResult.to_dict`) with the frame rate and where the
+    frame's milliseconds went."""
     stages = {"capture": round(capture_ms, 2), **{k: round(v, 2) for k, v in result.timings_ms.items()}}
     stages["total"] = round(sum(stages.values()) - stages["capture"], 2)
-    return {"frame": result.frame_index, "timestamp_ms": round(result.timestamp_ms, 1), "fps": round(fps, 1),
-            "latency_ms": stages, "faces": faces}
+    return {**result.to_dict(), "fps": round(fps, 1), "latency_ms": stages}
 
 
 @dataclass
