@@ -331,7 +331,12 @@ def parity(float_model, converted, data, split, out, limit, max_drop, min_agreem
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @_workstation_errors
 def benchmark(models, data, split, limit, runs, compare_fer, fer_model, pipeline, out, as_json):
-    """Every format of a model side by side: size, accuracy, agreement, latency; plus the pipeline frame rate."""
+    """Every format of a model side by side: size, accuracy, agreement, latency; plus the pipeline frame rate.
+
+    Progress goes to stderr, a line per model and stage (and per tenth of each clip set); the table to stdout.
+    Memory: the clip sets are made and measured one clip at a time, so .tflite models alone (the device
+    sections) peak at about 1 GB resident; a .keras model adds TensorFlow's own.
+    """
     _quiet_tf()
     from .converters import benchmark as B
     from .training.data import load, stratified_indices
