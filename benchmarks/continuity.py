@@ -31,7 +31,7 @@ def main(argv=None) -> dict:
 
     import cv2
 
-    from fer_edge.converters.video_benchmark import UnitClock, identity_errors, run_clip
+    from fer_edge.converters.video_benchmark import UnitClock, identity_errors, kept, run_clip
     from fer_edge.sysinfo import machine
     from fer_edge.training.clips import CLIP_SETS, SHOT_KINDS, iter_clips, make_shot_clip
 
@@ -50,8 +50,9 @@ def main(argv=None) -> dict:
             err = identity_errors(run["ids"])
             t["frames"] += run["frames"]
             t["seconds"] += run["seconds"]
-            t["kept"] += sum(len(x & y) for x, y in zip(ref["found"], run["found"]))
-            t["image"] += sum(len(x) for x in ref["found"])
+            both, found = kept(ref, run)
+            t["kept"] += both
+            t["image"] += found
             t["switches"] += err["switches"]
             t["transfers"] += err["transfers"]
             if (k + 1) % max(1, spec["clips"] // 4) == 0:

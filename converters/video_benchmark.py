@@ -114,6 +114,12 @@ def run_clip(mode: str, clip, model=None, unit: UnitClock | None = None, unit_ev
     return out
 
 
+def kept(reference: dict, run: dict) -> tuple[int, int]:
+    """``(faces both found, faces the reference found)`` over a clip: two :func:`run_clip` results."""
+    return (sum(len(a & b) for a, b in zip(reference["found"], run["found"])),
+            sum(len(a) for a in reference["found"]))
+
+
 def identity_errors(ids) -> dict:
     """Identity errors of one clip from its frames' ``{true face: track id}``: ``switches``, a face's track id
     changing from one frame it is reported in to the next; ``transfers``, a track id reported on more than one
@@ -157,13 +163,13 @@ def measure_video(bank, model=None, *, n_frames: int = 90, seed: int = 0, sets=N
                 clock.times.clear()
             events += clip.events
             runs = {m: run_clip(m, clip, model, clock) for m in MODES}
-            ref = runs["image"]["found"]
             for m, r in runs.items():
                 t = tally[m]
                 for key in keys[:7]:
                     t[key] += r[key]
-                t["kept"] += sum(len(a & b) for a, b in zip(ref, r["found"]))
-                t["image_found"] += sum(len(a) for a in ref)
+                both, found = kept(runs["image"], r)
+                t["kept"] += both
+                t["image_found"] += found
             if (k + 1) % max(1, n // 10) == 0 or k + 1 == n:
                 log(f"video {name}: clip {k + 1}/{n} ({time.perf_counter() - t0:.0f} s)")
         unit = clock.ms

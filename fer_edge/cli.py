@@ -169,7 +169,7 @@ def _predict_video(rec, path, name, as_json, ann, max_frames) -> None:
     try:
         for i, ts, frame in video_frames(path, max_frames):
             res = rec.recognize_for_video(frame, ts)
-            _emit(name, res.faces, as_json, i, res)
+            _emit(name, res.faces, as_json, res)
             if ann is not None:
                 if writer is None:
                     out, writer = ann.video_writer(path, video_fps(path), (frame.shape[1], frame.shape[0]))
@@ -183,7 +183,8 @@ def _predict_video(rec, path, name, as_json, ann, max_frames) -> None:
 _TABLE_HEADER = "path\tbox [x, y, w, h]\temotion\ttop-3 probabilities"
 
 
-def _emit(name, faces, as_json, frame=None, result=None):
+def _emit(name, faces, as_json, result=None):
+    """One image's faces, or one video frame's (``result``), as JSON or table rows."""
     if as_json:
         click.echo(json.dumps(_record(name, faces, result)))
     else:
@@ -191,7 +192,7 @@ def _emit(name, faces, as_json, frame=None, result=None):
         if not ctx.meta.get("fer_edge.header"):  # the header goes with the first row, never alone
             ctx.meta["fer_edge.header"] = True
             click.echo(_TABLE_HEADER)
-        for row in _table_rows(name, faces, frame):
+        for row in _table_rows(name, faces, None if result is None else result.frame_index):
             click.echo(row)
 
 

@@ -123,29 +123,22 @@ def video_fps(source) -> float:
 
 
 def video_frames(source, max_frames: int | None = None):
-    """Yield ``(index, timestamp_ms, bgr)`` from a video file or camera index; ImageError if it will not open."""
-    from .quiet import native_stderr_silenced, quiet_opencv
+    """Yield ``(index, timestamp_ms, bgr)`` from a video file or camera index; ImageError if it yields no frame
+    (read as ``fer-edge camera`` reads it: :class:`~fer_edge.stream.OpenCVSource`)."""
+    from .stream import CameraError, OpenCVSource
 
-    quiet_opencv()
-    with native_stderr_silenced():  # FFmpeg's own "moov atom not found": the ImageError says it in one line
-        cap = cv2.VideoCapture(int(source) if str(source).isdigit() else str(source))
-        opened = cap.isOpened()
-        ok, first = cap.read() if opened else (False, None)
-    if not opened:
-        raise ImageError(f"{source}: no frame could be read (empty, damaged or not a video or image)")
     try:
-        fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+        src = OpenCVSource(source)
+    except CameraError as e:
+        raise ImageError(str(e)) from None
+    fps = src.fps or 30.0
+    try:
         i = 0
         while max_frames is None or i < max_frames:
-            if first is not None:
-                frame, first = first, None
-            else:
-                ok, frame = cap.read()
-            if not ok or frame is None:
+            frame = src.read()
+            if frame is None:
                 break
             yield i, i * 1000.0 / fps, frame
             i += 1
-        if i == 0:
-            raise ImageError(f"{source}: no frame could be read (empty, damaged or not a video or image)")
     finally:
-        cap.release()
+        src.close()

@@ -26,7 +26,7 @@ import numpy as np
 from .classifier import EmotionClassifier
 from .continuity import face_look, is_cut, small_frame
 from .detection import create_detector
-from .detection.base import FaceBox, iou_pair, iou_xywh
+from .detection.base import FaceBox, centre_inside, iou_pair, iou_xywh
 from .detection.blazeface import TileView
 from .errors import InferenceError
 from .preprocessing import crop_face, pixels_u8, to_gray_u8
@@ -319,15 +319,16 @@ class EmotionRecognizer:
         # confirmed, steadily found faces are looked for every track_every-th frame, in turn; others every frame
         look = [t for t in tr.tracks if not (tr.confirmed(t) and t.missed == 0 and
                                              (self._frame_index + t.track_id) % o.track_every)]
+        looked = {t.track_id for t in look}
         followed = {}  # the others followed by their templates; one that loses its template is looked for now
         for t in tr.tracks:
-            if t not in look:
+            if t.track_id not in looked:
                 b = _follow(gray, t)
                 if b is None and tr.confirmed(t):
                     look.append(t)
+                    looked.add(t.track_id)
                 else:
                     followed[t.track_id] = b
-        looked = {t.track_id for t in look}
         predicted = [t.predicted_box() for t in look]
         found = self.detector.detect_in_regions(img, [region_around(b, o.region_scale) for b in predicted],
                                                 near=predicted) if look else []
@@ -338,13 +339,11 @@ class EmotionRecognizer:
             faces.append(f)
             ids.append(t.track_id)
         skipped = {}  # ... unless that lands on a face another track has
-        for t in tr.tracks:
-            if t.track_id not in looked:
-                b = followed[t.track_id]
-                taken = [k.box for k in faces] + [v for v in skipped.values() if v is not None]
-                if b is not None and taken and iou_xywh(b, np.asarray(taken, np.float64)).max() >= 0.5:
-                    b = None
-                skipped[t.track_id] = b
+        for tid, b in followed.items():
+            taken = [k.box for k in faces] + [v for v in skipped.values() if v is not None]
+            if b is not None and taken and iou_xywh(b, np.asarray(taken, np.float64)).max() >= 0.5:
+                b = None
+            skipped[tid] = b
         if moving:  # where something moved away from the followed faces: new faces, or ones the tracker lost
             for f in self.detector.detect(img, views=moving):
                 if not any(f.iou(k) >= 0.3 for k in faces):
@@ -594,9 +593,8 @@ def _overlap(a: TileView, b: TileView) -> bool:
 
 def _belongs(face: FaceBox, predicted) -> bool:
     """A region's detection is its track's face when its centre lies in the predicted box and the sizes agree."""
-    x, y, w, h = (float(v) for v in predicted)
-    cx, cy = face.x + face.w / 2, face.y + face.h / 2
-    return x <= cx <= x + w and y <= cy <= y + h and 0.6 <= max(face.w, face.h) / max(w, h, 1e-6) <= 1.6
+    w, h = float(predicted[2]), float(predicted[3])
+    return centre_inside((face.x, face.y, face.w, face.h), predicted) and 0.6 <= max(face.w, face.h) / max(w, h, 1e-6) <= 1.6
 
 
 def region_around(box, scale: float):

@@ -31,6 +31,9 @@ class CameraError(RuntimeError):
 class FrameSource(abc.ABC):
     """A source of BGR frames; :meth:`read` returns None when a finite stream ends."""
 
+    #: how many times the source started over (a looping file): each restart is a cut, a new scene
+    restarts: int = 0
+
     @abc.abstractmethod
     def read(self) -> np.ndarray | None:
         """The next frame, None at the end of a file, :class:`CameraError` when the camera fails."""
@@ -106,10 +109,9 @@ class OpenCVSource(FrameSource):
             raise CameraError(unreadable)
         self._first = first
         self.loop = loop and self.is_file
-        #: how many times a looping file started over (a cut: what follows is a new scene)
-        self.restarts = 0
-        fps = self.cap.get(cv2.CAP_PROP_FPS) if self.is_file else 0.0
-        self.period = 1.0 / fps if realtime and self.is_file and 0 < fps < 1000 else 0.0
+        #: the frame rate a file declares (0: a camera, or a file that declares none)
+        self.fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0) if self.is_file else 0.0
+        self.period = 1.0 / self.fps if realtime and 0 < self.fps < 1000 else 0.0
         self._next = None
 
     def read(self):
@@ -189,7 +191,7 @@ def run_stream(source: FrameSource, recognizer, *, json_out=None, snapshot_dir=N
             if frame is None:
                 break
             capture_ms = (time.perf_counter() - t_read) * 1000.0
-            if getattr(source, "restarts", 0) != restarts:  # a looping file started over: a cut
+            if source.restarts != restarts:  # a looping file started over: a cut
                 restarts = source.restarts
                 recognizer.mark_cut()
             now = time.monotonic()

@@ -11,13 +11,14 @@ merging two overlapping faces) become one, so a face is never reported twice.
 """
 from __future__ import annotations
 
+import functools
 from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .continuity import same_face
-from .detection.base import iou_pair, iou_xywh
+from .detection.base import centre_inside, iou_pair, iou_xywh
 
 
 #: Two tracks whose boxes overlap this much follow one face.
@@ -103,11 +104,6 @@ class Track:
         return self.box + self.velocity * (self.missed + 1)
 
 
-def _centre_in(box, frame_box) -> bool:
-    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
-    return frame_box[0] <= cx <= frame_box[0] + frame_box[2] and frame_box[1] <= cy <= frame_box[1] + frame_box[3]
-
-
 class FaceTracker:
     """Greedy IoU matching of detections to tracks, with smoothed probabilities per track."""
 
@@ -171,7 +167,10 @@ class FaceTracker:
         ids = [None] * len(boxes) if track_ids is None else list(track_ids)
         looks = [None] * len(boxes) if looks is None else list(looks)
         index = {t.track_id: ti for ti, t in enumerate(self.tracks)}
-        alike = lambda ti, di: same_face(self.tracks[ti].look, looks[di])  # noqa: E731
+        @functools.cache
+        def alike(ti, di) -> bool:  # each (track, box) pair compared once
+            return same_face(self.tracks[ti].look, looks[di])
+
         pairs = [(2.0, index[tid], di) for di, tid in enumerate(ids) if tid is not None and alike(index[tid], di)]
         free = [di for di, tid in enumerate(ids) if tid is None or not alike(index[tid], di)]
         displaced = {index[tid] for di, tid in enumerate(ids) if tid is not None and di in free}
@@ -180,7 +179,7 @@ class FaceTracker:
                 for di, v in zip(free, iou_xywh(t.predicted_box(), boxes[free])):
                     if v >= self.iou_threshold and alike(ti, di):
                         pairs.append((v, ti, di))
-                    elif not alike(ti, di) and _centre_in(boxes[di], t.predicted_box()):  # someone else stands where this face should be
+                    elif not alike(ti, di) and centre_inside(boxes[di], t.predicted_box()):  # someone else is there
                         displaced.add(ti)
         track_of = [None] * len(boxes)
         used = set()

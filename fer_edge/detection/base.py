@@ -29,6 +29,12 @@ class FaceBox:
         return iou_pair((self.x, self.y, self.w, self.h), (other.x, other.y, other.w, other.h))
 
 
+def centre_inside(box, frame) -> bool:
+    """Whether ``box``'s centre lies in ``frame`` (both ``x, y, w, h``)."""
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    return frame[0] <= cx <= frame[0] + frame[2] and frame[1] <= cy <= frame[1] + frame[3]
+
+
 def iou_pair(a, b) -> float:
     """IoU of two ``[x, y, w, h]`` boxes in plain floats: a video frame compares a few dozen pairs, where
     numpy's per-call cost is most of the work."""
