@@ -31,10 +31,13 @@ class Annotator:
         parents = [os.path.dirname(os.path.abspath(os.fsdecode(p))) for p in inputs]
         self.base = os.path.commonpath(parents) if parents else os.getcwd()
 
-    def path_for(self, src, video: bool = False) -> Path:
+    def path_for(self, src, video: bool = False, ending: str | None = None) -> Path:
+        """``ending`` (e.g. ``.timeline.png``) replaces the input's suffix: a file made from it, not a copy."""
         rel = Path(os.path.relpath(os.path.abspath(os.fsdecode(src)), self.base))
         suffix = rel.suffix.lower()
-        if video:
+        if ending:
+            rel = rel.with_name(rel.stem + ending)
+        elif video:
             rel = rel.with_suffix(".mp4") if suffix != ".mp4" else rel
         elif suffix not in WRITABLE_IMAGES:
             rel = rel.with_name(rel.name + ".png")
@@ -43,7 +46,7 @@ class Annotator:
         cand = out
         while _real(cand) in self.inputs or _real(cand) in self.taken or cand.exists():
             n += 1
-            cand = out.with_name(f"{out.stem}-{n}{out.suffix}")
+            cand = out.with_name(f"{out.name[:len(out.name) - len(ending or out.suffix)]}-{n}{ending or out.suffix}")
         self.taken.add(_real(cand))
         cand.parent.mkdir(parents=True, exist_ok=True)
         return cand

@@ -104,8 +104,11 @@ def _record(path: str, faces, result=None) -> dict:
 @click.option("--device", default=None, help="Edge TPU device: usb, usb:N, pci, pci:N (default: CPU); needs a compiled model.")
 @click.option("--max-frames", default=None, type=click.IntRange(min=1), help="Videos: stop after this many frames.")
 @click.option("--flip-tta", is_flag=True, help="Average each face with its mirror image (2x classifier cost).")
+@click.option("--summary", is_flag=True,
+              help="Videos: one line per person (track) instead of per frame: first/last seen, dominant emotion, "
+                   "shares, changes; with --annotate, a timeline PNG per video too.")
 def predict(inputs, model, as_json, annotate, detector, yunet_model, tiling, min_score, threads, device, max_frames,
-            flip_tta):
+            flip_tta, summary):
     """Faces and emotions in images, folders of images and video files.
 
     Exit status: 0 when every input was read, 1 when any input failed (each
@@ -137,7 +140,7 @@ def predict(inputs, model, as_json, annotate, detector, yunet_model, tiling, min
                     vid_rec = _recognizer(model, detector, tiling, threads, device, min_score, video=True,
                                           flip_tta=flip_tta)
                 vid_rec.reset()
-                _predict_video(vid_rec, path, name, as_json, ann, max_frames)
+                _predict_video(vid_rec, path, name, as_json, ann, max_frames, summary)
                 continue
             img = read_image(path)
             faces = rec.recognize(img)
@@ -160,16 +163,23 @@ def predict(inputs, model, as_json, annotate, detector, yunet_model, tiling, min
         sys.exit(EXIT_INPUT_ERROR)
 
 
-def _predict_video(rec, path, name, as_json, ann, max_frames) -> None:
-    """Every frame through VIDEO mode; with ``ann``, an annotated MP4 written as the frames go."""
+def _predict_video(rec, path, name, as_json, ann, max_frames, summary=False) -> None:
+    """Every frame through VIDEO mode; with ``ann``, an annotated MP4 written as the frames go; with ``summary``,
+    one record per person at the end instead of one per frame."""
     from .drawing import draw_faces
     from .images import video_fps, video_frames
+    from .summary import TrackLog
 
     writer = out = None
+    log = TrackLog(rec.labels, timeline=ann is not None) if summary else None
+    people = []
     try:
         for i, ts, frame in video_frames(path, max_frames):
             res = rec.recognize_for_video(frame, ts)
-            _emit(name, res.faces, as_json, res)
+            if log is None:
+                _emit(name, res.faces, as_json, res)
+            else:
+                people += log.add(res)
             if ann is not None:
                 if writer is None:
                     out, writer = ann.video_writer(path, video_fps(path), (frame.shape[1], frame.shape[0]))
@@ -178,6 +188,31 @@ def _predict_video(rec, path, name, as_json, ann, max_frames) -> None:
         if writer is not None:
             writer.release()
             click.echo(f"annotated: {name} -> {out}", err=True)
+    if log is not None:
+        _emit_people(name, path, sorted(people + log.finish(), key=lambda p: p.track_id), log.labels, as_json, ann)
+
+
+def _emit_people(name, path, people, labels, as_json, ann) -> None:
+    """``predict --summary``'s output for one video (and its timeline PNG when annotating)."""
+    import cv2
+
+    from .drawing import draw_timeline
+    from .summary import summary_rows
+
+    if as_json:
+        click.echo(json.dumps({"path": name, "people": [p.to_dict() for p in people]}))
+    else:
+        ctx = click.get_current_context()
+        if not ctx.meta.get("fer_edge.summary_header"):
+            ctx.meta["fer_edge.summary_header"] = True
+            click.echo("path\ttrack\tseen\temotion\tshares (top 3)\tchanges")
+        for row in summary_rows(name, people):
+            click.echo(row)
+    if ann is not None and people:
+        png = ann.path_for(path, ending=".timeline.png")
+        if not cv2.imwrite(str(png), draw_timeline({p.track_id: p.timeline for p in people}, labels, max_tracks=12)):
+            raise OSError(f"{png}: the timeline PNG could not be written")
+        click.echo(f"timeline: {name} -> {png}", err=True)
 
 
 _TABLE_HEADER = "path\tbox [x, y, w, h]\temotion\ttop-3 probabilities"
@@ -233,13 +268,16 @@ def models(as_json):
 
 # ---------------------------------------------------------------- camera
 def camera_command(source, size, model, edgetpu_model, device, json_out, snapshot_dir, snapshot_every, display,
-                   max_frames, threads, detect_every, *, web=None, loop=False, realtime=False):
+                   max_frames, threads, detect_every, *, web=None, loop=False, realtime=False, mqtt=None,
+                   summary_out=None):
     """The camera loop behind ``fer-edge camera``, ``fer-edge serve`` and ``examples/pi_camera.py``; returns
     the exit status.
 
     Every output is opened before the camera, and the camera is closed on every path out. ``web`` (a
     :class:`fer_edge.web.server.WebServer`, not started) serves each frame; it is told how the stream ended
-    before the command returns. ``loop``/``realtime`` apply to video files (see ``OpenCVSource``).
+    before the command returns. ``loop``/``realtime`` apply to video files (see ``OpenCVSource``). ``mqtt``
+    (:class:`fer_edge.mqtt.MqttOptions`) publishes the results; ``summary_out`` (a JSON path that must not
+    exist) gets each person's summary and a timeline PNG beside it when the stream ends.
     """
     from .recognizer import RecognizerOptions, RunningMode
     from .stream import (EXIT_CAMERA_LOST, CameraError, OpenCVSource, Picamera2Source, has_display, parse_size,
@@ -270,26 +308,46 @@ def camera_command(source, size, model, edgetpu_model, device, json_out, snapsho
                 raise PermissionError(13, "permission denied")
         except OSError as e:
             fail(f"--snapshot-dir {snapshot_dir}: cannot write ({e.strerror or e})")
-    src = rec = None
+    if summary_out:
+        for p in (Path(summary_out), Path(summary_out).with_suffix(".png")):
+            if p.exists():
+                fail(f"--summary-out {summary_out}: {p} already exists (never overwritten)")
+    src = rec = publisher = None
+    people = None
     try:
         legacy = {"region_tracking": False, "detect_every": detect_every} if detect_every else {}
         rec = _recognizer_from(RecognizerOptions(model=model, device=device, num_threads=threads,
                                                  running_mode=RunningMode.VIDEO, **legacy))
+        if mqtt is not None:
+            publisher = _mqtt_publisher(mqtt, rec.labels)
+        if summary_out:
+            from .summary import TrackLog
+            people = TrackLog(rec.labels, timeline=True), []
         try:
             src = (Picamera2Source(wh) if source == "picamera2"
                    else OpenCVSource(source, wh, loop=loop, realtime=realtime))
         except CameraError as e:
             fail(str(e))
+        if publisher is not None:  # after the source: its opening silences stderr, where the broker's answer goes
+            _start_mqtt(publisher)
         if web is not None:
             _start_web(web, rec.labels)
+        listeners = [f for f in (web.publish if web is not None else None,
+                                 publisher.on_frame if publisher is not None else None,
+                                 (lambda frame, result, ms: people[1].extend(people[0].add(result))) if people else None)
+                     if f is not None]
         summary = run_stream(src, rec, json_out=out, snapshot_dir=snapshot_dir, snapshot_every=snapshot_every,
                              display=display if display is not None else has_display(), max_frames=max_frames,
-                             on_frame=web.publish if web is not None else None)
+                             on_frame=(lambda *a: [f(*a) for f in listeners]) if listeners else None)
     finally:
         if src is not None:
             src.close()
         if out not in (None, sys.stdout):
             out.close()
+        if publisher is not None:
+            publisher.close()
+        if people and rec is not None:
+            _write_people(summary_out, people, rec.labels, source)
         if rec is not None:
             rec.close()
     if web is not None:
@@ -301,6 +359,38 @@ def camera_command(source, size, model, edgetpu_model, device, json_out, snapsho
         click.echo(f"error: {summary.error} (stopped after {summary.frames} frames; results so far were saved)", err=True)
         return EXIT_CAMERA_LOST
     return 0
+
+
+def _mqtt_publisher(options, labels):
+    """The MQTT publisher with its spool open (not connected yet)."""
+    from .mqtt import MqttPublisher
+    from .spool import SpoolError
+
+    try:
+        return MqttPublisher(options, labels, log=lambda m: click.echo(m, err=True))
+    except (RuntimeError, SpoolError) as e:
+        fail(str(e))
+
+
+def _start_mqtt(publisher) -> None:
+    """Connect in the background; a broker that is not there is one line (exit 2 only with --mqtt-required)."""
+    try:
+        publisher.start()
+    except ConnectionError as e:
+        fail(f"{e} (--mqtt-required)")
+
+
+def _write_people(path, people, labels, source) -> None:
+    from .summary import write_summary
+
+    log, done = people
+    try:
+        js, png = write_summary(path, sorted(done + log.finish(), key=lambda p: p.track_id), labels,
+                                source=str(source))
+    except OSError as e:
+        click.echo(f"error: --summary-out {path}: {e}", err=True)
+        return
+    click.echo(f"summary: people -> {js}, timeline -> {png}", err=True)
 
 
 def _start_web(web, labels) -> None:
@@ -323,6 +413,51 @@ def _recognizer_from(options):
         fail(str(e))
 
 
+def publishing_options(command):
+    """The options ``camera`` and ``serve`` share to send results elsewhere: MQTT and per-person summaries."""
+    options = [
+        click.option("--mqtt", "mqtt_url", default=None, metavar="URL",
+                     help="Publish to this broker: mqtt[s]://[user:pass@]host[:port] (needs the mqtt extra)."),
+        click.option("--device-id", default=None, help="This camera's MQTT topic level (default: the host name)."),
+        click.option("--mqtt-prefix", default="fer-edge", show_default=True, help="Root of the MQTT topics."),
+        click.option("--mqtt-interval", default=1.0, show_default=True, type=click.FloatRange(0.05, 3600),
+                     help="Seconds between MQTT state messages."),
+        click.option("--mqtt-frames", is_flag=True, help="Also publish every frame's JSON on <prefix>/<id>/frame."),
+        click.option("--ha-discovery", is_flag=True, help="Publish Home Assistant MQTT discovery configs."),
+        click.option("--mqtt-spool", default=None, type=click.Path(dir_okay=False),
+                     help="Spool file for messages the broker has not acknowledged "
+                          "(default: ~/.cache/fer-edge/mqtt/<device-id>.sqlite)."),
+        click.option("--mqtt-required", is_flag=True,
+                     help="Exit 2 when the broker does not accept the connection within 5 s (default: keep running "
+                          "and spool)."),
+        click.option("--summary-out", default=None, type=click.Path(dir_okay=False),
+                     help="At the end, each person's summary as JSON here and a timeline PNG beside it "
+                          "(neither may exist yet)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _mqtt_options(mqtt_url, device_id, mqtt_prefix, mqtt_interval, mqtt_frames, ha_discovery, mqtt_spool,
+                  mqtt_required):
+    """``--mqtt`` and its companions as :class:`~fer_edge.mqtt.MqttOptions` (None without ``--mqtt``)."""
+    given = [n for n, v in (("--device-id", device_id), ("--mqtt-frames", mqtt_frames), ("--ha-discovery", ha_discovery),
+                            ("--mqtt-spool", mqtt_spool), ("--mqtt-required", mqtt_required)) if v]
+    if mqtt_url is None:
+        if given:
+            fail(f"{given[0]} goes with --mqtt URL")
+        return None
+    from .mqtt.publisher import MqttOptions, default_device_id
+
+    try:
+        return MqttOptions(mqtt_url, device_id=device_id or default_device_id(), prefix=mqtt_prefix,
+                           interval_s=mqtt_interval, frames=mqtt_frames, ha_discovery=ha_discovery,
+                           spool_path=mqtt_spool, required=mqtt_required)
+    except ValueError as e:
+        fail(f"--mqtt: {e}")
+
+
 @main.command()
 @click.option("--source", default="picamera2", show_default=True, help="picamera2, an OpenCV camera index, or a video file.")
 @click.option("--size", default="640x480", show_default=True, help="Capture size WIDTHxHEIGHT.")
@@ -340,14 +475,20 @@ def _recognizer_from(options):
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="CPU threads for LiteRT.")
 @click.option("--detect-every", type=click.IntRange(min=1), default=None,
               help="Legacy: with region tracking off, run the full detector every N frames (default: region tracking).")
+@click.option("--loop/--no-loop", default=False, help="A video file: start over at its end.")
+@click.option("--realtime/--no-realtime", default=False, show_default=True,
+              help="A video file: play at its own frame rate (default: as fast as the CPU goes).")
+@publishing_options
 def camera(source, size, model, device, edgetpu_model, json_out, snapshot_dir, snapshot_every, display, max_frames,
-           threads, detect_every):
+           threads, detect_every, loop, realtime, summary_out, **mqtt):
     """Live emotions from a camera, smoothed per face; Ctrl-C or SIGTERM stops with a summary.
 
-    Exit status 3 when the camera fails mid-stream (what was captured is kept).
+    With --mqtt, results go to an MQTT broker (docs/integrations.md). Exit status 3 when the camera fails
+    mid-stream (what was captured is kept).
     """
     sys.exit(camera_command(source, size, model, edgetpu_model, device, json_out, snapshot_dir, snapshot_every,
-                            display, max_frames, threads, detect_every))
+                            display, max_frames, threads, detect_every, loop=loop, realtime=realtime,
+                            mqtt=_mqtt_options(**mqtt), summary_out=summary_out))
 
 
 @main.command()

@@ -139,11 +139,14 @@ class FrameResult:
     #: this frame starts a new scene (a shot cut, a loop restart, a camera moved at once): every earlier
     #: track ended before it, and smoothing starts afresh
     cut: bool = False
+    #: the track ids reported in earlier frames that ended at this one (the face left, or a cut): a person's
+    #: record can be closed here (:mod:`fer_edge.summary`)
+    ended: tuple[int, ...] = ()
 
     def to_dict(self) -> dict:
-        """The per-frame JSON every output writes (``--json``, ``camera --json-out``, ``serve``'s events)."""
+        """The per-frame JSON every output writes (``--json``, ``camera --json-out``, ``serve``'s events, MQTT)."""
         return {"frame": self.frame_index, "timestamp_ms": round(self.timestamp_ms, 1), "cut": self.cut,
-                "faces": [f.to_dict() for f in self.faces]}
+                "ended": list(self.ended), "faces": [f.to_dict() for f in self.faces]}
 
 
 class EmotionRecognizer:
@@ -192,6 +195,7 @@ class EmotionRecognizer:
         self._scan_requested = False
         self._prev_small = self._small = None
         self._cut_requested = False
+        self._reported: set[int] = set()  # ids shown in a result and not yet ended
         self._frame_index = 0
         self._last_ts = None
         self._closed = False
@@ -465,11 +469,14 @@ class EmotionRecognizer:
                                         t.track_id))
         if any(t.missed == max(1, coast) and tr.confirmed(t) for t in tr.tracks):
             self._scan_requested = True  # a followed face stays lost: look at the whole frame next time
+        alive = {t.track_id for t in tr.tracks}
+        ended = tuple(sorted(self._reported - alive))
+        self._reported = (self._reported & alive) | {f.track_id for f in faces}
         t5 = time.perf_counter()
         ms = lambda dt: round(dt * 1000.0, 3)  # noqa: E731
         result = FrameResult(self._frame_index, ts, faces,
                              {"detect": ms(t1 - t0 + t4 - t3), "classify": ms(t2 - t1), "track": ms(t3 - t2 + t5 - t4)},
-                             cut=cut)
+                             cut=cut, ended=ended)
         self._frame_index += 1
         return result
 
@@ -489,6 +496,7 @@ class EmotionRecognizer:
         self._frame_index, self._last_ts = 0, None
         self._since_scan, self._since_motion, self._scan_requested, self._prev_small = 0, 0, False, None
         self._small, self._cut_requested = None, False
+        self._reported = set()
 
     def close(self) -> None:
         """Finish the frame in flight (LIVE_STREAM), release the interpreters; safe to call twice."""

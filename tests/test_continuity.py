@@ -130,7 +130,7 @@ def test_camera_json_flags_the_cut_and_a_loop_restart_is_one(bank, tmp_path):
     assert r.returncode == 0, r.stderr
     recs = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(recs) == 20 and [x["frame"] for x in recs if x["cut"]] == [10]
-    assert set(recs[0]) == {"frame", "timestamp_ms", "cut", "faces"}
+    assert set(recs[0]) == {"frame", "timestamp_ms", "cut", "ended", "faces"}
 
     from fer_edge.stream import OpenCVSource, run_stream
 

@@ -97,7 +97,7 @@ def test_video_file_routes_events_and_end(env, clip, tmp_path):
     frames = [d for n, d in events if n == "message"]
     assert events[-1][0] == "end" and events[-1][1]["status"] == "ended"
     assert len(frames) >= 10 and [f["frame"] for f in frames] == sorted({f["frame"] for f in frames})
-    assert set(frames[-1]) == {"frame", "timestamp_ms", "cut", "faces", "fps", "latency_ms"}  # camera's, plus two
+    assert set(frames[-1]) == {"frame", "timestamp_ms", "cut", "ended", "faces", "fps", "latency_ms"}  # camera's, plus two
     face = frames[-1]["faces"][0]
     assert set(face) == {"track_id", "box", "detection_score", "emotion", "emotion_score", "probabilities", "keypoints"}
     assert abs(sum(face["probabilities"].values()) - 1) < 0.02 and face["emotion"] == max(
