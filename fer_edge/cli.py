@@ -510,25 +510,68 @@ def camera(source, size, model, device, edgetpu_model, json_out, snapshot_dir, s
 @click.option("--loop/--no-loop", default=False, help="A video file: start over at its end.")
 @click.option("--realtime/--no-realtime", default=True, show_default=True,
               help="A video file: play at its own frame rate (--no-realtime: as fast as the CPU goes).")
+@click.option("--no-camera", is_flag=True,
+              help="No camera: only the DeepStack-compatible POST /v1/vision/face, an inference server for other "
+                   "cameras.")
+@click.option("--max-upload-mb", type=click.FloatRange(min=0.01), default=10.0, show_default=True,
+              help="Largest image POST /v1/vision/face accepts (413 above).")
+@click.option("--api-workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Images POST /v1/vision/face recognises at once.")
+@click.option("--api-queue", type=click.IntRange(min=0), default=8, show_default=True,
+              help="Images that may wait for a worker; more get 503.")
+@publishing_options
 def serve(source, port, host, token, max_clients, stream_fps, size, model, device, json_out, max_frames, threads,
-          loop, realtime):
-    """A live web page of the camera with faces and emotions, for a Pi without a screen.
+          loop, realtime, no_camera, max_upload_mb, api_workers, api_queue, summary_out, **mqtt):
+    """A live web page of the camera with faces and emotions, for a Pi without a screen, and a
+    DeepStack-compatible face API.
 
-    Serves / (the page), /stream.mjpg, /events (server-sent events, one JSON object per frame) and
-    /api/faces. Ctrl-C or SIGTERM stops it with a summary; exit status 3 when the camera fails mid-stream
-    (the page shows "camera lost"; the --json-out log keeps every frame).
+    Serves / (the page), /stream.mjpg, /events (server-sent events, one JSON object per frame),
+    /api/faces and POST /v1/vision/face (multipart field image; docs/integrations.md). Ctrl-C or SIGTERM
+    stops it with a summary; exit status 3 when the camera fails mid-stream (the page shows "camera lost";
+    the --json-out log keeps every frame).
     """
     try:
+        from .web.face_api import FaceApi
         from .web.server import WebServer, resolve_token
     except ImportError as e:
         fail(f"fer-edge serve needs the web extra: pip install 'fer-edge[web]' ({e.name} is missing)")
+    from .recognizer import RecognizerOptions
+
     try:
         token = resolve_token(host, token)
     except ValueError as e:
         fail(str(e))
-    web = WebServer(host, port, token, max_clients=max_clients, stream_fps=stream_fps)
+    mqtt = _mqtt_options(**mqtt)
+    api_options = RecognizerOptions(model=model, device=device, num_threads=threads)
+    probe = _recognizer_from(api_options)  # a bad model is one line now, not a 500 at the first request
+    labels = probe.labels
+    probe.close()
+    web = WebServer(host, port, token, max_clients=max_clients, stream_fps=stream_fps,
+                    face_api=FaceApi(api_options, api_workers, api_queue, max_upload_mb))
+    if no_camera:
+        if mqtt is not None or summary_out or json_out:
+            fail("--no-camera serves the face API only: --mqtt, --summary-out and --json-out need a camera")
+        sys.exit(_serve_api_only(web, labels))
     sys.exit(camera_command(source, size, model, None, device, json_out, None, 0.0, False, max_frames, threads,
-                            None, web=web, loop=loop, realtime=realtime))
+                            None, web=web, loop=loop, realtime=realtime, mqtt=mqtt, summary_out=summary_out))
+
+
+def _serve_api_only(web, labels) -> int:
+    """``serve --no-camera``: the routes without a camera until Ctrl-C or SIGTERM."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _start_web(web, labels)
+        stop.wait()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    web.finish("ended", "stopped")
+    click.echo(f"summary: {json.dumps({'images': web.face_api.served})}", err=True)
+    return 0
 
 
 # ---------------------------------------------------------------- workstation verbs

@@ -2,8 +2,10 @@
 
 Routes: ``/`` the page, ``/stream.mjpg`` annotated MJPEG, ``/events`` server-sent events (one JSON
 object per processed frame; ``event: end`` or ``event: error`` when the source is over),
-``/api/faces`` the latest frame's JSON. Every route needs the token when one is set (``?token=`` or
-``Authorization: Bearer``). Nothing from a request ever names a file.
+``/api/faces`` the latest frame's JSON, and ``POST /v1/vision/face``, the DeepStack-compatible route
+(:mod:`~fer_edge.web.face_api`). Every route needs the token when one is set (``?token=`` or
+``Authorization: Bearer``; the DeepStack route also takes the ``api_key`` form field). Nothing from a
+request ever names a file.
 """
 from __future__ import annotations
 
@@ -14,10 +16,12 @@ import json
 import secrets
 import signal
 import threading
+import time
 from importlib import resources
 
 from aiohttp import web
 
+from .face_api import ApiError, error_body, prediction
 from .hub import Hub
 
 PAGE = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
@@ -48,8 +52,9 @@ class WebServer:
     """aiohttp in its own thread and event loop; the recognizer (main thread) calls publish() and finish()."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8080, token: str | None = None,
-                 max_clients: int = 32, stream_fps: float = 15.0, labels=(), title: str = "fer-edge"):
+                 max_clients: int = 32, stream_fps: float = 15.0, labels=(), title: str = "fer-edge", face_api=None):
         self.host, self.port, self.token = host, port, token
+        self.face_api = face_api  # a FaceApi answers POST /v1/vision/face (None: the route is absent)
         self.max_clients, self.stream_fps = max_clients, stream_fps
         self.labels, self.title = list(labels), title
         self.active = 0  # requests in flight (the long-lived ones are the streams)
@@ -103,11 +108,18 @@ class WebServer:
             return
         self._ready.set()
         self._loop.run_forever()
+        rest = asyncio.all_tasks(self._loop)  # connections aiohttp left (a client that went on sending): end them
+        for task in rest:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*rest, return_exceptions=True))
         self._loop.close()
 
     async def _start(self) -> None:
         self.hub = Hub(self._loop)
-        app = web.Application(middlewares=[self._guard])
+        limit = self.face_api.max_upload + 64 * 1024 if self.face_api is not None else 1024 ** 2
+        app = web.Application(middlewares=[self._guard], client_max_size=limit)
+        if self.face_api is not None:
+            app.router.add_post("/v1/vision/face", self.vision_face)
         app.router.add_get("/", self.page)
         app.router.add_get("/stream.mjpg", self.stream)
         app.router.add_get("/events", self.events)
@@ -126,15 +138,20 @@ class WebServer:
         if self._runner is not None:
             await self._runner.cleanup()
         self.hub.close()
+        if self.face_api is not None:
+            await self._loop.run_in_executor(None, self.face_api.close)
         self._loop.call_soon(self._loop.stop)
 
     # -- routes --
     @web.middleware
     async def _guard(self, request: web.Request, handler):
-        if self.token is not None and not self._authorized(request):
+        api = request.path.startswith("/v1/")  # DeepStack clients read JSON errors; its key may be in the form
+        if self.token is not None and not api and not self._authorized(request):
             return web.Response(status=401, text="401: this fer-edge server needs its token (?token=...)\n",
                                 headers={"WWW-Authenticate": 'Bearer realm="fer-edge"', **HEADERS})
         if self.active >= self.max_clients:
+            if api:
+                return _api_error(503, f"{self.max_clients} clients already connected")
             return web.Response(status=503, text=f"503: {self.max_clients} clients already connected\n",
                                 headers={"Retry-After": "5", **HEADERS})
         self.active += 1
@@ -143,12 +160,54 @@ class WebServer:
         finally:
             self.active -= 1
 
-    def _authorized(self, request: web.Request) -> bool:
-        given = request.query.get("token", "")
+    def _authorized(self, request: web.Request, form_key: str = "") -> bool:
+        given = request.query.get("token", "") or form_key
         auth = request.headers.get("Authorization", "")
         if auth.lower().startswith("bearer "):
             given = auth[7:].strip()
         return hmac.compare_digest(given.encode(), self.token.encode())
+
+    async def vision_face(self, request: web.Request) -> web.Response:
+        """DeepStack's face route: every face with its box, detection confidence and emotions."""
+        t0 = time.perf_counter()
+        try:
+            image, api_key = await self._read_upload(request)
+            if self.token is not None and not self._authorized(request, api_key):
+                raise ApiError(401, "this fer-edge server needs its key (the api_key field, ?token= or Bearer)")
+            faces, inference_ms = await self.face_api.recognize(image)
+        except ApiError as e:
+            return _api_error(e.status, str(e))
+        return web.json_response({"success": True, "predictions": [prediction(f) for f in faces], "code": 200,
+                                  "inferenceMs": round(inference_ms, 1),
+                                  "processMs": round((time.perf_counter() - t0) * 1000.0, 1)}, headers=HEADERS)
+
+    async def _read_upload(self, request: web.Request) -> tuple[bytes, str]:
+        """The ``image`` part and the ``api_key`` field, never more than ``max_upload`` bytes read."""
+        limit = self.face_api.max_upload
+        if request.content_length is not None and request.content_length > limit + 64 * 1024:
+            raise ApiError(413, f"the upload is larger than {limit / 1024 ** 2:g} MB (--max-upload-mb)")
+        if not request.content_type.startswith("multipart/"):
+            raise ApiError(400, "post the image as multipart/form-data in the field 'image'")
+        image, api_key = None, ""
+        try:
+            reader = await request.multipart()
+            async for part in reader:
+                if part.name == "image":
+                    buf = bytearray()
+                    while chunk := await part.read_chunk(64 * 1024):
+                        buf += chunk
+                        if len(buf) > limit:
+                            raise ApiError(413, f"the image is larger than {limit / 1024 ** 2:g} MB (--max-upload-mb)")
+                    image = bytes(buf)
+                elif part.name == "api_key":
+                    api_key = (await part.read_chunk(1024)).decode("utf-8", "replace").strip()
+        except (ValueError, AssertionError) as e:  # aiohttp's word for a malformed body
+            raise ApiError(400, f"malformed multipart body ({e})") from None
+        except web.HTTPRequestEntityTooLarge:
+            raise ApiError(413, f"the upload is larger than {limit / 1024 ** 2:g} MB (--max-upload-mb)") from None
+        if image is None:
+            raise ApiError(400, "no 'image' field in the form")
+        return image, api_key
 
     async def page(self, request: web.Request) -> web.Response:
         html = PAGE.replace("__LABELS__", json.dumps(self.labels)).replace("__TITLE__", self.title)
@@ -203,3 +262,8 @@ class WebServer:
         except (ConnectionError, RuntimeError):
             pass
         return resp
+
+
+def _api_error(status: int, message: str) -> web.Response:
+    headers = {"Retry-After": "1", **HEADERS} if status == 503 else HEADERS
+    return web.json_response(error_body(status, message), status=status, headers=headers)
