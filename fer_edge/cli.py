@@ -574,6 +574,35 @@ def _serve_api_only(web, labels) -> int:
     return 0
 
 
+@main.command()
+@click.argument("broker")
+@click.option("--prefix", default="fer-edge", show_default=True, help="Root of the cameras' MQTT topics.")
+@click.option("--db", default=None, type=click.Path(dir_okay=False),
+              help="Keep per-device per-minute aggregates in this SQLite file (made if missing, appended to).")
+@click.option("--duration", type=click.FloatRange(min=0.1), default=None, help="Stop after this many seconds.")
+@click.option("--refresh", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Seconds between table updates.")
+@click.option("--json", "as_json", is_flag=True, help="No table: the devices as one JSON line at the end.")
+def monitor(broker, prefix, db, duration, refresh, as_json):
+    """Every fer-edge camera on one MQTT broker: online/offline, frames/s, faces, emotion (docs/fleet.md).
+
+    BROKER is mqtt[s]://[user:pass@]host[:port]. Ctrl-C stops it.
+    """
+    try:
+        from .mqtt.monitor import MinuteStore, run_monitor
+        from .mqtt.url import parse_mqtt_url
+    except ImportError as e:
+        fail(f"fer-edge monitor needs the mqtt extra: pip install 'fer-edge[mqtt]' ({e.name} is missing)")
+    try:
+        parse_mqtt_url(broker)
+        if db:
+            MinuteStore(db).close()  # a file that is not ours: one line now, before anything runs
+    except ValueError as e:
+        fail(str(e))
+    run_monitor(broker, prefix=prefix, db=db, duration_s=duration, refresh_s=refresh, as_json=as_json,
+                log=lambda m: click.echo(m, err=True))
+
+
 # ---------------------------------------------------------------- workstation verbs
 from . import cli_workstation  # noqa: E402,F401  (registers train, campaign, evaluate, convert, parity, benchmark, data)
 
