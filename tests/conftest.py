@@ -105,3 +105,15 @@ def standin_lib(tmp_path_factory):
     subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(out),
                     str(ROOT / "tests" / "standins" / "edgetpu_standin.c")], check=True)
     return out
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A real Mosquitto broker on a free loopback port (Debian's `mosquitto`; .ci/run installs it)."""
+    from brokers import MOSQUITTO, Broker
+
+    if MOSQUITTO is None:
+        pytest.skip("the mosquitto broker is not installed (apt-get install mosquitto; .ci/run does it)")
+    b = Broker(tmp_path / "broker").start()
+    yield b
+    b.stop()

@@ -120,6 +120,8 @@ class MqttPublisher:
         self._connected = threading.Event()
         self._stopping = False
         self._closed = False
+        self._abort = False  # close() gave up waiting: the sender leaves what is left in the spool
+        self._ever_connected = False
         self._waiting = options.required  # start() is waiting for the broker: it says the outcome itself
         self._said: set[str] = set()
         self._last_error = None
@@ -171,8 +173,13 @@ class MqttPublisher:
         self._stopping = True
         self._wake.set()
         end = time.monotonic() + timeout_s
-        while time.monotonic() < end and self._connected.is_set() and (self._pending or len(self.spool)):
+        if not self._ever_connected and self._last_error is None:  # a short run: the first answer may be near
+            self._connected.wait(min(timeout_s, 3.0))
+        while (time.monotonic() < end and (self._connected.is_set() or self._ever_connected)
+               and (self._pending or len(self.spool))):  # a broker that answered before may be back in a moment
             time.sleep(0.02)
+        self._abort = True
+        self._wake.set()
         c = self._client
         if c is not None:
             if self._connected.is_set():
@@ -247,7 +254,7 @@ class MqttPublisher:
                     self._handed = sid
                 if self._acked:
                     self._wake.set()
-            if self._stopping and (not self._connected.is_set() or not (self._pending or len(self.spool))):
+            if self._abort or (self._stopping and not (self._pending or len(self.spool))):
                 return
 
     # -- paho's thread --
@@ -269,6 +276,7 @@ class MqttPublisher:
         waiting = len(self.spool) + len(self._pending)
         self.log(f"mqtt: connected to {self.url} as {self.base}" + (f" ({waiting} messages waiting)" if waiting else ""))
         self._said.clear()
+        self._ever_connected = True
         self._connected.set()
         self._wake.set()
 
