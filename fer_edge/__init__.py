@@ -4,7 +4,7 @@
     with EmotionRecognizer.create_from_model_path() as rec:
         faces = rec.recognize(bgr_image)
 """
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 from pathlib import Path as _Path
 

@@ -108,3 +108,23 @@ def test_camera_summary_out_writes_people_and_never_overwrites(cut_clip, tmp_pat
     assert again.returncode == 2 and again.stderr.strip().splitlines() == [
         f"error: --summary-out {out}: {out} already exists (never overwritten)"]
     assert out.read_bytes() == before
+
+
+def test_a_face_that_leaves_is_ended_once_and_only_reported_ids_are():
+    from conftest import ROOT
+    from fer_edge import EmotionRecognizer, RecognizerOptions, RunningMode
+
+    img = cv2.imread(str(ROOT / "examples" / "images" / "group.jpg"))
+    with EmotionRecognizer(RecognizerOptions(running_mode=RunningMode.VIDEO)) as rec:
+        gone = img.copy()  # the faces leave, the room stays: no cut
+        for f in rec.recognize_for_video(img, 0.0).faces:
+            x, y, w, h = f.box
+            gone[max(0, y - 10):y + h + 10, max(0, x - 10):x + w + 10] = 90
+        res = [rec.recognize_for_video(f, 40.0 * (i + 1)) for i, f in enumerate([img] * 5 + [gone] * 20)]
+    assert not any(r.cut for r in res)
+    shown = {f.track_id for r in res for f in r.faces}
+    ended = [tid for r in res for tid in r.ended]
+    assert len(shown) == 3 and sorted(ended) == sorted(shown)  # each person ends once, none that was never shown
+    first_end = next(i for i, r in enumerate(res) if r.ended)
+    assert first_end >= 5 and all(not r.faces for r in res[first_end:])
+    assert [p.track_id for p in summarize(res, rec.labels)] == sorted(shown)

@@ -211,6 +211,10 @@ class MqttPublisher:
         if now - self._t0 >= self.options.interval_s:
             self._state(now)
 
+    def on_result(self, result, frame=None, timestamp_ms=None) -> None:
+        """``on_frame`` with LIVE_STREAM's ``result_callback(result, frame, timestamp_ms)`` signature."""
+        self.on_frame(frame, result)
+
     def _state(self, now: float) -> None:
         span = max(now - self._t0, 1e-9)
         emotion = max(self._counts, key=lambda k: self._counts[k]) if self._counts else None
