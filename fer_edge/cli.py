@@ -68,16 +68,23 @@ def _recognizer(model, detector, tiling, threads, device, min_score, video: bool
         running_mode=RunningMode.VIDEO if video else RunningMode.IMAGE))
 
 
+def _top3(probabilities: dict) -> str:
+    return " ".join(f"{k}={v:.2f}" for k, v in sorted(probabilities.items(), key=lambda kv: -kv[1])[:3])
+
+
 def _table_rows(path: str, faces, frame=None) -> list[str]:
     where = path if frame is None else f"{path}#{frame}"
     if not faces:
         return [f"{where}\t-\tno face found"]
-    rows = []
-    for f in faces:
-        top3 = sorted(f.probabilities.items(), key=lambda kv: -kv[1])[:3]
-        rows.append(f"{where}\t{list(f.box)}\t{f.emotion} {f.emotion_score:.2f}\t"
-                    + " ".join(f"{k}={v:.2f}" for k, v in top3))
-    return rows
+    return [f"{where}\t{list(f.box)}\t{f.emotion} {f.emotion_score:.2f}\t{_top3(f.probabilities)}" for f in faces]
+
+
+def _people_rows(path: str, people) -> list[str]:
+    """``predict --summary``'s table: one person a line."""
+    if not people:
+        return [f"{path}\t-\tno face found"]
+    return [f"{path}\t{p.track_id}\t{p.first_ms / 1000:.2f}-{p.last_ms / 1000:.2f} s\t{p.emotion}\t"
+            f"{_top3(p.shares)}\t{p.changes}" for p in people]
 
 
 def _record(path: str, faces, result=None) -> dict:
@@ -197,7 +204,6 @@ def _emit_people(name, path, people, labels, as_json, ann) -> None:
     import cv2
 
     from .drawing import draw_timeline
-    from .summary import summary_rows
 
     if as_json:
         click.echo(json.dumps({"path": name, "people": [p.to_dict() for p in people]}))
@@ -206,7 +212,7 @@ def _emit_people(name, path, people, labels, as_json, ann) -> None:
         if not ctx.meta.get("fer_edge.summary_header"):
             ctx.meta["fer_edge.summary_header"] = True
             click.echo("path\ttrack\tseen\temotion\tshares (top 3)\tchanges")
-        for row in summary_rows(name, people):
+        for row in _people_rows(name, people):
             click.echo(row)
     if ann is not None and people:
         png = ann.path_for(path, ending=".timeline.png")

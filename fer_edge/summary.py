@@ -146,15 +146,3 @@ def write_summary(path, people: list[PersonSummary], labels, *, source: str | No
         raise OSError(f"{png}: the PNG could not be written")
     return path, png
 
-
-def summary_rows(name: str, people: list[PersonSummary]) -> list[str]:
-    """``predict --summary``'s table rows: one person a line."""
-    if not people:
-        return [f"{name}\t-\tno face found"]
-    rows = []
-    for p in people:
-        top = sorted(p.shares.items(), key=lambda kv: -kv[1])[:3]
-        rows.append(f"{name}\t{p.track_id}\t{p.first_ms / 1000:.2f}-{p.last_ms / 1000:.2f} s\t{p.emotion}\t"
-                    + " ".join(f"{k}={v:.2f}" for k, v in top) + f"\t{p.changes}")
-    return rows
-
