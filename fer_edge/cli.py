@@ -1,7 +1,8 @@
 """The ``fer-edge`` command: one verb per job.
 
-The device verbs live here (``predict``, ``models``, ``camera``) and need only
-numpy, OpenCV and LiteRT; the workstation verbs (``train``, ``campaign``,
+The device verbs live here (``predict``, ``models``, ``camera``, ``serve``,
+``monitor``) and need only numpy, OpenCV and LiteRT (``serve`` adds aiohttp,
+MQTT adds paho-mqtt); the workstation verbs (``train``, ``campaign``,
 ``evaluate``, ``convert``, ``parity``, ``benchmark``, ``data``) live in
 :mod:`fer_edge.cli_workstation`, import TensorFlow/Keras lazily and say which
 extra to install when it is missing. Every error is one line on stderr and a
@@ -549,14 +550,14 @@ def serve(source, port, host, token, max_clients, stream_fps, size, model, devic
         fail(str(e))
     mqtt = _mqtt_options(**mqtt)
     api_options = RecognizerOptions(model=model, device=device, num_threads=threads)
-    probe = _recognizer_from(api_options)  # a bad model is one line now, not a 500 at the first request
-    labels = probe.labels
-    probe.close()
     web = WebServer(host, port, token, max_clients=max_clients, stream_fps=stream_fps,
                     face_api=FaceApi(api_options, api_workers, api_queue, max_upload_mb))
     if no_camera:
         if mqtt is not None or summary_out or json_out:
             fail("--no-camera serves the face API only: --mqtt, --summary-out and --json-out need a camera")
+        probe = _recognizer_from(api_options)  # a bad model is one line now, not a 500 at the first request
+        labels = probe.labels
+        probe.close()
         sys.exit(_serve_api_only(web, labels))
     sys.exit(camera_command(source, size, model, None, device, json_out, None, 0.0, False, max_frames, threads,
                             None, web=web, loop=loop, realtime=realtime, mqtt=mqtt, summary_out=summary_out))
