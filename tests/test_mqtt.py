@@ -214,7 +214,8 @@ def test_bad_credentials_are_one_line_and_the_camera_keeps_running(tmp_path):
     try:
         clip = _clip(tmp_path / "clip.avi", n=10)
         host = f"127.0.0.1:{b.port}"
-        wrong = _camera("--source", clip, "--mqtt", f"mqtt://cam:wrong@{host}", "--mqtt-spool", tmp_path / "s1")
+        wrong = _camera("--source", clip, "--realtime", "--mqtt", f"mqtt://cam:wrong@{host}",
+                        "--mqtt-spool", tmp_path / "s1")  # 1 s: the broker answers meanwhile, even on a busy machine
         out, err = wrong.communicate(timeout=120)
         assert wrong.returncode == 0, err
         refused = [x for x in err.splitlines() if x.startswith("mqtt:") and "refused" in x]

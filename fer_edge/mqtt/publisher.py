@@ -118,6 +118,7 @@ class MqttPublisher:
         self._handed = 0
         self._wake = threading.Event()
         self._connected = threading.Event()
+        self._answered = threading.Event()  # the first connection attempt succeeded, was refused or failed
         self._stopping = False
         self._closed = False
         self._abort = False  # close() gave up waiting: the sender leaves what is left in the spool
@@ -173,8 +174,8 @@ class MqttPublisher:
         self._stopping = True
         self._wake.set()
         end = time.monotonic() + timeout_s
-        if not self._ever_connected and self._last_error is None:  # a short run: the first answer may be near
-            self._connected.wait(min(timeout_s, 3.0))
+        if not self._ever_connected:  # a short run: the broker's first answer may be near
+            self._answered.wait(min(timeout_s, 3.0))
         while (time.monotonic() < end and (self._connected.is_set() or self._ever_connected)
                and (self._pending or len(self.spool))):  # a broker that answered before may be back in a moment
             time.sleep(0.02)
@@ -268,6 +269,7 @@ class MqttPublisher:
             self.log(message)
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._answered.set()
         if reason_code.is_failure:
             self._last_error = f"refused: {reason_code}"
             self._say_once(f"mqtt: {self.url} refused the connection ({reason_code}); the camera keeps running "
@@ -291,6 +293,7 @@ class MqttPublisher:
             self.log(f"mqtt: lost {self.url} ({reason_code}); spooling and reconnecting")
 
     def _on_fail(self, client, userdata) -> None:
+        self._answered.set()
         self._last_error = "cannot connect (wrong host or port, or the broker is down)"
         self._say_once(f"mqtt: cannot connect to {self.url}; the camera keeps running, messages are spooled "
                        "and sent when it answers")
