@@ -120,7 +120,7 @@ def test_topics_and_payloads(broker, tmp_path):
     assert all(a["event_type"] != b["event_type"] for a, b in zip(events, events[1:]))
     sub.close()
     late = Listener(broker.url, "fer-edge/#")  # what a dashboard that starts later sees: the retained ones
-    assert wait_for(lambda: len(late.messages) >= 2, 3)
+    assert wait_for(lambda: len(late.messages) >= 2)
     assert {t.rsplit("/", 1)[1] for t, _, r in late.messages if r} == {"availability", "state"}
     late.close()
 
