@@ -110,19 +110,12 @@ def interleaved_latency(models, rounds: int = 7, runs: int = 500) -> list[dict]:
 
 
 def _quality(probs, y, p_float) -> dict:
-    """Accuracy, macro F1 and agreement in numpy alone: TFLite rows must run on a device without scikit-learn
-    (training.evaluate.metrics is the full report for workstations)."""
-    pred = probs.argmax(1)
-    k = probs.shape[1]
-    f1 = []
-    for c in range(k):
-        tp = int(((pred == c) & (y == c)).sum())
-        fp = int(((pred == c) & (y != c)).sum())
-        fn = int(((pred != c) & (y == c)).sum())
-        f1.append(2 * tp / max(2 * tp + fp + fn, 1))
-    row = {"accuracy": float((pred == y).mean()), "macro_f1": float(np.mean(f1))}
-    row["agreement"] = float((pred == p_float.argmax(1)).mean()) if p_float is not None else None
-    return row
+    """Accuracy, macro F1 and agreement (:mod:`fer_edge.training.metrics`: numpy alone, so TFLite rows run on a
+    device without scikit-learn)."""
+    from fer_edge.training import metrics as M
+
+    return {"accuracy": M.accuracy(y, probs), "macro_f1": M.macro_f1(y, probs, probs.shape[1]),
+            "agreement": M.agreement(probs, p_float) if p_float is not None else None}
 
 
 def _keras_row(path, x, y, runs: int) -> tuple[dict, np.ndarray]:

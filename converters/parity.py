@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fer_edge.training import metrics as M
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -52,20 +54,15 @@ class Thresholds:
 def compare(y: np.ndarray, p_float: np.ndarray, p_conv: np.ndarray, labels, fmt: str,
             thresholds: Thresholds = Thresholds()) -> dict:
     """Parity numbers of one converted model against its float parent on the same faces."""
-    a_f, a_c = p_float.argmax(1), p_conv.argmax(1)
-    acc_f, acc_c = float((a_f == y).mean()), float((a_c == y).mean())
-    per_class = {}
-    for i, name in enumerate(labels):
-        m = y == i
-        if m.any():
-            per_class[name] = round(100 * (float((a_f[m] == i).mean()) - float((a_c[m] == i).mean())), 2)
+    acc_f, acc_c = M.accuracy(y, p_float), M.accuracy(y, p_conv)
+    per_class = {name: round(100 * (M.class_recall(y, p_float, i) - M.class_recall(y, p_conv, i)), 2)
+                 for i, name in enumerate(labels) if (y == i).any()}
     diff = np.abs(p_float - p_conv)
     max_drop, min_agree = thresholds.for_format(fmt)
-    agree = a_f == a_c
-    agreement = float(agree.mean())
+    agreement = M.agreement(p_float, p_conv)
     top2 = np.sort(p_float, 1)[:, -2:] if p_float.shape[1] > 1 else np.zeros((len(p_float), 2))
     decisive = (top2[:, 1] - top2[:, 0]) >= thresholds.tie_margin(fmt)
-    judged = float(agree[decisive].mean()) if decisive.any() else 1.0
+    judged = M.agreement(p_float, p_conv, decisive) if decisive.any() else 1.0
     drop_pp = 100 * (acc_f - acc_c)
     failures = []
     if max_drop is not None and drop_pp > max_drop:

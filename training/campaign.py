@@ -25,6 +25,7 @@ import numpy as np
 from fer_edge.sysinfo import machine
 
 from .device_job import MODEL_FILES
+from .metrics import accuracy
 from .train import _epochs_logged
 
 def _repo() -> Path:
@@ -156,10 +157,10 @@ class Scorer:
         from .evaluate import load_predictor
 
         p = load_predictor(model_path) if val_accuracy is None or test_probs is None else None  # only to predict
-        val = float((p.predict(self.val.x).argmax(1) == self.val.y).mean()) if val_accuracy is None else val_accuracy
-        test_ok = (p.predict(self.test.x) if test_probs is None else test_probs).argmax(1) == self.test.y
-        return {"val": round(val, 4), "test": round(float(test_ok.mean()), 4),
-                "leak_free_test": round(float(test_ok[self.leak_free].mean()), 4),
+        val = accuracy(self.val.y, p.predict(self.val.x)) if val_accuracy is None else val_accuracy
+        test = p.predict(self.test.x) if test_probs is None else test_probs
+        return {"val": round(val, 4), "test": round(accuracy(self.test.y, test), 4),
+                "leak_free_test": round(accuracy(self.test.y, test, self.leak_free), 4),
                 "leak_free_n": int(self.leak_free.sum())}
 
 

@@ -141,6 +141,7 @@ def write_probs(model, data, dest, log=print) -> Path:
     file names for each face of ``data``'s train and val splits."""
     from .data import load
     from .evaluate import load_predictor
+    from .metrics import accuracy
 
     pred = load_predictor(model)
     arrays = {"labels": np.array(pred.metadata.labels)}
@@ -148,7 +149,7 @@ def write_probs(model, data, dest, log=print) -> Path:
         d = load(data, split)
         p = pred.predict(d.x)
         arrays[split], arrays[f"{split}_names"] = p.astype(np.float16), np.array(d.names)
-        log(f"{Path(model).name} on {split}: {len(d)} faces, accuracy {float((p.argmax(1) == d.y).mean()):.4f}")
+        log(f"{Path(model).name} on {split}: {len(d)} faces, accuracy {accuracy(d.y, p):.4f}")
     np.savez_compressed(dest, **arrays)
     return Path(dest)
 

@@ -17,6 +17,7 @@ from fer_edge.metadata import ModelMetadata, read_keras_metadata
 from fer_edge.preprocessing import normalize
 
 from .data import FaceData, load
+from .metrics import accuracy
 
 
 @dataclass
@@ -105,7 +106,7 @@ def metrics(y_true: np.ndarray, probs: np.ndarray, labels) -> dict:
         per_class[name] = {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
                            "support": int(s[i]), "roc_auc": auc}
     w = s / max(s.sum(), 1)
-    return {"n": int(len(y_true)), "accuracy": float((y_pred == y_true).mean()) if len(y_true) else 0.0,
+    return {"n": int(len(y_true)), "accuracy": accuracy(y_true, y_pred),
             "macro_precision": float(p.mean()), "macro_recall": float(r.mean()), "macro_f1": float(f.mean()),
             "weighted_f1": float((f * w).sum()), "labels": labels, "per_class": per_class,
             "confusion_matrix": confusion_matrix(y_true, y_pred, labels=range(k)).tolist()}
