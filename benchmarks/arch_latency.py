@@ -31,7 +31,7 @@ VARIANTS = {
 
 
 def invoke_ms(model, runs: int) -> float:
-    from fer_edge.converters.benchmark import _timeit
+    from fer_edge.release.benchmark import _timeit
     from fer_edge.interpreter import make_interpreter
 
     it = make_interpreter(model, num_threads=1)

@@ -31,7 +31,7 @@ def main(argv=None) -> dict:
 
     import cv2
 
-    from fer_edge.converters.video_benchmark import UnitClock, identity_errors, kept, run_clip
+    from fer_edge.release.video_benchmark import UnitClock, identity_errors, kept, run_clip
     from fer_edge.sysinfo import machine
     from fer_edge.training.clips import CLIP_SETS, SHOT_KINDS, iter_clips, make_shot_clip
 

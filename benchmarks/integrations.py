@@ -27,7 +27,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUP = ROOT / "examples" / "images" / "group.jpg"
-sys.path.insert(0, str(ROOT / "tests"))  # the tests' Mosquitto runner: one way to start a broker
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' Mosquitto runner, serve driver and command: one way each
+from command import FER_EDGE  # noqa: E402
 
 
 def api_run(base: str, jpeg: bytes, clients: int, requests: int) -> dict:
@@ -60,7 +61,7 @@ def api_run(base: str, jpeg: bytes, clients: int, requests: int) -> dict:
 
 
 def measure_api(requests: int, workers: int) -> dict:
-    from fer_edge.web.loadtest import ServerProcess, _rss_kb
+    from loadtest import ServerProcess, _rss_kb
 
     srv = ServerProcess(["--no-camera", "--api-workers", str(workers)], None)
     rss, stop = [], threading.Event()
@@ -91,7 +92,7 @@ def write_clip(path: Path, frames: int = 300) -> None:
 
 
 def camera_fps(clip: Path, extra: list[str]) -> float:
-    r = subprocess.run([sys.executable, "-m", "fer_edge.cli", "camera", "--source", str(clip), "--no-display",
+    r = subprocess.run([*FER_EDGE, "camera", "--source", str(clip), "--no-display",
                         *extra], capture_output=True, text=True, timeout=600)
     if r.returncode != 0:
         sys.exit(f"camera failed: {r.stderr[-500:]}")

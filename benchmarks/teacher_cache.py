@@ -52,7 +52,7 @@ def render(res: dict) -> str:
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("teacher", help="the teacher model (.keras or .tflite)")
-    ap.add_argument("cache", help="its probabilities cache (.npz, as device_job --probs writes it)")
+    ap.add_argument("cache", help="its probabilities cache (.npz, as fer_edge.training.distill.write_teacher_cache writes it)")
     ap.add_argument("--data", default=os.environ.get("FER2013_ROOT", str(ROOT.parent / "shared/datasets/fer2013")))
     ap.add_argument("--faces", type=int, default=2000)
     ap.add_argument("--temperature", type=float, default=2.0)

@@ -26,7 +26,7 @@ def main(argv=None) -> dict:
 
     import cv2
 
-    from fer_edge.converters.video_benchmark import markdown, measure_video
+    from fer_edge.release.video_benchmark import markdown, measure_video
     from fer_edge.sysinfo import machine
 
     files = sorted(Path(a.data, "test").glob("*/*.jpg"))

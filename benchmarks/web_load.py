@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the load driver the serve tests use: one way to make and measure the load
 
 
 def write_clip(path: Path, fer: Path) -> None:
@@ -34,7 +35,7 @@ def write_clip(path: Path, fer: Path) -> None:
 
 
 def main(argv=None) -> None:
-    from fer_edge.web.loadtest import ServerProcess, load_run
+    from loadtest import ServerProcess, load_run
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=60.0)

@@ -55,7 +55,6 @@ def faces(source, meta: ModelMetadata, n: int = 300, seed: int = 0) -> np.ndarra
         raise CalibrationError(f"calibration source {p} does not exist (expected {SOURCES})")
     size = meta.preprocessing.size
     if is_labelled(p):
-        from .export import calibration_set
         return calibration_set(p, meta, n, seed).x
     rng = np.random.default_rng(seed)
     if p.is_dir():
@@ -107,3 +106,37 @@ def _video_faces(path: Path, meta: ModelMetadata, n: int) -> np.ndarray:
     if not out:
         raise CalibrationError(f"{path}: no faces found in the video")
     return np.stack(out[:n])
+
+
+def training_faces(source, meta: ModelMetadata):
+    """The ``train/`` faces of ``source`` minus any identical to a ``val/`` (parity) face.
+
+    Calibration and fine-tuning both draw from here, so the parity suite never
+    scores a face the converted model was fitted or calibrated on.
+    """
+    from fer_edge.training.data import DataError, drop_leaks, load
+
+    if source is None:
+        raise ConversionError("int8, pruned, qat and edgetpu need real calibration faces: pass --calibration DIR|CSV")
+    if not is_labelled(source):
+        raise ConversionError(f"pruned and qat fine-tune on a labelled data set (a FER2013 root with train/ or a "
+                                f"CSV); {source} is not one")
+    try:
+        d = load(source, "train", meta.class_set, size=meta.preprocessing.size)
+    except DataError as e:
+        raise ConversionError(f"calibration set: {e}") from None
+    try:
+        d, _ = drop_leaks(d, load(source, "val", meta.class_set, size=meta.preprocessing.size), dedupe=False)
+    except DataError:
+        pass  # no val/ split: nothing to keep apart
+    if len(d) == 0:
+        raise ConversionError(f"calibration set {source} is empty")
+    return d
+
+
+def calibration_set(source, meta: ModelMetadata, n: int = 300, seed: int = 0):
+    """A stratified set of ``n`` real training faces (uint8), none identical to a ``val/`` (parity) face."""
+    from fer_edge.training.data import stratified_indices
+
+    d = training_faces(source, meta)
+    return d.subset(stratified_indices(d.y, min(n, len(d)), seed))

@@ -20,43 +20,10 @@ from fer_edge.preprocessing import normalize
 
 from . import formats as F
 from . import tflite as T
+from fer_edge.training.tflite_metadata import record_metrics, with_metadata
+
+from .calibration import training_faces
 from .parity import Thresholds, run_parity
-
-
-def training_faces(source, meta: ModelMetadata):
-    """The ``train/`` faces of ``source`` minus any identical to a ``val/`` (parity) face.
-
-    Calibration and fine-tuning both draw from here, so the parity suite never
-    scores a face the converted model was fitted or calibrated on.
-    """
-    from fer_edge.training.data import DataError, drop_leaks, load
-
-    from .calibration import is_labelled
-
-    if source is None:
-        raise T.ConversionError("int8, pruned, qat and edgetpu need real calibration faces: pass --calibration DIR|CSV")
-    if not is_labelled(source):
-        raise T.ConversionError(f"pruned and qat fine-tune on a labelled data set (a FER2013 root with train/ or a "
-                                f"CSV); {source} is not one")
-    try:
-        d = load(source, "train", meta.class_set, size=meta.preprocessing.size)
-    except DataError as e:
-        raise T.ConversionError(f"calibration set: {e}") from None
-    try:
-        d, _ = drop_leaks(d, load(source, "val", meta.class_set, size=meta.preprocessing.size), dedupe=False)
-    except DataError:
-        pass  # no val/ split: nothing to keep apart
-    if len(d) == 0:
-        raise T.ConversionError(f"calibration set {source} is empty")
-    return d
-
-
-def calibration_set(source, meta: ModelMetadata, n: int = 300, seed: int = 0):
-    """A stratified set of ``n`` real training faces (uint8), none identical to a ``val/`` (parity) face."""
-    from fer_edge.training.data import stratified_indices
-
-    d = training_faces(source, meta)
-    return d.subset(stratified_indices(d.y, min(n, len(d)), seed))
 
 
 #: Fine-tuning epochs over the training faces, per format (``--finetune-epochs`` overrides): from the formats table.
@@ -87,17 +54,6 @@ def _finetune_data(source, meta: ModelMetadata, limit: int | None, seed: int, te
     x[a] = lam * x[a] + (1.0 - lam) * x[b]
     soft = np.concatenate([np.asarray(teacher(x[i:i + 256], training=False)) for i in range(0, len(x), 256)])
     return x, soft.astype(np.float32)
-
-
-def record_metrics(tflite_path, metrics: dict) -> None:
-    """Add measured numbers to the metadata inside a converted model (rewrites the file)."""
-    from fer_edge.metadata import read_tflite_metadata
-
-    path = Path(tflite_path)
-    data = path.read_bytes()
-    meta = read_tflite_metadata(data, str(path))
-    meta.metrics.update(metrics)
-    path.write_bytes(T.with_metadata(data, meta))
 
 
 @dataclass
@@ -205,7 +161,7 @@ def convert(keras_path, formats, out_dir, *, calibration=None, parity_data=None,
                           "input": desc["input"]["quantization"], "output": desc["output"]["quantization"]})
         child = ModelMetadata.from_dict({**meta.to_dict(), "format": fmt, "source": source, "quantization": quant,
                                          "metrics": {f"parent_{k}": v for k, v in meta.metrics.items()}})
-        data = T.with_metadata(data, child)
+        data = with_metadata(data, child)
         path = out / f"{keras_path.stem}_{fmt}.tflite"
         path.write_bytes(data)
         info = {"format": fmt, "file": path.name, "bytes": len(data), "seconds": round(time.time() - t0, 1),

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_edge.metadata import METADATA_KEY, ModelMetadata
+from fer_edge.metadata import ModelMetadata
+from fer_edge.training.tflite_metadata import with_metadata
 
 from .formats import FORMATS, INTEGER_FORMATS  # noqa: E402,F401  (declared once, in the formats table)
 
@@ -98,30 +99,6 @@ def to_int8(model, calibration: np.ndarray, what: str = "int8") -> bytes:
     c.inference_input_type = tf.int8
     c.inference_output_type = tf.int8
     return _run(c, what)
-
-
-def with_metadata(tflite: bytes, meta: ModelMetadata | bytes) -> bytes:
-    """The model bytes with ``meta`` (or raw JSON bytes, for tests of bad documents) stored as a
-    flatbuffer metadata entry, replacing any old one."""
-    from tensorflow.lite.python import schema_py_generated as schema
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    m = flatbuffer_utils.convert_bytearray_to_object(bytearray(tflite))
-    m.metadata = [e for e in (m.metadata or []) if e.name not in (METADATA_KEY, METADATA_KEY.encode())]
-    buf = schema.BufferT()
-    buf.data = np.frombuffer(meta if isinstance(meta, bytes) else meta.to_json(), np.uint8)
-    m.buffers.append(buf)
-    entry = schema.MetadataT()
-    entry.name = METADATA_KEY
-    entry.buffer = len(m.buffers) - 1
-    m.metadata.append(entry)
-    # Empty the buffers nothing points at any more (an earlier metadata document): emptied, not removed, so every
-    # other buffer keeps its index.
-    used = {t.buffer for g in m.subgraphs for t in g.tensors} | {e.buffer for e in m.metadata}
-    for i, b in enumerate(m.buffers):
-        if i and i not in used and b.data is not None:
-            b.data = None
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(m))
 
 
 def describe(tflite: bytes) -> dict:

@@ -6,12 +6,6 @@
 """
 __version__ = "0.4.0"
 
-from pathlib import Path as _Path
-
-from . import _checkout
-
-_checkout.install(_Path(__file__).resolve().parent)
-
 _LAZY = {
     "EmotionRecognizer": "recognizer", "RecognizerOptions": "recognizer", "RunningMode": "recognizer",
     "FaceResult": "recognizer", "FrameResult": "recognizer", "EmotionClassifier": "classifier",

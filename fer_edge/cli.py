@@ -4,8 +4,9 @@ The device verbs live here (``predict``, ``models``, ``camera``, ``serve``,
 ``monitor``) and need only numpy, OpenCV and LiteRT (``serve`` adds aiohttp,
 MQTT adds paho-mqtt); the workstation verbs (``train``, ``campaign``,
 ``evaluate``, ``convert``, ``parity``, ``benchmark``, ``data``) live in
-:mod:`fer_edge.cli_workstation`, import TensorFlow/Keras lazily and say which
-extra to install when it is missing. Every error is one line on stderr and a
+:mod:`fer_edge.release.cli`, registered through the ``fer_edge.verbs`` entry
+point; they import TensorFlow/Keras lazily and say which extra to install when
+it is missing. Every error is one line on stderr and a
 non-zero exit.
 """
 from __future__ import annotations
@@ -33,7 +34,32 @@ def _needs_training_extra(e: ImportError):
     fail(f"this command needs the training extra ({e.name or e}); install it from the checkout with: pip install '.[train]'")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Verbs(click.Group):
+    """The device verbs are defined in this module; the workstation verbs (train, convert, benchmark...) come
+    from the ``fer_edge.verbs`` entry points (``fer_edge.release.cli``), loaded when a verb is not found here
+    or the list is shown: the runtime imports nothing of the layers above it."""
+
+    _loaded = False
+
+    def _load_plugins(self) -> None:
+        if not _Verbs._loaded:
+            _Verbs._loaded = True
+            from importlib.metadata import entry_points
+
+            for ep in entry_points(group="fer_edge.verbs"):
+                ep.load()  # the module registers its verbs on this group
+
+    def list_commands(self, ctx):
+        self._load_plugins()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx, name):
+        if name not in self.commands:
+            self._load_plugins()
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Verbs, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fer-edge")
 @click.option("--verbose", "-v", is_flag=True, help="Show TensorFlow/LiteRT log lines (quiet by default).")
 def main(verbose):
@@ -610,11 +636,7 @@ def monitor(broker, prefix, db, duration, refresh, as_json):
                 log=lambda m: click.echo(m, err=True))
 
 
-# ---------------------------------------------------------------- workstation verbs
-from . import cli_workstation  # noqa: E402,F401  (registers train, campaign, evaluate, convert, parity, benchmark, data)
-
-
-if __name__ == "__main__":  # python -m fer_edge.cli: run the package module's group, where every verb is registered
+if __name__ == "__main__":  # python -m fer_edge.cli: the package module's group, where the entry points register
     from fer_edge.cli import main as _main
 
     _main()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from fer_edge.converters import benchmark as B
+from fer_edge.release import benchmark as B
 from fer_edge.classifier import DEFAULT_MODEL, EmotionClassifier, bundled_models
 from fer_edge.cli import main
 
@@ -36,7 +36,7 @@ def test_pipeline_breakdown_adds_up(scene_faces):
 
 
 def test_video_benchmark_rows_are_measured_and_consistent(scene_faces):
-    from fer_edge.converters.video_benchmark import markdown, measure_video
+    from fer_edge.release.video_benchmark import markdown, measure_video
 
     bank = np.stack([f for f in scene_faces if f.std() > 20])
     res = measure_video(bank, n_frames=12, sets={"1 face": dict(n_faces=1, clips=1)}, log=lambda m: None)
@@ -67,7 +67,7 @@ def test_cli_benchmark_on_tflite_only(fer_root, tmp_path):
 
 def test_interleaved_latency_times_every_model_in_each_round():
     from fer_edge.classifier import bundled_models
-    from fer_edge.converters.benchmark import interleaved_latency
+    from fer_edge.release.benchmark import interleaved_latency
 
     m = bundled_models()["fer_edge_default.tflite"]
     a, b = interleaved_latency([m, m], rounds=3, runs=5)
@@ -81,7 +81,7 @@ def test_video_benchmark_holds_one_clip_at_a_time_and_shows_progress(scene_faces
     with the number of clips (numpy's buffers are traced by tracemalloc), and it says how far it is."""
     import tracemalloc
 
-    from fer_edge.converters.video_benchmark import measure_video
+    from fer_edge.release.video_benchmark import measure_video
 
     bank = np.stack([f for f in scene_faces if f.std() > 20])
     peaks, logs = {}, []

@@ -132,13 +132,6 @@ def test_budget_and_lock_and_bad_plans(tmp_path):
 
 
 @pytest.mark.runtime
-def test_the_committed_plan_loads_and_its_runs_have_purposes():
-    c = camp.Campaign.load()
-    assert len(c.runs) >= 3 and all(r.purpose for r in c.runs)
-    assert c.results_md == camp.REPO / "results" / "README.md"
-
-
-@pytest.mark.runtime
 def test_leak_free_mask_marks_pixel_copies():
     rng = np.random.default_rng(0)
     test = rng.integers(0, 256, (5, 48, 48), dtype=np.uint8)
@@ -220,7 +213,7 @@ def test_gpu_runs_are_recorded_from_their_folder_and_skipped_by_the_runner(tmp_p
         camp.record_run("h", run, plan_path=plan, data=tmp_path)
     (run / "model.keras").rename(run / "plain.keras")
     (run / "model_ema.keras").rename(run / "ema.keras")
-    with pytest.raises(camp.CampaignError, match="no model.keras or model_ema.keras .*device_job join FOLDER"):
+    with pytest.raises(camp.CampaignError, match="no model.keras or model_ema.keras in it"):
         camp.record_run("h", run, plan_path=plan, data=tmp_path)
     (run / "plain.keras").rename(run / "model.keras")
     (run / "best.json").unlink()
@@ -290,7 +283,7 @@ def test_cli_record_needs_its_folder(tmp_path):
 
 
 def test_device_job_rebuilds_a_model_from_its_parts_and_names_a_missing_one(tmp_path):
-    from fer_edge.training.device_job import join
+    from device_job import join
 
     blob = bytes(range(256)) * 1000
     for i in range(3):
@@ -303,23 +296,25 @@ def test_device_job_rebuilds_a_model_from_its_parts_and_names_a_missing_one(tmp_
         join(tmp_path)
     with pytest.raises(FileNotFoundError, match="no model.keras.part"):
         join(tmp_path / "model.keras")
-    from fer_edge.training.device_job import main
+    from device_job import main
     with pytest.raises(SystemExit, match=r"^device_job join: .*parts are missing"):
         main(["join", str(tmp_path)])
-    with pytest.raises(SystemExit, match=r"^usage: python -m fer_edge.training.device_job probs MODEL DATA OUT.npz"):
+    with pytest.raises(SystemExit, match=r"^usage: python tools/device_job.py probs MODEL DATA OUT.npz"):
         main(["probs", "m.keras"])
 
 
-def test_device_job_takes_a_plan_run_with_its_arguments_or_a_recipe_and_names_neither():
+def test_device_job_takes_a_plan_run_with_its_arguments_or_a_recipe_and_names_neither(tmp_path):
     from fer_edge.training import campaign as camp
-    from fer_edge.training.device_job import plan_or_recipe
+    from device_job import plan_or_recipe
 
-    assert plan_or_recipe("edge-s") == ("edge-s", {})
-    recipe, args = plan_or_recipe("c6-edge-s-e120-kd-teacher")  # a started run: never renamed
+    plan = _plan(tmp_path, [{"name": "c6", "recipe": "edge-s", "purpose": "the default", "args": {
+        "epochs": 120, "distill": 0.5, "augment": {"erase": 0.25}, "teachers": ["results/t/probs.npz"]}}], tmp_path)
+    assert plan_or_recipe("edge-s", plan) == ("edge-s", {})
+    recipe, args = plan_or_recipe("c6", plan)
     assert recipe == "edge-s" and args["epochs"] == 120 and args["distill"] == 0.5 and args["augment"] == {"erase": 0.25}
-    assert args["teachers"] == [str(camp.REPO / "results/campaign/g1-teacher-resnet-e100/probs.npz")]
+    assert args["teachers"] == [str(camp.REPO / "results/t/probs.npz")]  # relative to the repository
     with pytest.raises(SystemExit, match="neither a recipe .* nor a plan run"):
-        plan_or_recipe("edge-q")
+        plan_or_recipe("edge-q", plan)
 
 
 def test_device_pack_leaves_out_train_faces_identical_to_test_faces(mini_fer, tmp_path):
@@ -329,7 +324,7 @@ def test_device_pack_leaves_out_train_faces_identical_to_test_faces(mini_fer, tm
     import cv2
 
     from fer_edge.training.data import load
-    from fer_edge.training.device_job import pack_leak_free
+    from device_job import pack_leak_free
 
     if not PACK_TOOL.is_file():
         pytest.skip("shared/tools/fer2013_pack.py not found")
@@ -381,7 +376,7 @@ def test_device_job_sets_big_unread_files_aside_and_puts_them_back_without_overw
     teachers leave the tree and come back byte for byte; one written again meanwhile is kept and named."""
     import subprocess
 
-    from fer_edge.training.device_job import ASIDE_MIN_BYTES, put_back, set_aside
+    from device_job import ASIDE_MIN_BYTES, put_back, set_aside
 
     big = ASIDE_MIN_BYTES + 1
     files = {"fer_edge/assets/detector.tflite": big, "training/x.py": big, "fer_edge/y.py": 10,

@@ -119,7 +119,7 @@ def test_tiers_are_model_names_in_every_verb_and_a_missing_tier_is_one_line(tmp_
     import shutil
 
     from fer_edge import classifier as C
-    from fer_edge.converters.export import record_metrics
+    from fer_edge.training.tflite_metadata import record_metrics
 
     default = C.bundled_models()[C.DEFAULT_MODEL]
     assert C.resolve_model("default") == C.resolve_model(None) == default

@@ -12,9 +12,10 @@ import pytest
 
 from fer_edge import EmotionRecognizer, RecognizerOptions, RunningMode
 from fer_edge.continuity import face_look, face_similarity, is_cut, same_face, small_frame
-from fer_edge.converters.video_benchmark import _match
+from fer_edge.release.video_benchmark import _match
 from fer_edge.training.clips import make_shot_clip
 from fer_edge.training.scenes import background
+from command import FER_EDGE
 
 pytestmark = pytest.mark.runtime
 
@@ -124,7 +125,7 @@ def test_camera_json_flags_the_cut_and_a_loop_restart_is_one(bank, tmp_path):
     video = tmp_path / "clip.avi"
     _write(clip.frames, video)
     out = tmp_path / "faces.jsonl"
-    r = subprocess.run([sys.executable, "-m", "fer_edge.cli", "camera", "--source", str(video), "--no-display",
+    r = subprocess.run([*FER_EDGE, "camera", "--source", str(video), "--no-display",
                         "--json-out", str(out), "--max-frames", "40", "--size", "640x480"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr

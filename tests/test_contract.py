@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import fer_edge
@@ -24,11 +24,10 @@ from fer_edge.classifier import DEFAULT_MODEL, bundled_models
 from fer_edge.errors import DelegateError, ImageError, InferenceError, MetadataError, ModelError
 from fer_edge.metadata import FORMAT_VERSION, ModelMetadata
 from fer_edge.preprocessing import pixels_u8
+from command import FER_EDGE
 
 ROOT = Path(__file__).parents[1]
 GROUP = ROOT / "examples" / "images" / "group.jpg"
-FUZZ = settings(max_examples=int(os.environ.get("FER_EDGE_FUZZ_EXAMPLES", "150")), deadline=None,
-                suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 
 
 # ------------------------------------------------------------------ one pixel rule
@@ -107,7 +106,6 @@ _keys = st.sampled_from(["labels", "preprocessing", "name", "recipe", "format", 
                          "quantization", "training", "format_version", "junk"])
 
 
-@FUZZ
 @given(st.dictionaries(_keys, _values, max_size=8), st.booleans())
 @pytest.mark.runtime
 @pytest.mark.slow
@@ -127,7 +125,7 @@ def test_fuzz_whole_metadata_documents(doc, with_labels):
 
 def _model_with_metadata(tmp_path, doc) -> Path:
     pytest.importorskip("tensorflow")
-    from fer_edge.converters.tflite import with_metadata
+    from fer_edge.training.tflite_metadata import with_metadata
 
     data = with_metadata(bundled_models()[DEFAULT_MODEL].read_bytes(), json.dumps(doc).encode())
     path = tmp_path / "bad.tflite"
@@ -136,7 +134,7 @@ def _model_with_metadata(tmp_path, doc) -> Path:
 
 
 def _cli(*args, env=None, cwd=None):
-    return subprocess.run([sys.executable, "-m", "fer_edge.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([*FER_EDGE, *map(str, args)], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=180, cwd=cwd)
 
 
@@ -309,7 +307,7 @@ print(len(names), " ".join(sorted(names)))
 @pytest.mark.parametrize("args,msg", [
     (["--detector", "yunet"], "--detector yunet needs --yunet-model PATH"),
     (["--yunet-model", "x.onnx"], "--yunet-model goes with --detector yunet"),
-    (["-m", "results/edge-s/model.keras"], "a Keras model; the runtime takes TFLite. Convert it first: fer-edge convert"),
+    (["-m", "tests/fixtures/edge-s.keras"], "a Keras model; the runtime takes TFLite. Convert it first: fer-edge convert"),
     (["-m", "no_such_bundle"], "no bundled model of that name (bundled: fer_edge_default)"),
 ])
 @pytest.mark.runtime

@@ -116,7 +116,7 @@ def test_rewriting_metadata_replaces_the_old_document_and_leaves_the_model_alone
     """record_metrics rewrote the metadata by appending a buffer and left the old document in the file (the
     bundled default carried two stale copies, 3 KB); now each rewrite costs only its own document."""
     from fer_edge.classifier import DEFAULT_MODEL, EmotionClassifier, bundled_models
-    from fer_edge.converters.tflite import with_metadata
+    from fer_edge.training.tflite_metadata import with_metadata
     from fer_edge.metadata import read_tflite_metadata
 
     base = bundled_models()[DEFAULT_MODEL].read_bytes()
@@ -253,12 +253,19 @@ def test_lambda_layers_are_never_executed(tmp_path):
 
     marker = tmp_path / "pwned"
     inp = keras.Input((4,))
-    out = keras.layers.Lambda(lambda t: t * 2)(inp)
+    # the layer's code writes the marker whenever it runs: building the model runs it once, loading must not
+    code = eval(f"lambda t: (open({str(marker)!r}, 'a').close(), t * 2)[1]")  # the path inside the bytecode
+    out = keras.layers.Lambda(code)(inp)
+    assert marker.exists()
+    marker.unlink()
     path = tmp_path / "lambda.keras"
     keras.Model(inp, out).save(path)
     with pytest.raises(ValueError, match="lambda.keras: cannot load Keras model"):
         load_keras(path)
     assert not marker.exists()
+    unsafe = keras.models.load_model(path, safe_mode=False)  # the check can fail: unsafe loading runs the code
+    unsafe(np.zeros((1, 4), np.float32))
+    assert marker.exists()
     with zipfile.ZipFile(path) as z:
         assert "Lambda" in json.loads(z.read("config.json")).__repr__()
 

@@ -16,7 +16,7 @@ def test_prune_and_qat_convert_and_keep_agreement(parent_model, fer_root, tmp_pa
     1.00/0.72/0.64 pp; QAT 98.38/98.97% (seeds 0/1; 97.80/98.47% while dropout stayed on), drop <= 0.17 pp.
     A broken prune or bridge lands near chance (~20%).
     (On 1,500 faces judged on 600, CI saw QAT at 1.002 pp against a 1.0 bound: too few faces either way.)
-    results/edge-s/converted/parity.md has the full-size numbers (all training faces, 3 epochs, 20%: 98.1%).
+    The full-size numbers (all training faces, 3 epochs, 20%: 98.1%) are in results/edge-s/converted/parity.md.
     """
     s = convert(parent_model, ["pruned", "qat"], tmp_path, calibration=fer_root, n_calibration=100,
                 sparsity=0.3, finetune_epochs=1, finetune_limit=4000, log=lambda *_: None)

@@ -16,6 +16,7 @@ from fer_edge.errors import DelegateError, ModelError
 from fer_edge.interpreter import EDGETPU_LIBRARY_ENV
 from fer_edge.metadata import read_tflite_metadata
 from fer_edge.tflite_file import is_edgetpu_compiled
+from command import FER_EDGE
 
 STANDINS = Path(__file__).parent / "standins"
 
@@ -92,7 +93,7 @@ def test_refusals_that_used_to_be_silent(compiled, standin_lib, monkeypatch):
 
 
 def _cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "fer_edge.cli", *args], capture_output=True, text=True,
+    return subprocess.run([*FER_EDGE, *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=120)
 
 

@@ -87,7 +87,7 @@ def _cache(path, names, probs, labels=NAMES):
 
 
 def test_a_cached_teacher_gives_each_face_its_stored_row_whatever_the_augmentation(tmp_path):
-    """The GPU teacher's probabilities (device_job --probs) stand in for the teacher, matched by file name."""
+    """The GPU teacher's probabilities (distill.write_teacher_cache) stand in for the teacher, matched by file name."""
     rng = np.random.default_rng(1)
     x = rng.integers(0, 256, (20, 48, 48), dtype=np.uint8)
     y = np.arange(20) % 7

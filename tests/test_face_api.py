@@ -20,6 +20,7 @@ from conftest import ROOT  # noqa: E402
 from fer_edge import EmotionRecognizer, RecognizerOptions  # noqa: E402
 from fer_edge.web.face_api import FaceApi  # noqa: E402
 from fer_edge.web.server import WebServer  # noqa: E402
+from command import FER_EDGE  # noqa: E402  (the installed command)
 
 GROUP = ROOT / "examples" / "images" / "group.jpg"
 
@@ -139,7 +140,7 @@ def test_a_full_queue_is_answered_503_at_once(server):
 
 
 def test_serve_no_camera_is_an_inference_server(tmp_path):
-    p = subprocess.Popen([sys.executable, "-m", "fer_edge.cli", "serve", "--no-camera", "--port", "0"],
+    p = subprocess.Popen([*FER_EDGE, "serve", "--no-camera", "--port", "0"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = p.stderr.readline()
@@ -150,6 +151,6 @@ def test_serve_no_camera_is_an_inference_server(tmp_path):
         p.send_signal(signal.SIGTERM)
         _, err = p.communicate(timeout=30)
     assert p.returncode == 0 and '"images": 1' in err, err
-    r = subprocess.run([sys.executable, "-m", "fer_edge.cli", "serve", "--no-camera", "--mqtt", "mqtt://x"],
+    r = subprocess.run([*FER_EDGE, "serve", "--no-camera", "--mqtt", "mqtt://x"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.strip().startswith("error: --no-camera"), r.stderr

@@ -15,13 +15,14 @@ import pytest
 
 import fer_edge
 from fer_edge import EmotionRecognizer, ImageError
+from command import FER_EDGE
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def _cli(*args, cwd=None, env=None):
-    return subprocess.run([sys.executable, "-m", "fer_edge.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([*FER_EDGE, *map(str, args)], capture_output=True, text=True,
                           timeout=180, cwd=cwd, env=env)
 
 
@@ -97,7 +98,7 @@ def test_the_coral_recipe_converts_the_defaults_parent():
 def test_convert_never_suggests_predicting_on_the_compilers_input(tmp_path):
     pytest.importorskip("tensorflow")
     from fer_edge.classifier import DEFAULT_MODEL, bundled_models
-    from fer_edge.cli_workstation import _next_step
+    from fer_edge.release.cli import _next_step
     from fer_edge.converters.tflite import run_edgetpu_compiler
 
     env = os.environ["PATH"]
@@ -153,7 +154,7 @@ def test_latency_figures_name_the_cpu_features():
 
 def test_the_pack_tool_is_found_beside_the_checkout_not_the_install(tmp_path, monkeypatch):
     pytest.importorskip("keras")
-    from fer_edge.training.device_job import pack_tool
+    from device_job import pack_tool
 
     monkeypatch.delenv("FER2013_PACK_TOOL", raising=False)
     monkeypatch.chdir(ROOT)

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from fer_edge.cli import main
@@ -21,8 +21,6 @@ from fer_edge.metadata import MetadataError, ModelMetadata, read_tflite_metadata
 from fer_edge.preprocessing import Preprocessing, crop_face, faces_to_input, to_gray_u8
 from fer_edge.tflite_file import TFLiteFormatError, read_metadata
 
-FUZZ = settings(max_examples=int(os.environ.get("FER_EDGE_FUZZ_EXAMPLES", "150")), deadline=None,
-                suppress_health_check=[HealthCheck.too_slow])
 GOOD_JPEG = cv2.imencode(".jpg", np.full((40, 30, 3), 120, np.uint8))[1].tobytes()
 GOOD_PNG = cv2.imencode(".png", np.full((40, 30), 99, np.uint8))[1].tobytes()
 
@@ -141,7 +139,7 @@ def test_wrong_input_shape_and_dtype_named(tmp_path):
     import keras
     import tensorflow as tf
 
-    from fer_edge.converters.tflite import with_metadata
+    from fer_edge.training.tflite_metadata import with_metadata
 
     inp = keras.Input((32, 32, 1))
     m = keras.Model(inp, keras.layers.Dense(7, activation="softmax")(keras.layers.Flatten()(inp)))
@@ -162,7 +160,6 @@ def test_cli_names_the_model_file(tmp_path):
 
 
 # ------------------------------------------------------------------ fuzzing
-@FUZZ
 @given(st.binary(max_size=4096))
 @pytest.mark.runtime
 def test_fuzz_image_decoding(data):
@@ -175,7 +172,6 @@ def test_fuzz_image_decoding(data):
     assert x.shape == (1, 48, 48, 1) and np.isfinite(x).all()
 
 
-@FUZZ
 @given(st.integers(1, 300), st.integers(1, 300), st.floats(-400, 700), st.floats(-400, 700),
        st.floats(0.5, 900), st.floats(0.5, 900))
 @pytest.mark.runtime
@@ -193,7 +189,6 @@ def test_fuzz_crop_and_preprocess(h, w, x, y, bw, bh):
 _ANCHORS = ssd_anchors(128, (8, 16, 16, 16), 2)
 
 
-@FUZZ
 @given(st.integers(0, 2**32 - 1), st.sampled_from([1.0, 100.0, 1e6]), st.booleans())
 @pytest.mark.runtime
 @pytest.mark.slow
@@ -212,7 +207,6 @@ def test_fuzz_detector_postprocessing(seed, scale, poison):
         assert np.isfinite(box).all() and box[2] > 0 and box[3] > 0 and 0.5 <= score <= 1
 
 
-@FUZZ
 @given(st.lists(st.tuples(st.one_of(st.integers(-3, 9).map(str), st.text(max_size=3)),
                           st.one_of(st.just(" ".join(["5"] * 2304)), st.text(max_size=40),
                                     st.lists(st.integers(-5, 300), min_size=0, max_size=30).map(lambda v: " ".join(map(str, v)))),
@@ -242,7 +236,6 @@ def test_fuzz_csv_parser(tmp_path_factory, rows):
     assert len(d) >= ok and d.x.shape[1:] == (48, 48)
 
 
-@FUZZ
 @given(st.binary(max_size=2048))
 @pytest.mark.runtime
 def test_fuzz_tflite_metadata_reader(data):
@@ -252,7 +245,6 @@ def test_fuzz_tflite_metadata_reader(data):
         pass
 
 
-@FUZZ
 @given(st.integers(0, 10**6), st.integers(0, 255), st.integers(1, 4))
 @pytest.mark.runtime
 def test_fuzz_mutated_real_model_is_rejected_or_read(pos, value, count):
@@ -265,7 +257,6 @@ def test_fuzz_mutated_real_model_is_rejected_or_read(pos, value, count):
         pass
 
 
-@FUZZ
 @given(st.recursive(st.none() | st.booleans() | st.floats(allow_nan=False) | st.text(max_size=8) | st.integers(),
                     lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
                     max_leaves=12))

@@ -22,6 +22,7 @@ from fer_edge.mqtt import MqttOptions, MqttPublisher, discovery_messages, parse_
 from fer_edge.mqtt.discovery import REQUIRED  # noqa: E402
 from fer_edge.recognizer import FaceResult, FrameResult  # noqa: E402
 from fer_edge.summary import summarize  # noqa: E402
+from command import FER_EDGE  # noqa: E402  (the installed command)
 
 LABELS = ["angry", "happy", "neutral"]
 
@@ -201,7 +202,7 @@ def _clip(path, n=30, fps=10):
 
 
 def _camera(*args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "fer_edge.cli", "camera", "--no-display", *map(str, args)],
+    return subprocess.Popen([*FER_EDGE, "camera", "--no-display", *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
@@ -240,7 +241,7 @@ def test_bad_credentials_are_one_line_and_the_camera_keeps_running(tmp_path):
 def test_three_cameras_on_one_broker_seen_by_monitor(broker, tmp_path):
     clip = _clip(tmp_path / "clip.avi")
     db = tmp_path / "fleet.sqlite"
-    mon = subprocess.Popen([sys.executable, "-m", "fer_edge.cli", "monitor", broker.url, "--duration", "25",
+    mon = subprocess.Popen([*FER_EDGE, "monitor", broker.url, "--duration", "25",
                             "--refresh", "0.5", "--json", "--db", str(db)], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
     time.sleep(2)

@@ -21,7 +21,8 @@ pytest.importorskip("aiohttp", reason="fer-edge serve needs the web extra (aioht
 
 pytestmark = pytest.mark.runtime  # device runtime + aiohttp only
 
-from fer_edge.web.loadtest import ServerProcess as Server, load_run  # noqa: E402
+from loadtest import ServerProcess as Server, load_run  # noqa: E402
+from command import FER_EDGE  # noqa: E402  (the installed command)
 
 ROOT = Path(__file__).resolve().parents[1]
 STANDINS = Path(__file__).parent / "standins"
@@ -169,7 +170,7 @@ def test_other_addresses_need_a_token(env):
         assert srv.get("/api/faces")[0] == 401 and srv.get(srv.q("/api/faces"))[0] == 200
     finally:
         srv.stop()
-    r = subprocess.run([sys.executable, "-m", "fer_edge.cli", "serve", "--token", " "], env=env,
+    r = subprocess.run([*FER_EDGE, "serve", "--token", " "], env=env,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--token must not be empty" in r.stderr and "Traceback" not in r.stderr
 
@@ -195,10 +196,10 @@ def test_port_in_use_and_missing_source_are_one_line(env):
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        r = subprocess.run([sys.executable, "-m", "fer_edge.cli", "serve", "--source", "picamera2", "--port",
+        r = subprocess.run([*FER_EDGE, "serve", "--source", "picamera2", "--port",
                             str(port)], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in r.stderr and "Traceback" not in r.stderr
-    r = subprocess.run([sys.executable, "-m", "fer_edge.cli", "serve", "--source", "/nonexistent.mp4"], env=env,
+    r = subprocess.run([*FER_EDGE, "serve", "--source", "/nonexistent.mp4"], env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "/nonexistent.mp4: no such file" in r.stderr and "Traceback" not in r.stderr
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from fer_edge.spool import Spool, SpoolError
+from command import FER_EDGE
 
 
 def test_messages_come_out_in_order_and_survive_a_restart(tmp_path):
@@ -51,7 +52,7 @@ def test_camera_with_a_spool_path_that_is_not_one_is_one_line_and_exit_2(tmp_pat
     pytest.importorskip("paho.mqtt.client", reason="the mqtt extra (paho-mqtt) is not installed")
     f = tmp_path / "notes.txt"
     f.write_text("mine\n")
-    r = subprocess.run([sys.executable, "-m", "fer_edge.cli", "camera", "--source", str(tmp_path / "none.avi"),
+    r = subprocess.run([*FER_EDGE, "camera", "--source", str(tmp_path / "none.avi"),
                         "--mqtt", "mqtt://127.0.0.1:1", "--mqtt-spool", str(f)], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2 and r.stderr.splitlines() == [

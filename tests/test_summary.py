@@ -12,6 +12,7 @@ import pytest
 from fer_edge.recognizer import FaceResult, FrameResult
 from fer_edge.summary import TIMELINE_ROWS, TrackLog, summarize, write_summary
 from fer_edge.training.clips import make_shot_clip
+from command import FER_EDGE
 
 LABELS = ["angry", "happy", "neutral"]
 
@@ -73,7 +74,7 @@ def cut_clip(scene_faces, tmp_path_factory):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "fer_edge.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([*FER_EDGE, *map(str, args)], capture_output=True, text=True,
                           timeout=300)
 
 

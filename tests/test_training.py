@@ -228,7 +228,7 @@ def test_cli_train_evaluate_and_data_report(mini_fer, tmp_path):
 
 def test_model_card_reports_the_numbers_it_is_given():
     from fer_edge.classifier import bundled_models
-    from fer_edge.training.model_card import model_card
+    from fer_edge.release.model_card import model_card
 
     labels = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
     cm = np.diag([50, 5, 20, 80, 30, 40, 60]) + 1
@@ -283,7 +283,7 @@ def test_evaluate_and_score_take_predictions_made_once_and_give_the_same_numbers
 
 
 def test_release_refuses_an_unfinished_run_in_one_line(tmp_path):
-    from fer_edge.training.release import main
+    from fer_edge.release.tier import main
 
     with pytest.raises(SystemExit, match=r"^release: .* is not a run folder: no train.json$"):
         main([str(tmp_path)])
@@ -308,7 +308,7 @@ def test_release_picks_the_weights_by_val_never_by_test(tmp_path):
 
 @pytest.mark.slow
 def test_gpu_job_trains_and_brings_back_what_a_device_call_can_return(mini_fer, tmp_path):
-    """results/campaign/gpu_job.sh as the GPU machine runs it, for one tiny epoch on a pack of the mini data set
+    """tools/gpu_job.sh as the GPU machine runs it, for one tiny epoch on a pack of the mini data set
     (this machine's TensorFlow backend, float32; the device runs JAX in bfloat16): at most 8 files come back,
     each under 16 MiB, and the 45 MB teacher is rebuilt here byte for byte from its parts."""
     import os
@@ -317,7 +317,7 @@ def test_gpu_job_trains_and_brings_back_what_a_device_call_can_return(mini_fer, 
     from pathlib import Path
 
     from fer_edge.training.data import load
-    from fer_edge.training.device_job import PART_BYTES, join
+    from device_job import PART_BYTES, join
 
     root = Path(__file__).parents[1]
     tool = PACK_TOOL
@@ -330,7 +330,7 @@ def test_gpu_job_trains_and_brings_back_what_a_device_call_can_return(mini_fer, 
     back, run = tmp_path / "back", tmp_path / "run"
     env = {**os.environ, "DATA": str(pack), "OUT": str(back), "RUN": str(run), "KERAS_BACKEND": "tensorflow",
            "FER_EDGE_MIXED_PRECISION": "", "FER_EDGE_FEED_WORKERS": "2"}
-    r = subprocess.run(["bash", str(root / "results" / "campaign" / "gpu_job.sh"), "teacher-resnet", "--epochs", "1",
+    r = subprocess.run(["bash", str(root / "tools" / "gpu_job.sh"), "teacher-resnet", "--epochs", "1",
                         "--limit", "28", "--budget-s", "500", "--probs"], cwd=root, env=env,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -349,7 +349,7 @@ def test_gpu_job_trains_and_brings_back_what_a_device_call_can_return(mini_fer, 
 def test_device_job_trains_a_plan_run_with_its_cached_teacher_on_a_leak_free_pack(mini_fer, tmp_path):
     """What a GPU session runs for a distilled plan run (here on TensorFlow, one tiny epoch): the pack made without
     test copies, the plan's recipe, schedule and teacher cache (c1's probabilities, found by the faces' names)."""
-    from fer_edge.training.device_job import main, pack_leak_free
+    from device_job import main, pack_leak_free
 
     if not PACK_TOOL.is_file():
         pytest.skip("shared/tools/fer2013_pack.py not found")
@@ -369,7 +369,7 @@ def test_device_job_trains_a_plan_run_with_its_cached_teacher_on_a_leak_free_pac
 def test_a_run_cut_short_on_the_device_resumes_on_another_machine_from_what_came_back(mini_fer, tmp_path):
     """A bare machine gets the returned state (resume.tar parts, carried) and goes on from the last epoch: the
     restored folder is byte-identical, wrong runs and occupied folders are refused, a finished run returns none."""
-    from fer_edge.training.device_job import MAX_FILES, PART_BYTES, bring_back, main, restore_run
+    from device_job import MAX_FILES, PART_BYTES, bring_back, main, restore_run
 
     kw = dict(epochs=2, limit=28, verbose=0)
     first = tmp_path / "first"
@@ -389,7 +389,7 @@ def test_a_run_cut_short_on_the_device_resumes_on_another_machine_from_what_came
 
     import shutil
 
-    from fer_edge.training.device_job import join
+    from device_job import join
     both = shutil.copytree(first, tmp_path / "both")  # a run with EMA weights too, picked on val over the plain ones
     shutil.copy(both / "model.keras", both / "model_ema.keras")
     best = json.loads((both / "best.json").read_text())

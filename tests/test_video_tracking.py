@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fer_edge import EmotionRecognizer, RecognizerOptions, RunningMode
-from fer_edge.converters.video_benchmark import _match
+from fer_edge.release.video_benchmark import _match
 from fer_edge.detection.base import FaceBox
 from fer_edge.training.clips import make_clip
 

@@ -24,9 +24,10 @@ import numpy as np
 
 from fer_edge.sysinfo import machine
 
-from .device_job import MODEL_FILES
 from .metrics import accuracy
 from .train import _epochs_logged
+
+MODEL_FILES = ("model.keras", "model_ema.keras")  # a run's plain and EMA weights, in that order
 
 def _repo() -> Path:
     """The checkout that holds the plan: the current folder or one above it (an installed, non-editable
@@ -43,7 +44,7 @@ PLAN = REPO / "results" / "campaign" / "plan.json"
 TABLE_BEGIN, TABLE_END = "<!-- campaign table: begin (written by fer-edge campaign) -->", "<!-- campaign table: end -->"
 #: Files of a finished run that are small enough to commit (no checkpoints, no optimizer state).
 KEEP = ("model.keras", "model_ema.keras", "train.json", "history.csv", "best.json", "best_ema.json",
-        "probs.npz")  # probs.npz: a GPU teacher's train/val probabilities (device_job --probs), its cache for distillation
+        "probs.npz")  # probs.npz: a teacher's train/val probabilities (distill.write_teacher_cache), its cache for distillation
 KEEP_MAX_BYTES = 4 << 20  # edge models are ~1 MB; a GPU teacher (45 MB) stays in its run folder
 
 
@@ -295,8 +296,7 @@ def record_run(name: str, run_dir, *, plan_path=PLAN, data=None, hours: float | 
         if not (run_dir / f).is_file():
             raise CampaignError(f"{run_dir} is not a finished run folder: no {f}")
     if not any((run_dir / f).is_file() for f in MODEL_FILES):
-        raise CampaignError(f"{run_dir} is not a finished run folder: no model.keras or model_ema.keras "
-                            "(python -m fer_edge.training.device_job join FOLDER rebuilds them from their parts)")
+        raise CampaignError(f"{run_dir} is not a finished run folder: no model.keras or model_ema.keras in it")
     s = json.loads((run_dir / "train.json").read_text())
     if s.get("recipe") != run.recipe:
         raise CampaignError(f"{run_dir} trained recipe {s.get('recipe')!r}; run {name} plans {run.recipe!r}")

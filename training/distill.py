@@ -10,7 +10,7 @@ Keras backend and the student is saved like any other run.
 
 A teacher too slow to run here (the GPU teacher: 1.25 G MACs a face) comes as
 its probabilities instead: a ``.npz`` cache (``train``, ``train_names``,
-``labels``; what ``device_job --probs`` returns), looked up by file name. Its
+``labels``; what :func:`write_teacher_cache` writes), looked up by file name. Its
 targets are the teacher's view of the plain face, not of the augmented one
 (offline distillation).
 """
@@ -151,3 +151,21 @@ def short_path(path) -> str:
     """``run/model.keras``: the file and its run folder, for metadata."""
     path = Path(path)
     return path.name if path.parent.name in ("", ".") else f"{path.parent.name}/{path.name}"
+
+
+def write_teacher_cache(model, data, dest, log=print) -> Path:
+    """A teacher cache for ``fer-edge train --teacher CACHE.npz``: ``model``'s labels, float16 probabilities and
+    file names for each face of ``data``'s train and val splits."""
+    from .data import load
+    from .evaluate import load_predictor
+    from .metrics import accuracy
+
+    pred = load_predictor(model)
+    arrays = {"labels": np.array(pred.metadata.labels)}
+    for split in ("train", "val"):
+        d = load(data, split)
+        p = pred.predict(d.x)
+        arrays[split], arrays[f"{split}_names"] = p.astype(np.float16), np.array(d.names)
+        log(f"{Path(model).name} on {split}: {len(d)} faces, accuracy {accuracy(d.y, p):.4f}")
+    np.savez_compressed(dest, **arrays)
+    return Path(dest)

@@ -485,7 +485,8 @@ def record_test_accuracy(model_path, report: dict) -> None:
 
     numbers = report_metrics(report)
     if str(model_path).endswith(".tflite"):
-        from fer_edge.converters.export import record_metrics
+        from .tflite_metadata import record_metrics
+
         record_metrics(model_path, numbers)
         return
     meta = read_keras_metadata(model_path)

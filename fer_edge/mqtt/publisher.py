@@ -170,7 +170,8 @@ class MqttPublisher:
         if self._t0 is not None:
             for p in self._tracks.finish():
                 self._queue("track", p.to_dict())
-            self._state(time.monotonic())
+            if self._frames:  # the frames since the last state (none: it said everything already)
+                self._state(time.monotonic())
         self._stopping = True
         self._wake.set()
         end = time.monotonic() + timeout_s

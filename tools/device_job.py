@@ -1,4 +1,4 @@
-"""Train a recipe on the lent GPU machine inside one call, then leave what may come back.
+"""Train a recipe on one particular remote GPU machine inside one call, then leave what may come back.
 
 What a device call returns is capped (8 files, 16 MiB each, 64 MiB in all), its
 machine starts bare, and the session's device time is short. So a job trains
@@ -12,7 +12,7 @@ A run cut short also returns its whole folder (checkpoint included) as
 ``resume.tar`` parts when they fit, so a later session's bare machine can go on
 from its last epoch (``--resume-from`` the returned folder, carried there) instead
 of starting again: one GPU session's 15 minutes do not hold a 120-epoch run.
-``results/campaign/gpu_job.sh`` sets the machine up and calls this module.
+``tools/gpu_job.sh`` sets the machine up and calls this module.
 
 The job is named by a recipe, or by a run of the campaign plan (``results/campaign/plan.json``), whose recipe and
 arguments (schedule, EMA, augmentation, teachers) it then trains: the plan stays the one place a run is declared.
@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from fer_edge.training.distill import write_teacher_cache
 
 PART_BYTES = 15 << 20  # under the device's 16 MiB per returned file
 MAX_FILES, MAX_BYTES = 8, 60 << 20  # what one device call returns: 8 files, 64 MiB in all (some kept spare)
@@ -52,7 +54,7 @@ def bring_back(run: Path, dest: Path, *, data=None, log=print) -> list[Path]:
     EMA) when they still fit what a call returns, so each is scored in its own column here. With ``data``, also
     ``probs.npz``: the model's labels, float16 probabilities and file names for each split of ``data`` (train,
     val): a teacher cache for ``fer-edge train --teacher probs.npz``."""
-    from .train import best_weights, slim_model_file
+    from fer_edge.training.train import best_weights, slim_model_file
 
     dest.mkdir(parents=True, exist_ok=True)
     summary = json.loads((run / "train.json").read_text()) if (run / "train.json").exists() else {}
@@ -67,7 +69,7 @@ def bring_back(run: Path, dest: Path, *, data=None, log=print) -> list[Path]:
             out.append(Path(shutil.copy(run / f, dest / f)))
     model = best_weights(run)
     if data is not None:
-        out.append(write_probs(model, data, dest / "probs.npz", log=log))
+        out.append(write_teacher_cache(model, data, dest / "probs.npz", log=log))
     blob = model.read_bytes()
     out += _write_parts(blob, dest, model.name)
     msg = f"brought back {model.name} ({len(blob) / 2**20:.1f} MiB in {-(-len(blob) // PART_BYTES)} parts)"
@@ -136,24 +138,6 @@ def restore_run(src, run, recipe: str, epochs: int) -> int:
     return int(s.get("epochs_run", 0))
 
 
-def write_probs(model, data, dest, log=print) -> Path:
-    """A teacher cache for ``fer-edge train --teacher CACHE.npz``: ``model``'s labels, float16 probabilities and
-    file names for each face of ``data``'s train and val splits."""
-    from .data import load
-    from .evaluate import load_predictor
-    from .metrics import accuracy
-
-    pred = load_predictor(model)
-    arrays = {"labels": np.array(pred.metadata.labels)}
-    for split in ("train", "val"):
-        d = load(data, split)
-        p = pred.predict(d.x)
-        arrays[split], arrays[f"{split}_names"] = p.astype(np.float16), np.array(d.names)
-        log(f"{Path(model).name} on {split}: {len(d)} faces, accuracy {accuracy(d.y, p):.4f}")
-    np.savez_compressed(dest, **arrays)
-    return Path(dest)
-
-
 def _parts(folder: Path, name: str) -> list[Path]:
     parts = sorted(folder.glob(f"{name}.part*"), key=lambda p: int(p.name.rsplit("part", 1)[1]))
     if not parts:
@@ -186,7 +170,7 @@ def pack_leak_free(root, out, tool=None, log=print) -> dict:
     import sys
     import tempfile
 
-    from .data import drop_leaks, load
+    from fer_edge.training.data import drop_leaks, load
 
     root, out = Path(root), Path(out)
     tool = Path(tool) if tool else pack_tool()
@@ -214,7 +198,7 @@ def pack_leak_free(root, out, tool=None, log=print) -> dict:
 
 
 ASIDE, ASIDE_MIN_BYTES = ".aside", 10_000
-KEEP_FOR_DEVICE = ("results/campaign/plan.json", "results/campaign/gpu_job.sh")  # and every .py file
+KEEP_FOR_DEVICE = ("results/campaign/plan.json", "tools/gpu_job.sh")  # and every .py file
 
 
 def set_aside(root=None, log=print) -> dict:
@@ -224,8 +208,8 @@ def set_aside(root=None, log=print) -> dict:
     root = Path(root) if root else _repo_root()
     aside = root / ASIDE
     if aside.exists():
-        raise FileExistsError(f"{aside} exists: put it back first (python -m fer_edge.training.device_job back)")
-    from .campaign import Campaign
+        raise FileExistsError(f"{aside} exists: put it back first (python tools/device_job.py back)")
+    from fer_edge.training.campaign import Campaign
 
     needed = set(KEEP_FOR_DEVICE)
     plan = root / "results" / "campaign" / "plan.json"
@@ -273,20 +257,21 @@ def put_back(root=None, log=print) -> dict:
 
 
 def _repo_root() -> Path:
-    from .campaign import REPO
+    from fer_edge.training.campaign import REPO
 
     return REPO
 
 
-def plan_or_recipe(name: str) -> tuple[str, dict]:
-    """``(recipe, train arguments)`` for a run of the campaign plan, else ``(name, {})`` for a recipe name."""
-    from .campaign import Campaign, CampaignError
-    from .recipes import RECIPES
+def plan_or_recipe(name: str, plan=None) -> tuple[str, dict]:
+    """``(recipe, train arguments)`` for a run of the campaign plan (``plan``: its file; default the repository's),
+    else ``(name, {})`` for a recipe name."""
+    from fer_edge.training.campaign import PLAN, Campaign, CampaignError
+    from fer_edge.training.recipes import RECIPES
 
     if name in RECIPES:
         return name, {}
     try:
-        run = Campaign.load().run(name)
+        run = Campaign.load(plan or PLAN).run(name)
     except CampaignError as e:
         raise SystemExit(f"device_job: {name!r} is neither a recipe ({', '.join(RECIPES)}) nor a plan run: {e}")
     print(f"plan run {run.name}: {run.recipe} {run.args}", flush=True)
@@ -294,7 +279,7 @@ def plan_or_recipe(name: str) -> tuple[str, dict]:
 
 
 def _recipe_epochs(recipe: str) -> int:
-    from .recipes import get
+    from fer_edge.training.recipes import get
 
     return get(recipe).epochs
 
@@ -316,14 +301,14 @@ def main(argv=None) -> int:
         import sys
         argv = sys.argv[1:]
     tools = {"join": (join, "FOLDER"),  # here, after the call: the model files from their parts
-             "probs": (write_probs, "MODEL DATA OUT.npz"),  # here: a teacher cache from a model
+             "probs": (write_teacher_cache, "MODEL DATA OUT.npz"),  # here: a teacher cache from a model
              "pack": (pack_leak_free, "DATA_ROOT OUT.npz"),  # here, before the call: the leak-free pack
              "aside": (set_aside, ""),  # here, before the call: big files the job does not read out of the tree
              "back": (put_back, "")}  # here, after the calls: them back
     if argv[:1] and argv[0] in tools:
         fn, usage = tools[argv[0]]
         if len(argv) - 1 != len(usage.split()):  # "".split() is []: aside and back take nothing
-            raise SystemExit(f"usage: python -m fer_edge.training.device_job {argv[0]} {usage}")
+            raise SystemExit(f"usage: python tools/device_job.py {argv[0]} {usage}")
         try:
             r = fn(*argv[1:])
             if not isinstance(r, dict):  # the tools returning a dict have logged it
@@ -333,7 +318,7 @@ def main(argv=None) -> int:
         return 0
     a = ap.parse_args(argv)
     t0 = time.time()
-    from .train import train
+    from fer_edge.training.train import train
 
     recipe, args = plan_or_recipe(a.recipe)
     args.update({k: v for k, v in (("epochs", a.epochs), ("ema", a.ema)) if v is not None})

