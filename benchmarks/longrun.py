@@ -23,12 +23,14 @@ def rss_mb() -> float:
 
 def run(frames: int, faces, size=(320, 240), seed=0) -> dict:
     from fer_edge import EmotionRecognizer, RecognizerOptions, RunningMode
+    from fer_edge.options import DetectorOptions, TrackingOptions
     from fer_edge.training.scenes import make_scene
 
     rng = np.random.default_rng(seed)
     scenes = [make_scene([faces[i] for i in rng.choice(len(faces), int(rng.integers(0, 4)), replace=False)],
                          [0] * 4, rng, size=size, side_range=(60, 110))[0] for _ in range(20)]
-    rec = EmotionRecognizer(RecognizerOptions(running_mode=RunningMode.VIDEO, tiling="frame+quad", detect_every=2))
+    rec = EmotionRecognizer(RecognizerOptions(running_mode=RunningMode.VIDEO, detector=DetectorOptions(tiling="frame+quad"),
+                                             tracking=TrackingOptions(detect_every=2)))
     samples, max_tracks, t0 = [], 0, time.time()
     for i in range(frames):
         rec.recognize_for_video(np.roll(scenes[(i // 50) % len(scenes)], i % 50, axis=1), i * 33.3)

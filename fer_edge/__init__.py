@@ -7,8 +7,9 @@
 __version__ = "0.4.0"
 
 _LAZY = {
-    "EmotionRecognizer": "recognizer", "RecognizerOptions": "recognizer", "RunningMode": "recognizer",
-    "FaceResult": "recognizer", "FrameResult": "recognizer", "EmotionClassifier": "classifier",
+    "EmotionRecognizer": "recognizer", "RecognizerOptions": "options", "RunningMode": "options",
+    "DetectorOptions": "options", "TrackingOptions": "options",
+    "FaceResult": "results", "FrameResult": "results", "EmotionClassifier": "classifier",
     "Emotion": "classifier", "SmoothingOptions": "tracking", "ModelMetadata": "metadata",
     "Preprocessing": "preprocessing", "make_interpreter": "interpreter", "FER2013_CLASSES": "labels",
     "ImageError": "errors", "ModelError": "errors", "MetadataError": "errors", "DelegateError": "errors",

@@ -84,14 +84,14 @@ def _detector_choice(detector: str, yunet_model) -> tuple[str, str | None]:
 
 
 def _recognizer(model, detector, tiling, threads, device, min_score, video: bool, flip_tta: bool = False):
-    from .recognizer import RecognizerOptions, RunningMode
+    from .options import DetectorOptions, RecognizerOptions, RunningMode
 
     name, detector_model = detector if isinstance(detector, tuple) else (detector, None)
     if model and str(model).endswith(".keras"):
         fail(f"{model}: a Keras model; the runtime takes TFLite. Convert it first: fer-edge convert {model} --int8")
     return _recognizer_from(RecognizerOptions(
-        model=model, detector=name, detector_model=detector_model, tiling=tiling, num_threads=threads, device=device,
-        flip_tta=flip_tta, min_detection_score=min_score,
+        model=model, detector=DetectorOptions(name, detector_model, tiling, min_score), num_threads=threads,
+        device=device, flip_tta=flip_tta,
         running_mode=RunningMode.VIDEO if video else RunningMode.IMAGE))
 
 
@@ -312,7 +312,7 @@ def camera_command(source, size, model, edgetpu_model, device, json_out, snapsho
     (:class:`fer_edge.mqtt.MqttOptions`) publishes the results; ``summary_out`` (a JSON path that must not
     exist) gets each person's summary and a timeline PNG beside it when the stream ends.
     """
-    from .recognizer import RecognizerOptions, RunningMode
+    from .options import RecognizerOptions, RunningMode, TrackingOptions
     from .stream import (EXIT_CAMERA_LOST, CameraError, OpenCVSource, Picamera2Source, has_display, parse_size,
                          run_stream)
 
@@ -348,9 +348,9 @@ def camera_command(source, size, model, edgetpu_model, device, json_out, snapsho
     src = rec = publisher = None
     people = None
     try:
-        legacy = {"region_tracking": False, "detect_every": detect_every} if detect_every else {}
+        tracking = TrackingOptions(region_tracking=False, detect_every=detect_every) if detect_every else None
         rec = _recognizer_from(RecognizerOptions(model=model, device=device, num_threads=threads,
-                                                 running_mode=RunningMode.VIDEO, **legacy))
+                                                 running_mode=RunningMode.VIDEO, tracking=tracking))
         if mqtt is not None:
             publisher = _mqtt_publisher(mqtt, rec.labels)
         if summary_out:
@@ -568,7 +568,7 @@ def serve(source, port, host, token, max_clients, stream_fps, size, model, devic
         from .web.server import WebServer, resolve_token
     except ImportError as e:
         fail(f"fer-edge serve needs the web extra: pip install 'fer-edge[web]' ({e.name} is missing)")
-    from .recognizer import RecognizerOptions
+    from .options import RecognizerOptions
 
     try:
         token = resolve_token(host, token)

@@ -109,14 +109,14 @@ class FaceTracker:
 
     def __init__(self, smoothing: SmoothingOptions | None = None, iou_threshold: float = 0.3, max_missed: int = 5,
                  confirm_frames: int = 1, box_filter: tuple[float, float] | None = None, confirm_score: float = 0.0,
-                 instant_score: float = 1.01):
+                 instant_score: float | None = None):
         if confirm_frames < 1 or max_missed < 0:
             raise ValueError(f"confirm_frames must be >= 1 and max_missed >= 0, got {confirm_frames}, {max_missed}")
         self.smoothing = smoothing or SmoothingOptions()
         self.iou_threshold, self.max_missed, self.confirm_frames = iou_threshold, max_missed, confirm_frames
         self.box_filter = box_filter  # (min_cutoff, beta) of the One Euro box filter; None: raw boxes
         self.confirm_score = confirm_score  # mean detection score a track needs to be confirmed
-        self.instant_score = instant_score  # ... and a first detection this sure needs no second frame
+        self.instant_score = instant_score  # ... and a first detection this sure needs no second frame (None: never)
         self.tracks: list[Track] = []
         self._next_id = 0
 
@@ -137,6 +137,11 @@ class FaceTracker:
             return np.mean(track.history, axis=0)
         return probs
 
+    def forget(self, track_ids) -> None:
+        """Drop these tracks (candidates that proved not to be faces): a later scan may start them afresh."""
+        drop = set(track_ids)
+        self.tracks = [t for t in self.tracks if t.track_id not in drop]
+
     def by_id(self, track_id: int) -> Track | None:
         return next((t for t in self.tracks if t.track_id == track_id), None)
 
@@ -145,8 +150,9 @@ class FaceTracker:
 
     def candidate(self, track: Track) -> bool:
         """Seen often and surely enough to be reported, once verified."""
-        return track.mean_score >= self.confirm_score and (track.hits >= self.confirm_frames
-                                                           or track.mean_score >= self.instant_score)
+        return track.mean_score >= self.confirm_score and (
+            track.hits >= self.confirm_frames
+            or (self.instant_score is not None and track.mean_score >= self.instant_score))
 
     def update(self, boxes, probs, scores=None, timestamp_ms: float | None = None,
                track_ids=None, skipped: dict | None = None, looks=None) -> list[tuple[int, np.ndarray]]:

@@ -23,13 +23,16 @@ import time
 
 import numpy as np
 
+from fer_edge.options import DetectorOptions, TrackingOptions
+
 #: The rows, as RecognizerOptions overrides (running mode aside).
 MODES = {
     "image": {},
-    "video-before": dict(region_tracking=False, detect_every=1, confirm_frames=1, box_filter=None, verify_faces=False),
+    "video-before": dict(tracking=TrackingOptions(region_tracking=False, detect_every=1, confirm_frames=1, box_filter=None),
+                         detector=DetectorOptions(verify=False)),
     "video": {},
     # the price of verification: more faces kept, and the short-range model's phantoms reported
-    "video-unverified": dict(verify_faces=False),
+    "video-unverified": dict(detector=DetectorOptions(verify=False)),
 }
 
 
@@ -90,8 +93,9 @@ def run_clip(mode: str, clip, model=None, unit: UnitClock | None = None, unit_ev
         rec.recognize_for_video(clip.frames[0], 0)
         rec.reset()
     rec.detector.invokes = 0
-    if rec._verifier is not None:
-        rec._verifier.invokes = 0
+    verifier = rec.video.verifier if rec.video is not None else None
+    if verifier is not None:
+        verifier.invokes = 0
     seconds, hits, truths, false, found, ids, cuts = 0.0, 0, 0, 0, [], [], []
     for i, frame in enumerate(clip.frames):
         t = time.perf_counter()
@@ -108,7 +112,7 @@ def run_clip(mode: str, clip, model=None, unit: UnitClock | None = None, unit_ev
         found.append(set(got))
         ids.append({fid: faces[ri].track_id for fid, ri in got.items()})
     out = {"ids": ids, "cuts": cuts, "seconds": seconds, "views": rec.detector.invokes,
-           "checks": rec._verifier.invokes if rec._verifier is not None else 0, "frames": len(clip.frames),
+           "checks": verifier.invokes if verifier is not None else 0, "frames": len(clip.frames),
            "hits": hits, "truths": truths, "false": false, "found": found}
     rec.close()
     return out

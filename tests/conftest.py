@@ -96,9 +96,9 @@ def scene_faces(fer_root):
 def parent_model() -> Path:
     """A real trained float model committed for the tests: edge-s after 25 epochs (63.4% on test/), the float
     parent the converter tests' thresholds were measured on."""
-    p = ROOT / "tests" / "fixtures" / "edge-s.keras"
+    p = ROOT / "tests" / "fixtures" / "edge-s" / "model.keras"
     if not p.exists():
-        pytest.skip("tests/fixtures/edge-s.keras is not in this checkout")
+        pytest.skip("tests/fixtures/edge-s/model.keras is not in this checkout")
     return p
 
 

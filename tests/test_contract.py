@@ -307,7 +307,7 @@ print(len(names), " ".join(sorted(names)))
 @pytest.mark.parametrize("args,msg", [
     (["--detector", "yunet"], "--detector yunet needs --yunet-model PATH"),
     (["--yunet-model", "x.onnx"], "--yunet-model goes with --detector yunet"),
-    (["-m", "tests/fixtures/edge-s.keras"], "a Keras model; the runtime takes TFLite. Convert it first: fer-edge convert"),
+    (["-m", "tests/fixtures/edge-s/model.keras"], "a Keras model; the runtime takes TFLite. Convert it first: fer-edge convert"),
     (["-m", "no_such_bundle"], "no bundled model of that name (bundled: fer_edge_default)"),
 ])
 @pytest.mark.runtime

@@ -14,7 +14,7 @@ from fer_edge.metadata import read_keras_metadata, write_keras_metadata
 from command import FER_EDGE
 
 ROOT = Path(__file__).parents[1]
-MODEL = ROOT / "tests" / "fixtures" / "edge-s.keras"
+MODEL = ROOT / "tests" / "fixtures" / "edge-s" / "model.keras"
 
 
 def _cli(*args, env=None):

@@ -21,7 +21,7 @@ def test_convert_flags_are_the_table_rows():
     help_text = CliRunner().invoke(main, ["convert", "--help"]).output
     for f in F.TABLE:
         assert f.flag in help_text
-    r = CliRunner().invoke(main, ["convert", str(ROOT / "tests" / "fixtures" / "edge-s.keras")])
+    r = CliRunner().invoke(main, ["convert", str(ROOT / "tests" / "fixtures" / "edge-s" / "model.keras")])
     assert r.exit_code == 2 and " ".join(f.flag for f in F.TABLE) in r.output
 
 

@@ -7,6 +7,7 @@ import pytest
 from fer_edge.classifier import DEFAULT_MODEL, EmotionClassifier, bundled_models
 from fer_edge.labels import FER2013_CLASSES
 from fer_edge.metadata import METADATA_KEY, MetadataError, ModelMetadata, read_tflite_metadata
+from fer_edge.options import DetectorOptions, TrackingOptions
 from fer_edge.recognizer import EmotionRecognizer, FaceResult, RecognizerOptions, RunningMode
 from fer_edge.training.scenes import make_scene, match
 from fer_edge.tracking import FaceTracker, SmoothingOptions
@@ -163,7 +164,8 @@ def test_video_tracks_keep_ids_and_smooth(scene_faces):
 
 def test_detect_every_reuses_tracked_boxes(scene_faces):
     img, _ = _scene(scene_faces[30:], 11, n=2)
-    opts = RecognizerOptions(running_mode=RunningMode.VIDEO, detect_every=3, region_tracking=False, verify_faces=False)
+    opts = RecognizerOptions(running_mode=RunningMode.VIDEO, tracking=TrackingOptions(detect_every=3, region_tracking=False),
+                             detector=DetectorOptions(verify=False))
     rec = EmotionRecognizer(opts)
     calls = []
     real = rec.detector.detect

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from fer_edge import EmotionRecognizer, RecognizerOptions, RunningMode
+from fer_edge.options import TrackingOptions
 from fer_edge.release.video_benchmark import _match
 from fer_edge.detection.base import FaceBox
 from fer_edge.training.clips import make_clip
@@ -91,7 +92,7 @@ def test_a_one_frame_false_detection_is_never_reported(bank):
 def test_recognizer_options_are_validated():
     for bad in (dict(full_scan_every=0), dict(confirm_frames=0), dict(region_scale=0.5), dict(track_every=0)):
         with pytest.raises(ValueError):
-            EmotionRecognizer(RecognizerOptions(running_mode=RunningMode.VIDEO, **bad))
+            TrackingOptions(**bad)
 
 
 def test_one_euro_filter_smooths_jitter_and_follows_motion():
@@ -110,8 +111,8 @@ def _views(rec, gray):
     """The motion views of the next frame, as the recognizer computes them (the small frames moved on first)."""
     from fer_edge.continuity import small_frame
 
-    rec._prev_small, rec._small = rec._small, small_frame(gray)
-    return rec._motion_views(gray)
+    rec.video._prev_small, rec.video._small = rec.video._small, small_frame(gray)
+    return rec.video._motion_views(gray)
 
 
 def test_motion_away_from_followed_faces_is_scanned_in_a_view_around_it(bank):
@@ -142,7 +143,7 @@ def test_a_face_entering_is_found_without_a_whole_frame_scan(bank):
     clip = _clip(bank, 2, 30, seed=1)  # face 1 enters at frame 10
     rec = EmotionRecognizer(RecognizerOptions(running_mode=RunningMode.VIDEO))
     real, calls = rec.detector.detect, []
-    rec.detector.detect = lambda im, views=None: calls.append((rec._frame_index, views)) or real(im, views)
+    rec.detector.detect = lambda im, views=None: calls.append((rec.video.frame_index, views)) or real(im, views)
     first = None
     for i, frame in enumerate(clip.frames):
         got = _match([f.box for f in rec.recognize_for_video(frame, i * 33.3).faces], clip.truth[i])
@@ -156,7 +157,7 @@ def test_a_face_entering_is_found_without_a_whole_frame_scan(bank):
 
 def test_a_face_between_detections_is_followed_by_its_template(bank):
     """A face moved 5 px right and 3 px down is found there by its template; where it went away, nothing is."""
-    from fer_edge.recognizer import _follow, _template
+    from fer_edge.following import follow as _follow, template as _template
     from fer_edge.tracking import Track
 
     rng = np.random.default_rng(3)
@@ -190,7 +191,7 @@ def test_two_tracks_on_one_box_become_one():
 def test_faces_between_detections_stay_on_the_face(bank):
     """With a detection every 4th frame, the boxes reported in the frames between stay on the moving face."""
     clip = _clip(bank, 1, 30, seed=0)
-    rec = EmotionRecognizer(RecognizerOptions(running_mode=RunningMode.VIDEO, track_every=4))
+    rec = EmotionRecognizer(RecognizerOptions(running_mode=RunningMode.VIDEO, tracking=TrackingOptions(track_every=4)))
     errors = []
     for i, frame in enumerate(clip.frames):
         faces = rec.recognize_for_video(frame, i * 33.3).faces
@@ -208,7 +209,7 @@ def test_faces_between_detections_stay_on_the_face(bank):
 def test_a_new_face_the_wide_check_misses_is_verified_by_a_sure_close_one(wide_score, close_score, verified):
     """The full-range check looks at a view 4x the face; only when that misses, at one 3x the face, which counts
     when at least VERIFY_CLOSE_SCORE sure (phantoms reach 0.3-0.46 there)."""
-    import fer_edge.recognizer as R
+    import fer_edge.following as R
 
     rec = EmotionRecognizer(RecognizerOptions(running_mode=RunningMode.VIDEO))
     box = [200.0, 150.0, 100.0, 100.0]
@@ -223,8 +224,8 @@ def test_a_new_face_the_wide_check_misses_is_verified_by_a_sure_close_one(wide_s
         score = {wide: wide_score, close: close_score}[sides[0]]
         return [None if score is None else FaceBox(202.0, 151.0, 98.0, 98.0, score=score)]
 
-    rec._verifier.detect_in_regions = stand_in
-    rec._verify(np.zeros((480, 640, 3), np.uint8), [track], {track.track_id: None})
+    rec.video.verifier.detect_in_regions = stand_in
+    rec.video._verify(np.zeros((480, 640, 3), np.uint8), [track], {track.track_id: None})
     assert asked == ([[wide]] if wide_score else [[wide], [close]])  # the close view only after a miss
     assert track.verified is verified and track.verify_tries == 1
     rec.close()
@@ -261,7 +262,7 @@ def _first_report_of_the_newcomer(frames):
 def test_a_face_that_appears_beside_a_followed_face_is_found_at_once(bank, monkeypatch):
     """Motion near a followed face is its own (edges, hair) unless it fills a solid block: a face coming in there
     is looked at in the frame it appears, not at the next whole-frame scan."""
-    import fer_edge.recognizer as R
+    import fer_edge.video_pipeline as R
 
     frames = _beside_frames(bank)
     with EmotionRecognizer(RecognizerOptions()) as image:  # IMAGE mode sees it
