@@ -37,8 +37,9 @@ def main(argv=None) -> int:
     if a.serve:
         return _serve(a)
     json_out = a.json_out if a.json_out or a.display or a.snapshot_dir else "-"
-    return camera_command("picamera2", a.size, a.model, None, "usb" if a.edgetpu else None, json_out,
-                          a.snapshot_dir, a.snapshot_every, a.display, a.max_frames, a.threads, a.detect_every)
+    return camera_command(size=a.size, model=a.model, device="usb" if a.edgetpu else None, json_out=json_out,
+                          snapshot_dir=a.snapshot_dir, snapshot_every=a.snapshot_every, display=a.display,
+                          max_frames=a.max_frames, threads=a.threads, detect_every=a.detect_every)
 
 
 def _serve(a) -> int:
@@ -52,8 +53,9 @@ def _serve(a) -> int:
         web = WebServer(a.host, a.port, resolve_token(a.host, a.token))
     except ValueError as e:
         fail(str(e))
-    return camera_command("picamera2", a.size, a.model, None, "usb" if a.edgetpu else None, a.json_out, None, 0.0,
-                          False, a.max_frames, a.threads, a.detect_every, web=web)
+    return camera_command(size=a.size, model=a.model, device="usb" if a.edgetpu else None, json_out=a.json_out,
+                          display=False, max_frames=a.max_frames, threads=a.threads, detect_every=a.detect_every,
+                          web=web)
 
 
 if __name__ == "__main__":

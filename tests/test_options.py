@@ -44,9 +44,12 @@ def test_no_sentinel_values():
 
 
 def test_flat_keywords_of_0_3_still_work_with_a_warning_that_names_the_new_place():
-    with pytest.warns(DeprecationWarning, match=r"RecognizerOptions\(tiling=\.\.\.\) .* use "
-                                                r"detector=DetectorOptions\(tiling=\.\.\.\)"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         o = RecognizerOptions(tiling="frame", region_tracking=False, detect_every=3, verify_faces=False)
+    said = [str(w.message) for w in caught if w.category is DeprecationWarning]
+    assert len(said) == 4 and re.search(r"RecognizerOptions\(tiling=\.\.\.\) .* use detector=DetectorOptions\(tiling="
+                                        r"\.\.\.\)", said[0]) and "tracking=TrackingOptions(region_tracking=...)" in said[1]
     assert o.detector == DetectorOptions(tiling="frame", verify=False)
     assert o.tracking == TrackingOptions(region_tracking=False, detect_every=3)
     with pytest.warns(DeprecationWarning, match=r"use detector=DetectorOptions\(name=\.\.\.\)"):
