@@ -21,6 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .rate import RateMeter
+
 EXIT_CAMERA_LOST = 3
 
 
@@ -179,7 +181,8 @@ def run_stream(source: FrameSource, recognizer, *, json_out=None, snapshot_dir=N
     if snapshot_dir:
         Path(snapshot_dir).mkdir(parents=True, exist_ok=True)
     t0 = last_report = last_snap = time.monotonic()
-    window_frames = restarts = 0
+    restarts = 0
+    rate = RateMeter(report_every)
     try:
         while stop["why"] is None and (max_frames is None or summary.frames < max_frames):
             t_read = time.perf_counter()
@@ -199,7 +202,7 @@ def run_stream(source: FrameSource, recognizer, *, json_out=None, snapshot_dir=N
             if on_frame is not None:
                 on_frame(frame, result, capture_ms)
             summary.frames += 1
-            window_frames += 1
+            rate.tick(now)
             summary.faces += len(result.faces)
             summary.emotions.update(f.emotion for f in result.faces)
             if json_out is not None:
@@ -213,8 +216,8 @@ def run_stream(source: FrameSource, recognizer, *, json_out=None, snapshot_dir=N
                 if cv2.waitKey(1) & 0xFF in (27, ord("q")):
                     stop["why"] = "key"
             if now - last_report >= report_every:
-                log(f"{window_frames / (now - last_report):.1f} frames/s, {len(result.faces)} faces")
-                last_report, window_frames = now, 0
+                log(f"{rate.rate:.1f} frames/s, {len(result.faces)} faces")
+                last_report = now
         if stop["why"]:
             summary.stopped_by = stop["why"]
         elif max_frames is not None and summary.frames >= max_frames:

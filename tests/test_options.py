@@ -72,3 +72,18 @@ def test_grouped_options_build_and_copy_without_warnings():
                               tracking=TrackingOptions(track_every=4), smoothing=SmoothingOptions("ema", alpha=0.3))
         c = dataclasses.replace(o, tracking=TrackingOptions(track_every=5))
     assert c.detector.min_score == 0.6 and c.tracking.track_every == 5 and c.running_mode is RunningMode.VIDEO
+
+
+def test_the_rate_meter_counts_the_last_window_only():
+    from fer_edge.rate import RateMeter
+
+    m = RateMeter(window_s=1.0)
+    assert m.rate == 0.0
+    for i in range(21):
+        m.tick(i * 0.05)  # 20 frames/s for a second
+    assert m.rate == pytest.approx(20.0)
+    for i in range(1, 6):
+        m.tick(1.0 + i * 0.2)  # then 5 frames/s: the old ones leave the window
+    assert m.rate == pytest.approx(5.0, rel=0.05)
+    with pytest.raises(ValueError):
+        RateMeter(0)

@@ -26,6 +26,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..rate import RateMeter
 from ..spool import Spool
 from ..summary import TrackLog, interval_shares
 from .discovery import discovery_messages
@@ -131,6 +132,7 @@ class MqttPublisher:
         self._tracks = TrackLog(self.labels)
         self._t0 = None
         self._frames = self._face_count = 0
+        self._rate = RateMeter(options.interval_s)
         self._counts: Counter = Counter()
         self._dominant = None
 
@@ -204,6 +206,7 @@ class MqttPublisher:
         if self._t0 is None:
             self._t0 = now
         self._frames += 1
+        self._rate.tick(now)
         self._face_count = len(result.faces)
         self._counts.update(f.emotion for f in result.faces)
         for person in self._tracks.add(result):
@@ -218,12 +221,11 @@ class MqttPublisher:
         self.on_frame(frame, result)
 
     def _state(self, now: float) -> None:
-        span = max(now - self._t0, 1e-9)
         emotion = max(self._counts, key=lambda k: self._counts[k]) if self._counts else None
         self._queue("state", {"device_id": self.options.device_id, "time": round(time.time(), 3),
                               "face_count": self._face_count, "emotion": emotion,
                               "shares": {k: round(v, 4) for k, v in interval_shares(self._counts, self.labels).items()},
-                              "fps": round(self._frames / span, 2), "frames": self._frames,
+                              "fps": round(self._rate.rate, 2), "frames": self._frames,
                               "dropped": self.dropped, "spooled": len(self.spool) + len(self._pending)}, retain=True)
         if emotion is not None and emotion != self._dominant:
             self._queue("event", {"event_type": emotion, "previous": self._dominant, "time": round(time.time(), 3)})

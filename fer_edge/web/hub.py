@@ -8,9 +8,7 @@ of clients (they share it), so the stream's cost does not grow with the recogniz
 from __future__ import annotations
 
 import asyncio
-import collections
 import json
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -18,6 +16,7 @@ import cv2
 import numpy as np
 
 from ..drawing import draw_faces
+from ..rate import RateMeter
 
 
 def frame_event(result, fps: float, capture_ms: float) -> dict:
@@ -54,21 +53,16 @@ class Hub:
         self.ended: dict | None = None  # {"status": ..., "message": ...} once the source is over
         self.jpeg_quality = jpeg_quality
         self._seq = 0
-        self._times: collections.deque = collections.deque(maxlen=120)
+        self._rate = RateMeter(2.0)
         self._wakeup = loop.create_future()
         self._shared: tuple[int, float, asyncio.Future] | None = None  # (seq, encoded at, jpeg)
         self._encoder = ThreadPoolExecutor(1, thread_name_prefix="fer-edge-jpeg")
 
     # -- the recognizer's side (any thread) --
     def publish(self, image: np.ndarray, result, capture_ms: float) -> None:
-        now = time.monotonic()
-        self._times.append(now)
-        while self._times and now - self._times[0] > 2.0:
-            self._times.popleft()
-        span = self._times[-1] - self._times[0]
-        fps = (len(self._times) - 1) / span if span > 0 else 0.0
+        self._rate.tick()
         self._seq += 1
-        frame = Frame(self._seq, image, result.faces, frame_event(result, fps, capture_ms))
+        frame = Frame(self._seq, image, result.faces, frame_event(result, self._rate.rate, capture_ms))
         self.loop.call_soon_threadsafe(self._set_latest, frame)
 
     def end(self, status: str, message: str) -> None:
