@@ -5,8 +5,8 @@ import os
 import platform
 from pathlib import Path
 
-#: CPU features that move INT8 and float latency by several times between machines of the same name: session 13's
-#: "AMD EPYC" with avx512_vnni ran edge-s INT8 at 0.47x the fer model's latency, earlier ones without it at 2.09x.
+#: CPU features that move INT8 and float latency by several times between machines of the same name: an "AMD EPYC"
+#: with avx512_vnni ran edge-s INT8 at 0.47x the fer model's latency, one without it at 2.09x.
 SIMD_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8",  # x86-64 ("flags")
                  "asimd", "asimddp", "i8mm", "sve")  # aarch64 ("Features": asimddp is the int8 dot product)
 

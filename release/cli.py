@@ -3,8 +3,8 @@
 They need the ``[train]`` extra and import TensorFlow/Keras lazily, inside each
 verb, so the device install's ``fer-edge`` starts without them and says which
 extra to install when one is used. Each verb is thin over a library function in
-``fer_edge.training`` or ``fer_edge.converters``. The device verbs live in
-:mod:`fer_edge.cli`, which registers these on the same command group.
+``fer_edge.training``, ``fer_edge.converters`` or this release layer. They register on the device
+verbs' command group (:mod:`fer_edge.cli_common`) through the ``fer_edge.verbs`` entry point.
 """
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, li
               help="FER2013 root or CSV (default $FER2013_ROOT, else the plan's data path).")
 @click.option("--runs", type=click.Path(file_okay=False), default=None,
               help="Checkpoint folder [default: $FER_EDGE_CAMPAIGN_DIR, else ~/.cache/fer-edge/campaign: outside the "
-                   "work tree, which each session gets anew].")
+                   "work tree, so a fresh checkout goes on].")
 @click.option("--status", "show_status", is_flag=True, help="Print the campaign table and exit.")
 @click.option("--record", "record", default=None, metavar="RUN",
               help="Record plan run RUN, trained elsewhere (a GPU run), from the run folder given by --from.")
@@ -161,7 +161,7 @@ def campaign(budget_minutes, plan, data, runs, show_status, record, record_from,
         return
     _quiet_tf()
     if not budget_minutes or budget_minutes <= 0:
-        fail("--budget-minutes is required (a positive number): the runner must stop before your session does")
+        fail("--budget-minutes is required (a positive number): the runner must stop before your time on the machine ends")
     segs = camp.run_campaign(plan, data=data, runs_dir=runs,
                              budget_s=budget_minutes * 60,
                              log=lambda m: click.echo(f"[{time.strftime('%H:%M:%S')}] {m}"))

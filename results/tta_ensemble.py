@@ -3,8 +3,8 @@ a prior correction of the logits, on val/ (selection), test/ and the leak-free t
 
 Run from the repository root:
     python results/tta_ensemble.py --out results/campaign/tta_ensemble.json MODEL_OR_RUN [MODEL_OR_RUN ...]
-A run folder stands for its val-picked weights (plain or EMA). Session 3 measured run 2 with run 4's seed-vgg
-(results/edge-s/tta_ensemble.json); session 13 the campaign's c1 and c6 (results/campaign/tta_ensemble.json).
+A run folder stands for its val-picked weights (plain or EMA). results/edge-s/tta_ensemble.json holds run 2 with
+run 4's seed-vgg; results/campaign/tta_ensemble.json the campaign's c1 and c6.
 The prior correction adds tau * log(train count) to each class's log-probability: it undoes the 1/sqrt(count)
 class weights the edge recipes train with when tau is 0.5; taus are scored, never picked on test.
 """

@@ -40,6 +40,19 @@ settings.register_profile("fer-edge", derandomize=True, deadline=None, suppress_
                           max_examples=int(os.environ.get("FER_EDGE_FUZZ_EXAMPLES", "150")))
 settings.load_profile("fer-edge")
 sys.path.append(str(ROOT / "tools"))  # the repository's helpers (outside the wheel) are tested here too: device_job
+RESULTS = str(ROOT / "results") + os.sep
+
+
+def _no_results_reads(event, args):
+    """Tests build their models or take them from tests/fixtures: reading results/ (what the project measured)
+    would tie a test to one checkout's history. Enforced for every file the test process opens."""
+    if event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+        path = os.fsdecode(args[0])
+        if os.path.abspath(path).startswith(RESULTS) and "r" in str(args[1] or "r") and "+" not in str(args[1] or ""):
+            raise PermissionError(f"tests do not read results/ (use tests/fixtures or build it): {path}")
+
+
+sys.addaudithook(_no_results_reads)
 FER = Path(os.environ.get("FER2013_ROOT", ROOT.parent / "shared" / "datasets" / "fer2013"))
 #: the pack tool beside the checkout (found from the tests' folder, not from where fer_edge is installed)
 PACK_TOOL = ROOT.parent / "shared" / "tools" / "fer2013_pack.py"

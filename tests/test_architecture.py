@@ -146,3 +146,12 @@ def test_the_layer_test_can_fail(tmp_path):
     inner, outer = imports("fer_edge.fake", fake, {"fer_edge.training", "fer_edge.training.train", "fer_edge.cli"})
     assert inner == {"fer_edge.training", "fer_edge.training.train", "fer_edge.cli"} and outer == {"os", "tensorflow"}
     assert layer("fer_edge.training.train") == "training" and layer("fer_edge.fake") == "runtime"
+
+
+def test_tests_cannot_read_results():
+    """conftest's audit hook refuses any read under results/ in the test process (models come from tests/fixtures)."""
+    from conftest import ROOT
+
+    with pytest.raises(PermissionError, match="tests do not read results/"):
+        (ROOT / "results" / "README.md").read_text()
+    assert (ROOT / "tests" / "fixtures" / "edge-s" / "model.keras").read_bytes()[:2] == b"PK"

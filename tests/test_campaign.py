@@ -145,9 +145,11 @@ def test_cli_requires_a_budget(tmp_path):
 
     from fer_edge.cli import main
 
-    res = CliRunner().invoke(main, ["campaign"])
+    plan = str(_plan(tmp_path, [{"name": "c1-edge-s-e120", "recipe": "edge-s", "args": {"epochs": 3},
+                                 "purpose": "a row"}], tmp_path))
+    res = CliRunner().invoke(main, ["campaign", "--plan", plan])
     assert res.exit_code == 2 and "--budget-minutes is required" in res.output
-    res = CliRunner().invoke(main, ["campaign", "--status"])
+    res = CliRunner().invoke(main, ["campaign", "--status", "--plan", plan])
     assert res.exit_code == 0 and "| c1-edge-s-e120 |" in res.output
 
 
@@ -275,9 +277,12 @@ def test_cli_record_needs_its_folder(tmp_path):
 
     from fer_edge.cli import main
 
-    res = CliRunner().invoke(main, ["campaign", "--record", "c2-seed-cnn1-e20"])
+    plan = str(_plan(tmp_path, [{"name": "c2-seed-cnn1-e20", "recipe": "seed-cnn1", "args": {"epochs": 20},
+                                 "device": "gpu"}], tmp_path))
+    res = CliRunner().invoke(main, ["campaign", "--record", "c2-seed-cnn1-e20", "--plan", plan])
     assert res.exit_code != 0 and "--record RUN and --from FOLDER go together" in res.output
-    res = CliRunner().invoke(main, ["campaign", "--record", "c2-seed-cnn1-e20", "--from", str(tmp_path)])
+    res = CliRunner().invoke(main, ["campaign", "--record", "c2-seed-cnn1-e20", "--from", str(tmp_path / "runs"),
+                                    "--plan", plan])
     assert res.exit_code != 0 and "not a finished run folder: no train.json" in res.output
     assert "Traceback" not in res.output
 

@@ -1,11 +1,11 @@
-"""A training campaign that outlives sessions: a committed plan, a resumable runner, an automatic results table.
+"""A training campaign that survives interruptions: a committed plan, a resumable runner, an automatic results table.
 
 ``results/campaign/plan.json`` lists runs in priority order (recipe, arguments,
 purpose). :func:`run_campaign` trains the first unfinished run, resuming its
-checkpoint (kept outside the work tree, in :func:`default_runs_dir`: a session's
-work tree is laid anew, its machine is handed on as it was), stops cleanly before a
+checkpoint (kept outside the work tree, in :func:`default_runs_dir`, so a fresh
+checkout on the same machine goes on), stops cleanly before a
 wall-clock deadline, evaluates the best epoch on ``val/``, ``test/`` and the
-leak-free test faces, and appends one row per session's segment to the committed
+leak-free test faces, and appends one row per segment to the committed
 ledger (``results/campaign/ledger.json``) and the table in ``results/README.md``.
 A run whose ledger says it made progress but whose checkpoint is gone restarts
 from epoch 0, and its row says so.
@@ -58,7 +58,7 @@ class PlannedRun:
     recipe: str
     args: dict = field(default_factory=dict)
     purpose: str = ""
-    device: str = "cpu"  # "gpu": trained on the lent GPU machine and recorded with record_run, never by the runner
+    device: str = "cpu"  # "gpu": trained on a GPU machine and recorded with record_run, never by the runner
 
     def train_args(self) -> dict:
         """Keyword arguments for :func:`.train.train`: the plan's ``args``, teacher paths made absolute (the plan
@@ -284,7 +284,7 @@ def _record(camp: Campaign, run: PlannedRun, ledger: dict, state: dict, seg: dic
 
 def record_run(name: str, run_dir, *, plan_path=PLAN, data=None, hours: float | None = None, note: str = "",
                log=print) -> dict:
-    """Record a run of the plan that was trained elsewhere (a ``"device": "gpu"`` run, on the lent GPU machine)
+    """Record a run of the plan that was trained elsewhere (a ``"device": "gpu"`` run, on a GPU machine)
     from its run folder: scored here on val, test and leak-free test like the runner's own segments.
 
     ``hours`` is the training time to book (default: the folder's last call, ``seconds_this_call``).

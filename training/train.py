@@ -212,7 +212,7 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
     t0 = time.time()
     schedule = cosine_lr(recipe.lr, recipe.epochs) if recipe.schedule == "cosine" else constant_lr(recipe.lr)
     n_devices = use_all_accelerators()
-    if os.environ.get("FER_EDGE_MIXED_PRECISION"):  # e.g. bfloat16 on the GPU machine; the heads stay float32
+    if os.environ.get("FER_EDGE_MIXED_PRECISION"):  # e.g. bfloat16 on a GPU; the heads stay float32
         keras.mixed_precision.set_global_policy(f"mixed_{os.environ['FER_EDGE_MIXED_PRECISION']}")
     model = build_model(recipe, len(cs), seed)
     started_from = init_from(model, init, cs.names) if init else None
