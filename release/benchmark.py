@@ -319,6 +319,8 @@ def plot(result: dict, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from fer_edge.training.evaluate import save_axes
+
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in result["rows"]:
         ms = r.get("ms_median_1t") or r.get("ms_median_all")
@@ -327,13 +329,9 @@ def plot(result: dict, path) -> None:
         ax.scatter(ms, 100 * r["accuracy"], s=30 + r["bytes"] / 20000)
         ax.annotate(r["format"], (ms, 100 * r["accuracy"]), fontsize=8, xytext=(4, 3), textcoords="offset points")
     ax.set_xscale("log")
-    ax.set_xlabel("ms per face (1 thread; Keras: all cores)")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title("accuracy vs latency (marker size ~ file size)")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_axes(fig, ax, path, "ms per face (1 thread; Keras: all cores)", "accuracy (%)",
+              "accuracy vs latency (marker size ~ file size)")
 
 
 def write(result: dict, out_dir) -> None:

@@ -351,16 +351,29 @@ def test_device_job_trains_a_plan_run_with_its_cached_teacher_on_a_leak_free_pac
     test copies, the plan's recipe, schedule and teacher cache (c1's probabilities, found by the faces' names)."""
     from device_job import main, pack_leak_free
 
+    from fer_edge.training.data import load
+
     if not PACK_TOOL.is_file():
         pytest.skip("shared/tools/fer2013_pack.py not found")
     pack_leak_free(mini_fer, tmp_path / "pack.npz", log=lambda *_: None)
+    # a teacher cache for the pack's faces (any probabilities will do: the run must find each face's row by name)
+    rng, cache = np.random.default_rng(0), {}
+    for split in ("train", "val"):
+        d = load(tmp_path / "pack.npz", split)
+        cache[split] = rng.dirichlet(np.ones(7), len(d)).astype(np.float16)
+        cache[f"{split}_names"] = np.array(d.names)
+    (tmp_path / "t").mkdir()
+    np.savez(tmp_path / "t" / "probs.npz", labels=np.array(d.classes), **cache)
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"runs": [{"name": "g6", "recipe": "edge-s", "device": "gpu", "args": {
+        "epochs": 60, "ema": 0.999, "augment": {"erase": 0.25}, "distill": 0.5, "temperature": 2.0,
+        "teachers": [str(tmp_path / "t" / "probs.npz")]}}]}))
     back, run = tmp_path / "back", tmp_path / "run"
-    assert main(["g6-edge-s-e60-kd-c1-cached", "--data", str(tmp_path / "pack.npz"), "--run", str(run),
+    assert main(["g6", "--plan", str(plan), "--data", str(tmp_path / "pack.npz"), "--run", str(run),
                  "--bring-back", str(back), "--budget-s", "300", "--epochs", "1", "--limit", "28"]) == 0
     s = json.loads((back / "train.json").read_text())
     assert s["recipe"] == "edge-s" and s["epochs"] == 1 and s["ema"] == 0.999 and s["augment"]["erase"] == 0.25
-    assert s["distillation"] == {"teachers": ["c1-edge-s-e120/probs.npz"], "alpha": 0.5,
-                                 "temperature": 2.0}
+    assert s["distillation"] == {"teachers": ["t/probs.npz"], "alpha": 0.5, "temperature": 2.0}
     assert (back / "model.keras.part0").stat().st_size > 100_000
 
 

@@ -295,6 +295,7 @@ def main(argv=None) -> int:
     ap.add_argument("--ema", type=float, help="EMA decay (0 turns the recipe's EMA off)")
     ap.add_argument("--limit", type=int, help="stratified subset (smoke runs)")
     ap.add_argument("--probs", action="store_true", help="also return the best model's train/val probabilities")
+    ap.add_argument("--plan", help="the campaign plan file (default: the repository's results/campaign/plan.json)")
     ap.add_argument("--resume-from", help="a folder an earlier call returned (resume.tar parts): go on from its "
                                           "last epoch on this bare machine")
     if argv is None:
@@ -320,7 +321,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     from fer_edge.training.train import train
 
-    recipe, args = plan_or_recipe(a.recipe)
+    recipe, args = plan_or_recipe(a.recipe, a.plan)
     args.update({k: v for k, v in (("epochs", a.epochs), ("ema", a.ema)) if v is not None})
     run = Path(a.run)
     if a.resume_from and not (run / "history.csv").exists():

@@ -167,12 +167,19 @@ def plot_roc(y_true: np.ndarray, probs: np.ndarray, labels, path) -> None:
             fpr, tpr, _ = roc_curve(yt, probs[:, i])
             ax.plot(fpr, tpr, label=f"{name} ({auc(fpr, tpr):.2f})")
     ax.plot([0, 1], [0, 1], "k:", lw=1)
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.set_title("one-vs-rest ROC")
     ax.legend(fontsize=8)
+    save_axes(fig, ax, path, "false positive rate", "true positive rate", "one-vs-rest ROC", dpi=120)
+
+
+def save_axes(fig, ax, path, xlabel: str, ylabel: str, title: str, dpi: int = 110) -> None:
+    """Label a one-axes figure, write it as PNG and free it: every plot of the reports ends so."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
 
 
