@@ -44,7 +44,7 @@ def test_faces(root: Path, per_class: int) -> tuple[np.ndarray, list[str]]:
 
 def scenes(root: Path, n: int):
     """Seeded 640x480 scenes with 1-4 pasted test faces each (the detection tests' generator)."""
-    from fer_edge.training.scenes import make_scene
+    from fer_edge.release.scenes import make_scene
 
     files = sorted((root / "test").glob("*/*.jpg"))
     rng = np.random.default_rng(2026)

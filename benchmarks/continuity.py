@@ -4,7 +4,7 @@
 
 On the moving-face clip sets of the video benchmark (VIDEO mode with its defaults against IMAGE mode,
 one thread): identity switches and transfers per 1,000 frames, kept faces, and the frame's cost in
-whole-frame detects. On edited clips (fer_edge.training.clips.make_shot_clip: hard cuts, a cut to the
+whole-frame detects. On edited clips (fer_edge.release.clips.make_shot_clip: hard cuts, a cut to the
 same face, a face swapped within a shot, a pan, a fade; 8 seeds each): transfers per 1,000 frames and
 the frames flagged as cuts.
 """
@@ -33,7 +33,7 @@ def main(argv=None) -> dict:
 
     from fer_edge.release.video_benchmark import UnitClock, identity_errors, kept, run_clip
     from fer_edge.sysinfo import machine
-    from fer_edge.training.clips import CLIP_SETS, SHOT_KINDS, iter_clips, make_shot_clip
+    from fer_edge.release.clips import CLIP_SETS, SHOT_KINDS, iter_clips, make_shot_clip
 
     files = sorted(Path(a.data, "test").glob("*/*.jpg"))
     rng = np.random.default_rng(0)

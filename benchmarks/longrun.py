@@ -24,7 +24,7 @@ def rss_mb() -> float:
 def run(frames: int, faces, size=(320, 240), seed=0) -> dict:
     from fer_edge import EmotionRecognizer, RecognizerOptions, RunningMode
     from fer_edge.options import DetectorOptions, TrackingOptions
-    from fer_edge.training.scenes import make_scene
+    from fer_edge.release.scenes import make_scene
 
     rng = np.random.default_rng(seed)
     scenes = [make_scene([faces[i] for i in rng.choice(len(faces), int(rng.integers(0, 4)), replace=False)],

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the load driver the serve tests use: 
 
 def write_clip(path: Path, fer: Path) -> None:
     """80 frames of two FER2013 test faces drifting over a scene (the test suite's kind of clip)."""
-    from fer_edge.training.scenes import make_scene
+    from fer_edge.release.scenes import make_scene
 
     faces = [cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) for f in sorted((fer / "test" / "happy").glob("*.jpg"))[:2]]
     base, _ = make_scene(faces, [0, 1], np.random.default_rng(3), side_range=(120, 160))

@@ -199,7 +199,7 @@ def measure_pipeline(model=None, faces_per_frame=(1, 4), frames: int = 60, face_
     from fer_edge.classifier import EmotionClassifier
     from fer_edge.detection import create_detector
     from fer_edge.preprocessing import crop_face, faces_to_input, to_gray_u8
-    from fer_edge.training.scenes import make_scene
+    from fer_edge.release.scenes import make_scene
     from fer_edge.tracking import FaceTracker
 
     rng = np.random.default_rng(seed)

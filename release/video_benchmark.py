@@ -1,6 +1,6 @@
 """The video pipeline measured, not divided: frames/s, detector cost, recall and phantom faces on moving clips.
 
-For each clip set (:data:`fer_edge.training.clips.CLIP_SETS`) and each way of running
+For each clip set (:data:`fer_edge.release.clips.CLIP_SETS`) and each way of running
 the recognizer, on one thread and in the same run:
 
 - ``image``: IMAGE mode, the full detector on every frame (the reference for recall);
@@ -152,7 +152,7 @@ def _row(mode: str, t: dict) -> dict:
 def measure_video(bank, model=None, *, n_frames: int = 90, seed: int = 0, sets=None, log=print) -> dict:
     """Every mode on every clip set, clip by clip (one clip in memory at a time: about 80 MB), with a progress
     line every tenth of a set; the cost unit measured on the same frames in the same run."""
-    from fer_edge.training.clips import CLIP_SETS, iter_clips
+    from fer_edge.release.clips import CLIP_SETS, iter_clips
 
     out = {"clip_frames": n_frames, "seed": seed, "sets": []}
     keys = ("seconds", "views", "checks", "frames", "hits", "truths", "false", "kept", "image_found")

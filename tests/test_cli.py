@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from fer_edge import __version__
 from fer_edge.cli import main
-from fer_edge.training.scenes import make_scene
+from fer_edge.release.scenes import make_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "images" / "group.jpg"

@@ -13,8 +13,8 @@ import pytest
 from fer_edge import EmotionRecognizer, RecognizerOptions, RunningMode
 from fer_edge.continuity import face_look, face_similarity, is_cut, same_face, small_frame
 from fer_edge.release.video_benchmark import _match
-from fer_edge.training.clips import make_shot_clip
-from fer_edge.training.scenes import background
+from fer_edge.release.clips import make_shot_clip
+from fer_edge.release.scenes import background
 from command import FER_EDGE
 
 pytestmark = pytest.mark.runtime

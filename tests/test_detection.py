@@ -3,7 +3,7 @@ import pytest
 
 from fer_edge.detection import BlazeFaceDetector, create_detector, weighted_nms
 from fer_edge.detection.blazeface import anchor_groups, decode, ssd_anchors, tile_views
-from fer_edge.training.scenes import make_scene, match
+from fer_edge.release.scenes import make_scene, match
 
 pytestmark = pytest.mark.runtime  # device runtime only: runs under aarch64 emulation too
 

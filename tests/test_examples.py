@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_edge.training.scenes import make_scene
+from fer_edge.release.scenes import make_scene
 
 pytestmark = pytest.mark.runtime  # device runtime only: runs under aarch64 emulation too
 

@@ -97,7 +97,7 @@ def test_unreadable_permissions(tmp_path):
 def test_non_utf8_file_names_and_mixed_folders(tmp_path, scene_faces):
     from test_runtime import _detectable
 
-    from fer_edge.training.scenes import make_scene
+    from fer_edge.release.scenes import make_scene
 
     folder = tmp_path / "mixed"
     folder.mkdir()

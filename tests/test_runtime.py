@@ -9,7 +9,7 @@ from fer_edge.labels import FER2013_CLASSES
 from fer_edge.metadata import METADATA_KEY, MetadataError, ModelMetadata, read_tflite_metadata
 from fer_edge.options import DetectorOptions, TrackingOptions
 from fer_edge.recognizer import EmotionRecognizer, FaceResult, RecognizerOptions, RunningMode
-from fer_edge.training.scenes import make_scene, match
+from fer_edge.release.scenes import make_scene, match
 from fer_edge.tracking import FaceTracker, SmoothingOptions
 
 pytestmark = pytest.mark.runtime  # device runtime only: runs under aarch64 emulation too

@@ -41,7 +41,7 @@ def env(tmp_path_factory, scene_faces):
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory, scene_faces) -> Path:
     """An 80-frame lossless video of two faces drifting across a scene, at 20 frames/s (4 s)."""
-    from fer_edge.training.scenes import make_scene
+    from fer_edge.release.scenes import make_scene
     from test_runtime import _detectable
 
     base, _ = make_scene(_detectable(scene_faces, 2), [0, 1], np.random.default_rng(3), side_range=(120, 160))

@@ -11,7 +11,7 @@ import pytest
 
 from fer_edge.recognizer import FaceResult, FrameResult
 from fer_edge.summary import TIMELINE_ROWS, TrackLog, summarize, write_summary
-from fer_edge.training.clips import make_shot_clip
+from fer_edge.release.clips import make_shot_clip
 from command import FER_EDGE
 
 LABELS = ["angry", "happy", "neutral"]

@@ -10,7 +10,7 @@ from fer_edge import EmotionRecognizer, RecognizerOptions, RunningMode
 from fer_edge.options import TrackingOptions
 from fer_edge.release.video_benchmark import _match
 from fer_edge.detection.base import FaceBox
-from fer_edge.training.clips import make_clip
+from fer_edge.release.clips import make_clip
 
 pytestmark = pytest.mark.runtime  # device runtime only: runs under aarch64 emulation too
 
@@ -234,7 +234,7 @@ def test_a_new_face_the_wide_check_misses_is_verified_by_a_sure_close_one(wide_s
 def _beside_frames(bank, n=24, enter=8):
     """A 170 px face drifting right; from frame ``enter`` a 100 px face sits on its lower right corner, wholly
     inside the zone where the first face's own motion is ignored."""
-    from fer_edge.training.scenes import background
+    from fer_edge.release.scenes import background
 
     bg = background(480, 640, np.random.default_rng(3))
     fa, fb = (cv2.resize(bank[k], (s, s), interpolation=cv2.INTER_CUBIC) for k, s in ((4, 170), (5, 100)))

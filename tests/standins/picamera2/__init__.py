@@ -15,7 +15,7 @@ __all__ = ["Picamera2"]
 
 class Picamera2:
     def __init__(self):
-        from fer_edge.training.scenes import make_scene
+        from fer_edge.release.scenes import make_scene
 
         faces = np.load(os.environ["FER_EDGE_STANDIN_FACES"])["faces"]
         self._base, self.placed = make_scene(list(faces), list(range(len(faces))), np.random.default_rng(0),
