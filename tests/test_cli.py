@@ -1,6 +1,5 @@
 """The fer-edge CLI as a user runs it: output formats, exit codes, one-line errors, and no TensorFlow."""
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -165,8 +164,9 @@ bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_
 assert not bad, bad
 print('no-tf-ok')
 """
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    p = subprocess.run([sys.executable, "-c", code, str(EXAMPLE)], capture_output=True, text=True, env=env, timeout=120)
+    # from the home folder: `python -c` puts its working folder first, and the installed package is the one to test
+    p = subprocess.run([sys.executable, "-c", code, str(EXAMPLE)], capture_output=True, text=True, timeout=120,
+                       cwd=Path.home())
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stdout.strip().endswith("no-tf-ok") and '"faces"' in p.stdout
 

@@ -296,7 +296,7 @@ for m in pkgutil.walk_packages(fer_edge.__path__, "fer_edge."):
     names.append(m.name)
 print(len(names), " ".join(sorted(names)))
 '''
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=Path.home())
     assert r.returncode == 0, r.stderr[-2000:]
     n, names = r.stdout.split(" ", 1)
     assert int(n) >= 15 and "fer_edge.cli" in names and "fer_edge.recognizer" in names

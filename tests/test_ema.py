@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -44,5 +45,6 @@ SCRIPT = textwrap.dedent("""
 def test_ema_matches_numpy_recomputation(backend):
     pytest.importorskip(backend)
     env = {**os.environ, "KERAS_BACKEND": backend, "FER_EDGE_MIXED_PRECISION": ""}
-    r = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300,
+                       cwd=Path.home())  # not the checkout: `python -c` would import its files, not the install
     assert r.returncode == 0 and r.stdout.startswith("ok"), r.stderr[-2000:]

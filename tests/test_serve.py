@@ -7,7 +7,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -34,7 +33,7 @@ def env(tmp_path_factory, scene_faces):
 
     npz = tmp_path_factory.mktemp("serve") / "faces.npz"
     np.savez(npz, faces=np.stack(_detectable(scene_faces, 2)))
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(STANDINS), str(ROOT)]),
+    return {**os.environ, "PYTHONPATH": str(STANDINS),
             "FER_EDGE_STANDIN_FACES": str(npz), "DISPLAY": ""}
 
 

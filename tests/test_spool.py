@@ -47,7 +47,6 @@ def test_a_file_that_is_not_a_spool_is_refused_untouched(tmp_path):
 
 def test_camera_with_a_spool_path_that_is_not_one_is_one_line_and_exit_2(tmp_path):
     import subprocess
-    import sys
 
     pytest.importorskip("paho.mqtt.client", reason="the mqtt extra (paho-mqtt) is not installed")
     f = tmp_path / "notes.txt"

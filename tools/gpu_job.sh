@@ -23,7 +23,7 @@ recipe=${1:?usage: gpu_job.sh PLAN_RUN_OR_RECIPE [device_job options]}; shift
 # The device image has JAX but no Keras: install the carried wheels there (only where keras is missing).
 python3 -c "import keras" 2>/dev/null || python3 -m pip install -q --no-deps $(ls .carry/wheels/*.whl | grep -v fer_edge)
 # fer-edge itself from its carried wheel (the machine has no package index): the installed package, as everywhere
-python3 -c "import fer_edge.training" 2>/dev/null || python3 -m pip install -q --no-deps .carry/wheels/fer_edge-*.whl
+(cd / && python3 -c "import fer_edge.training" 2>/dev/null) || python3 -m pip install -q --no-deps .carry/wheels/fer_edge-*.whl
 export KERAS_BACKEND=${KERAS_BACKEND:-jax} FER_EDGE_MIXED_PRECISION=${FER_EDGE_MIXED_PRECISION-bfloat16} PYTHONUNBUFFERED=1
 export FER_EDGE_FEED_WORKERS=${FER_EDGE_FEED_WORKERS:-$(python3 -c "import os; print(max(1, (os.cpu_count() or 2) - 2))")}
 exec python3 tools/device_job.py "$recipe" --data "${DATA:-.carry/fer2013_trainval.npz}" \
