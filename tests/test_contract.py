@@ -277,7 +277,8 @@ def test_camera_checks_outputs_before_opening_the_camera(tmp_path):
 # ------------------------------------------------------------------ device package purity
 @pytest.mark.runtime
 def test_device_modules_import_without_workstation_packages():
-    """Every module of fer_edge outside training/converters imports with TensorFlow & co. blocked."""
+    """Every module of the runtime (fer_edge outside training, converters and release) imports with TensorFlow & co.
+    blocked."""
     code = r'''
 import importlib, importlib.util, pkgutil, sys
 class Block:
@@ -288,7 +289,7 @@ sys.meta_path.insert(0, Block())
 import fer_edge
 names = []
 for m in pkgutil.walk_packages(fer_edge.__path__, "fer_edge."):
-    if m.name.startswith(("fer_edge.training", "fer_edge.converters")):
+    if m.name.startswith(("fer_edge.training", "fer_edge.converters", "fer_edge.release")):
         continue
     if m.name.startswith("fer_edge.web.") and importlib.util.find_spec("aiohttp") is None:
         continue  # the [web] extra is not installed here
