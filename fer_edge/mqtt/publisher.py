@@ -105,7 +105,8 @@ class MqttPublisher:
             import paho.mqtt.client as paho
         except ImportError:
             raise RuntimeError("MQTT needs the mqtt extra: pip install 'fer-edge[mqtt]' (paho-mqtt 2)") from None
-        self.options, self.labels, self.log = options, list(labels), log
+        self.options, self.labels, self._log = options, list(labels), log
+        self._lines: deque = deque()  # what paho's thread has to say, said from the camera's thread
         self.url = parse_mqtt_url(options.url)
         self.base = f"{options.prefix}/{options.device_id}"
         self.spool = Spool(options.spool_path or default_spool(options.device_id), options.spool_max_messages,
@@ -169,6 +170,7 @@ class MqttPublisher:
         if self._closed:
             return {"sent": self.sent, "left": len(self.spool), "dropped": self.dropped}
         self._closed = True
+        self.say_pending()
         if self._t0 is not None:
             for p in self._tracks.finish():
                 self._queue("track", p.to_dict())
@@ -197,11 +199,13 @@ class MqttPublisher:
         self.spool.close()
         if left and not quiet:
             self.log(f"mqtt: {left} messages left in {self.spool.path}; they are sent at the next start")
+        self.say_pending()
         return {"sent": self.sent, "left": left, "dropped": self.dropped}
 
     # -- the camera's side --
     def on_frame(self, frame, result, capture_ms: float = 0.0) -> None:
         """Count one frame's result; due messages are queued, never sent from here."""
+        self.say_pending()
         now = time.monotonic()
         if self._t0 is None:
             self._t0 = now
@@ -265,11 +269,21 @@ class MqttPublisher:
             if self._abort or (self._stopping and not (self._pending or len(self.spool))):
                 return
 
+    def log(self, message: str) -> None:
+        self.say_pending()
+        self._log(message)
+
+    def say_pending(self) -> None:
+        """Say what paho's thread noted. It is said here, between frames, never from that thread: a native library
+        that silences stderr for a moment while the camera works (an interpreter being made) would swallow it."""
+        while self._lines:
+            self._log(self._lines.popleft())
+
     # -- paho's thread --
     def _say_once(self, message: str) -> None:
         if message not in self._said and not self._waiting:
             self._said.add(message)
-            self.log(message)
+            self._lines.append(message)
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         self._answered.set()
@@ -283,7 +297,7 @@ class MqttPublisher:
             client.subscribe(f"{self.options.discovery_prefix}/status", qos=1)
             self._publish_discovery(client)
         waiting = len(self.spool) + len(self._pending)
-        self.log(f"mqtt: connected to {self.url} as {self.base}" + (f" ({waiting} messages waiting)" if waiting else ""))
+        self._lines.append(f"mqtt: connected to {self.url} as {self.base}" + (f" ({waiting} messages waiting)" if waiting else ""))
         self._said.clear()
         self._ever_connected = True
         self._connected.set()
@@ -293,7 +307,7 @@ class MqttPublisher:
         was = self._connected.is_set()
         self._connected.clear()
         if was and not self._stopping:
-            self.log(f"mqtt: lost {self.url} ({reason_code}); spooling and reconnecting")
+            self._lines.append(f"mqtt: lost {self.url} ({reason_code}); spooling and reconnecting")
 
     def _on_fail(self, client, userdata) -> None:
         self._answered.set()
