@@ -302,6 +302,10 @@ def markdown(result: dict) -> str:
     if result.get("video"):
         from .video_benchmark import markdown as video_md
         lines += ["", "## Video: moving-face clips, one thread (measured per frame)", "", video_md(result["video"])]
+    if result.get("stability"):
+        from .stability import markdown as stability_md
+        lines += ["", "## Stability: the same answer when the face moves (agreement with the unchanged face)", "",
+                  stability_md(result["stability"]).rstrip()]
     if result.get("peak"):
         pk = result["peak"]
         lines += ["", f"Arithmetic peak (one thread, {pk['probe']}): {pk['gmacs_per_s']:.1f} GMAC/s."]

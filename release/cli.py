@@ -327,10 +327,13 @@ def parity(float_model, converted, data, split, out, limit, max_drop, min_agreem
 @click.option("--fer-model", type=click.Path(), default=None, help="Path of fer's emotion_model_quantized.tflite.")
 @click.option("--pipeline/--no-pipeline", default=True, show_default=True,
               help="Also measure the end-to-end frame rate: per stage, and the video modes on moving-face clips.")
+@click.option("--stability", is_flag=True,
+              help="Also the stability section: agreement under 1-2 px shifts, 5% zoom, mirror, 5 degree rotation "
+                   "and 15% brightness, and through the pipeline (docs: benchmarks/results/stability.md).")
 @click.option("--out", "-o", type=click.Path(file_okay=False), default=None, help="Write benchmark.json/.md/.png here.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @_workstation_errors
-def benchmark(models, data, split, limit, runs, compare_fer, fer_model, pipeline, out, as_json):
+def benchmark(models, data, split, limit, runs, compare_fer, fer_model, pipeline, stability, out, as_json):
     """Every format of a model side by side: size, accuracy, agreement, latency; plus the pipeline frame rate.
 
     Progress goes to stderr, a line per model and stage (and per tenth of each clip set); the table to stdout.
@@ -358,11 +361,40 @@ def benchmark(models, data, split, limit, runs, compare_fer, fer_model, pipeline
         from .video_benchmark import measure_video
         say("video: every mode on the moving-face clip sets ...")
         res["video"] = measure_video(bank[[f.std() > 20 for f in bank]], default, log=say)
+    if stability:
+        say("stability: each model's answers under small changes of the face ...")
+        res["stability"] = _stability(tflites, fer_model, data, split, limit)
     say("peak: the machine's INT8 arithmetic ...")
     res["peak"] = B.arithmetic_peak()
     if out:
         B.write(res, out)
     click.echo(json.dumps(res, indent=1) if as_json else B.markdown(res))
+
+
+def _stability(tflites, fer_model, data, split, limit) -> list[dict]:
+    from fer_edge.classifier import EmotionClassifier
+    from fer_edge.options import RecognizerOptions
+    from fer_edge.recognizer import EmotionRecognizer
+    from fer_edge.training.data import load, stratified_indices
+
+    from . import benchmark as B
+    from .stability import stability_rows
+
+    d = load(data, split)
+    faces = d.x if not limit else d.x[stratified_indices(d.y, min(limit, len(d)), seed=0)]
+    pipeline_faces = d.x[stratified_indices(d.y, min(200, len(d)), seed=2)]
+    models = {}
+    try:
+        for t in tflites:
+            models[t.name] = (EmotionClassifier(t), EmotionRecognizer(RecognizerOptions(model=t)))
+        if fer_model:
+            models["fer package (reference)"] = (EmotionClassifier(fer_model, metadata=B.FER_PACKAGE_METADATA), None)
+        return stability_rows(models, faces, pipeline_faces)
+    finally:
+        for clf, rec in models.values():
+            clf.close()
+            if rec is not None:
+                rec.close()
 
 
 @main.command("data")
