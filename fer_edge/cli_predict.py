@@ -177,10 +177,7 @@ def _emit_people(name, path, people, labels, as_json, ann) -> None:
     if as_json:
         click.echo(json.dumps({"path": name, "people": [p.to_dict() for p in people]}))
     else:
-        ctx = click.get_current_context()
-        if not ctx.meta.get("fer_edge.summary_header"):
-            ctx.meta["fer_edge.summary_header"] = True
-            click.echo("path\ttrack\tseen\temotion\tshares (top 3)\tchanges")
+        _header_once("path\ttrack\tseen\temotion\tshares (top 3)\tchanges")
         for row in _people_rows(name, people):
             click.echo(row)
     if ann is not None and people:
@@ -193,15 +190,20 @@ def _emit_people(name, path, people, labels, as_json, ann) -> None:
 _TABLE_HEADER = "path\tbox [x, y, w, h]\temotion\ttop-3 probabilities"
 
 
+def _header_once(header: str) -> None:
+    """A table's header, printed above its first row and never alone."""
+    seen = click.get_current_context().meta.setdefault("fer_edge.headers", set())
+    if header not in seen:
+        seen.add(header)
+        click.echo(header)
+
+
 def _emit(name, faces, as_json, result=None):
     """One image's faces, or one video frame's (``result``), as JSON or table rows."""
     if as_json:
         click.echo(json.dumps(_record(name, faces, result)))
     else:
-        ctx = click.get_current_context()
-        if not ctx.meta.get("fer_edge.header"):  # the header goes with the first row, never alone
-            ctx.meta["fer_edge.header"] = True
-            click.echo(_TABLE_HEADER)
+        _header_once(_TABLE_HEADER)
         for row in _table_rows(name, faces, None if result is None else result.frame_index):
             click.echo(row)
 

@@ -87,9 +87,9 @@ class EmotionRecognizer:
                              f"create it with running_mode=RunningMode.{mode.name} for this call")
 
     def _classify(self, gray: np.ndarray, boxes: list[FaceBox]):
-        """The boxes large enough to classify, and their probabilities (one batched invoke)."""
+        """The boxes (each at least ``min_face_size``: the callers keep those) and their probabilities, in one
+        batched invoke."""
         spec = self.classifier.preprocessing
-        boxes = [b for b in boxes if min(b.w, b.h) >= self.options.detector.min_face_size]
         return boxes, self.classifier.predict_proba([crop_face(gray, b.box, spec) for b in boxes])
 
     def _result(self, b: FaceBox, probs: np.ndarray, track_id=None) -> FaceResult:
@@ -110,7 +110,8 @@ class EmotionRecognizer:
         """
         self._check(RunningMode.IMAGE)
         img = _as_image(image)
-        boxes, probs = self._classify(to_gray_u8(img), self.detector.detect(img))
+        found = [b for b in self.detector.detect(img) if min(b.w, b.h) >= self.options.detector.min_face_size]
+        boxes, probs = self._classify(to_gray_u8(img), found)
         return [self._result(b, p) for b, p in zip(boxes, probs)]
 
     def recognize_for_video(self, frame: np.ndarray, timestamp_ms: float) -> FrameResult:

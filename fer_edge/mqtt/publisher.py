@@ -181,9 +181,8 @@ class MqttPublisher:
         end = time.monotonic() + timeout_s
         if not self._ever_connected:  # a short run: the broker's first answer may be near
             self._answered.wait(min(timeout_s, 3.0))
-        while (time.monotonic() < end and (self._connected.is_set() or self._ever_connected)
-               and (self._pending or len(self.spool))):  # a broker that answered before may be back in a moment
-            time.sleep(0.02)
+        while time.monotonic() < end and self._ever_connected and (self._pending or len(self.spool)):
+            time.sleep(0.02)  # connected, or a broker that answered before and may be back in a moment
         self._abort = True
         self._wake.set()
         c = self._client

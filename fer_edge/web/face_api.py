@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import queue
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -55,9 +54,7 @@ class FaceApi:
         self.max_upload = int(max_upload_mb * 1024 * 1024)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="fer-edge-api")
         self._idle: queue.SimpleQueue = queue.SimpleQueue()
-        self._made = 0
-        self._lock = threading.Lock()
-        self._pending = 0
+        self._pending = 0  # only the server's event loop counts it: no lock
         self.served = 0
 
     def _recognizer(self):
@@ -66,8 +63,6 @@ class FaceApi:
         except queue.Empty:
             from ..recognizer import EmotionRecognizer
 
-            with self._lock:
-                self._made += 1
             return EmotionRecognizer(self.options)
 
     def _recognize(self, data: bytes):
@@ -86,17 +81,15 @@ class FaceApi:
         """``(faces, inference_ms)``; ApiError 400 (not an image) or 503 (the queue is full)."""
         if not data:
             raise ApiError(400, "the image field is empty")
-        with self._lock:
-            if self._pending >= self.workers + self.queue_size:
-                raise ApiError(503, f"busy: {self._pending} images in progress or waiting; try again")
-            self._pending += 1
+        if self._pending >= self.workers + self.queue_size:
+            raise ApiError(503, f"busy: {self._pending} images in progress or waiting; try again")
+        self._pending += 1
         try:
             result = await asyncio.get_running_loop().run_in_executor(self._pool, self._recognize, data)
             self.served += 1
             return result
         finally:
-            with self._lock:
-                self._pending -= 1
+            self._pending -= 1
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -116,8 +116,7 @@ class WebServer:
 
     async def _start(self) -> None:
         self.hub = Hub(self._loop)
-        limit = self.face_api.max_upload + 64 * 1024 if self.face_api is not None else 1024 ** 2
-        app = web.Application(middlewares=[self._guard], client_max_size=limit)
+        app = web.Application(middlewares=[self._guard])  # uploads are bounded as they are read (_read_upload)
         if self.face_api is not None:
             app.router.add_post("/v1/vision/face", self.vision_face)
         app.router.add_get("/", self.page)
@@ -203,8 +202,6 @@ class WebServer:
                     api_key = (await part.read_chunk(1024)).decode("utf-8", "replace").strip()
         except (ValueError, AssertionError) as e:  # aiohttp's word for a malformed body
             raise ApiError(400, f"malformed multipart body ({e})") from None
-        except web.HTTPRequestEntityTooLarge:
-            raise ApiError(413, f"the upload is larger than {limit / 1024 ** 2:g} MB (--max-upload-mb)") from None
         if image is None:
             raise ApiError(400, "no 'image' field in the form")
         return image, api_key
