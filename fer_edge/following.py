@@ -17,6 +17,9 @@ VERIFY_SCALE = 4.0
 VERIFY_CLOSE_SCALE, VERIFY_CLOSE_SCORE = 3.0, 0.5
 #: ... and a face found in VERIFY_SURE_HITS frames with a mean short-range score this high needs no check.
 VERIFY_SURE, VERIFY_SURE_HITS = 0.7, 2
+#: IMAGE mode: a face the short-range model scores under IMAGE_SURE is reported only if that model finds it again,
+#: at least IMAGE_AGAIN sure, in each of the views IMAGE_AGAIN_SCALES x its box (a phantom belongs to one view).
+IMAGE_SURE, IMAGE_AGAIN, IMAGE_AGAIN_SCALES = 0.8, 0.62, (1.5, 2.5)
 #: Faces not looked for in a frame are followed by a template of TEMPLATE_SIZE px, searched TEMPLATE_SEARCH x
 #: their size around where they should be; a match under TEMPLATE_MIN (normalised correlation) is not trusted.
 TEMPLATE_SIZE, TEMPLATE_SEARCH, TEMPLATE_MIN = 24, 0.25, 0.8
@@ -89,6 +92,44 @@ def belongs(face: FaceBox, predicted) -> bool:
     """A region's detection is its track's face when its centre lies in the predicted box and the sizes agree."""
     w, h = float(predicted[2]), float(predicted[3])
     return centre_inside((face.x, face.y, face.w, face.h), predicted) and 0.6 <= max(face.w, face.h) / max(w, h, 1e-6) <= 1.6
+
+
+def confirmed(verifier, img: np.ndarray, boxes) -> list[bool]:
+    """Whether the full-range model, a second opinion whose phantoms are not the short-range model's, finds
+    each ``(x, y, w, h)`` box's face: in a view VERIFY_SCALE x the box (one batched invoke), and for those it
+    missed, at least VERIFY_CLOSE_SCORE sure in a closer view (a face it misses wide is often plain close)."""
+    from .detection.base import iou_pair
+
+    ok, todo = [False] * len(boxes), list(range(len(boxes)))
+    for scale, least in ((VERIFY_SCALE, 0.0), (VERIFY_CLOSE_SCALE, VERIFY_CLOSE_SCORE)):
+        if not todo or not scale:
+            break
+        found = verifier.detect_in_regions(img, [region_around(boxes[i], scale) for i in todo],
+                                           near=[boxes[i] for i in todo])
+        for i, f in zip(todo, found):
+            ok[i] = f is not None and f.score >= least and iou_pair((f.x, f.y, f.w, f.h), boxes[i]) > 0.3
+        todo = [i for i in todo if not ok[i]]
+    return ok
+
+
+def found_again(detector, img: np.ndarray, faces: list[FaceBox]) -> list[bool]:
+    """IMAGE mode's check (one picture has no next frame to confirm a face in): sure faces pass; an unsure one
+    must be found again by ``detector`` in closer views around it (one batched invoke per view size). Textures,
+    fruit and fur that fool one view of the short-range model rarely fool two more at other scales."""
+    from .detection.base import iou_pair
+
+    ok = [f.score >= IMAGE_SURE for f in faces]
+    todo = [i for i, v in enumerate(ok) if not v]
+    for scale in IMAGE_AGAIN_SCALES:
+        if not todo:
+            break
+        boxes = [faces[i].box for i in todo]
+        again = detector.detect_in_regions(img, [region_around(b, scale) for b in boxes], near=boxes)
+        todo = [i for i, g, b in zip(todo, again, boxes)
+                if g is not None and g.score >= IMAGE_AGAIN and iou_pair((g.x, g.y, g.w, g.h), b) > 0.3]
+    for i in todo:
+        ok[i] = True
+    return ok
 
 
 def region_around(box, scale: float):

@@ -21,6 +21,7 @@ from .classifier import EmotionClassifier
 from .detection import create_detector
 from .detection.base import FaceBox
 from .errors import InferenceError
+from .following import found_again
 from .live import LiveWorker
 from .options import DetectorOptions, RecognizerOptions, RunningMode, TrackingOptions  # noqa: F401  (API)
 from .preprocessing import crop_face, pixels_u8, to_gray_u8
@@ -48,14 +49,14 @@ class EmotionRecognizer:
                                             flip_tta=options.flip_tta)
         self.detector = create_detector(d.name, min_score=d.min_score, tiling=d.tiling, max_faces=d.max_faces,
                                         num_threads=options.num_threads, model_path=d.model)
+        # VIDEO: a second opinion on new faces, the full-range BlazeFace model, whose phantoms are not the short model's
+        self.verifier = None
+        if d.verify and d.name == "blazeface" and options.running_mode is not RunningMode.IMAGE:
+            from .detection.blazeface import BlazeFaceDetector
+            self.verifier = BlazeFaceDetector("full", min_score=0.3, num_threads=options.num_threads)
         self.video = None  # VIDEO and LIVE_STREAM: the pipeline that owns tracks and scheduling
         if options.running_mode is not RunningMode.IMAGE:
-            # a second opinion on new faces: the full-range BlazeFace model, whose phantoms are not the short model's
-            verifier = None
-            if d.verify and d.name == "blazeface":
-                from .detection.blazeface import BlazeFaceDetector
-                verifier = BlazeFaceDetector("full", min_score=0.3, num_threads=options.num_threads)
-            self.video = VideoPipeline(options, self.detector, verifier, self._classify, self._result,
+            self.video = VideoPipeline(options, self.detector, self.verifier, self._classify, self._result,
                                        self.classifier.to_emotion)
         self._last_ts = None
         self._closed = False
@@ -111,6 +112,8 @@ class EmotionRecognizer:
         self._check(RunningMode.IMAGE)
         img = _as_image(image)
         found = [b for b in self.detector.detect(img) if min(b.w, b.h) >= self.options.detector.min_face_size]
+        if self.options.detector.verify and self.options.detector.name == "blazeface":
+            found = [b for b, ok in zip(found, found_again(self.detector, img, found)) if ok]
         boxes, probs = self._classify(to_gray_u8(img), found)
         return [self._result(b, p) for b, p in zip(boxes, probs)]
 
@@ -194,8 +197,8 @@ class EmotionRecognizer:
                 self._live.stop()
             self.classifier.close()
             self.detector.close()
-            if self.video is not None and self.video.verifier is not None:
-                self.video.verifier.close()
+            if self.verifier is not None:
+                self.verifier.close()
             self._closed = True
 
     def __enter__(self):

@@ -13,10 +13,10 @@ from dataclasses import replace
 import numpy as np
 
 from .continuity import face_look, is_cut, small_frame
-from .detection.base import FaceBox, iou_pair, iou_xywh
+from .detection.base import FaceBox, iou_xywh
 from .following import (MOTION_CORE_SCALE, MOTION_MASK_SCALE, MOTION_NEAR_BLOCK, MOTION_VIEWS_MAX,
-                        VERIFY_CLOSE_SCALE, VERIFY_CLOSE_SCORE, VERIFY_SCALE, VERIFY_SURE, VERIFY_SURE_HITS, belongs,
-                        cells, follow, motion_view, overlap, region_around, template)
+                        VERIFY_SURE, VERIFY_SURE_HITS, belongs, cells, confirmed, follow, motion_view, overlap,
+                        region_around, template)
 from .preprocessing import to_gray_u8
 from .results import FaceResult, FrameResult
 from .tracking import FaceTracker
@@ -188,15 +188,8 @@ class VideoPipeline:
                 and tr.candidate(t)]
         for t in todo:
             t.verify_tries += 1
-        # a wide view of each; a face it misses is often plain in a closer one, looked at only then
-        for scale, least in ((VERIFY_SCALE, 0.0), (VERIFY_CLOSE_SCALE, VERIFY_CLOSE_SCORE)):
-            if not todo or not scale:
-                break
-            found = self.verifier.detect_in_regions(img, [region_around(t.box, scale) for t in todo],
-                                                    near=[t.box for t in todo])
-            for t, f in zip(todo, found):
-                t.verified = f is not None and f.score >= least and iou_pair((f.x, f.y, f.w, f.h), t.box) > 0.3
-            todo = [t for t in todo if not t.verified]
+        for t, ok in zip(todo, confirmed(self.verifier, img, [t.box for t in todo])):
+            t.verified = ok
         # out of tries: forget it, so that a later scan starts it afresh (a phantom is never reported)
         tr.forget(t.track_id for t in tr.tracks if not t.verified and t.verify_tries >= tries)
 
