@@ -53,6 +53,19 @@ def _quiet_tf():
         import tensorflow  # noqa: F401
 
 
+def _use_jax(devices: int) -> None:
+    """``--devices N`` trains through JAX: choose that backend before Keras is first imported."""
+    import sys
+
+    backend = os.environ.setdefault("KERAS_BACKEND", "jax")
+    if backend != "jax" or "keras" in sys.modules and sys.modules["keras"].backend.backend() != "jax":
+        fail(f"--devices {devices} trains through JAX; KERAS_BACKEND is {backend!r}")
+    try:
+        import jax  # noqa: F401
+    except ImportError:
+        fail(f"--devices {devices} trains through JAX, which is not installed: pip install jax (jax[cuda12] on GPUs)")
+
+
 @main.command()
 @click.option("--recipe", "-r", default="edge-s", show_default=True, help="Recipe name (fer-edge train --list).")
 @click.option("--data", "-d", type=click.Path(), help="FER2013 CSV or image-folder root (train/ val/ [test/]).")
@@ -78,6 +91,8 @@ def _quiet_tf():
               help="With --teacher: soften the teachers' probabilities, softmax(logits / T).")
 @click.option("--fit-val", is_flag=True,
               help="Train on train/ + val/ (the release retrain of a recipe chosen on val); keeps the last epoch.")
+@click.option("--devices", type=click.IntRange(min=1), default=None,
+              help="Train data-parallel on N devices (GPUs; JAX backend, set here unless KERAS_BACKEND says otherwise).")
 @click.option("--search", is_flag=True, help="Hyper-parameter search over the recipe's space (keras-tuner).")
 @click.option("--trials", type=int, default=8, show_default=True, help="Search: number of trials.")
 @click.option("--list", "list_recipes", is_flag=True, help="List recipes with params and MACs, then exit.")
@@ -86,8 +101,10 @@ def _quiet_tf():
 @click.option("--verbose", type=int, default=1, show_default=True, help="Keras progress: 0 silent, 1 bar, 2 line per epoch.")
 @_workstation_errors
 def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, limit, stop_after, keep_duplicates, weights,
-          init, lr, teachers, distill, temperature, fit_val, search, trials, list_recipes, test_report, verbose):
+          init, lr, teachers, distill, temperature, fit_val, devices, search, trials, list_recipes, test_report, verbose):
     """Train a recipe on FER2013-style data (checkpoints every epoch; --resume continues)."""
+    if devices and devices > 1:
+        _use_jax(devices)
     _quiet_tf()
     if list_recipes:
         from fer_edge.training.recipes import recipe_table
@@ -107,7 +124,7 @@ def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, li
     summary = run_train(recipe, data, out, epochs=epochs, classes=classes, seed=seed, resume=resume,
                         batch_size=batch_size, limit=limit, dedupe=not keep_duplicates, verbose=verbose,
                         arch=arch, size=size, stop_after=stop_after, init=init, lr=lr, teachers=teachers,
-                        distill=distill, temperature=temperature, fit_val=fit_val)
+                        distill=distill, temperature=temperature, fit_val=fit_val, devices=devices)
     if not summary["complete"]:
         click.echo(f"paused after {summary['epochs_run']} of {summary['epochs']} epochs; continue with --resume")
         return

@@ -111,24 +111,34 @@ def _optimizer(recipe, schedule):
     raise ValueError(f"unknown optimizer {recipe.optimizer!r}")
 
 
-def use_all_accelerators() -> int:
-    """Data-parallel training over every accelerator Keras 3's distribution API sees (JAX backend).
+def use_devices(n: int | None = None) -> int:
+    """Data-parallel training through Keras 3's distribution API (JAX backend): each batch split over ``n``
+    devices, gradients summed across them, one model. Accelerators are used before CPUs (several CPU
+    devices exist only under ``XLA_FLAGS=--xla_force_host_platform_device_count=N``, which the tests use).
 
-    Returns the number of devices used; 1 means plain single-device training.
+    ``n=None`` takes every accelerator there is (plain training on one device or none); ``n`` asks for exactly
+    that many and raises ``ValueError`` when the backend is not JAX or fewer devices exist. Returns the number
+    of devices used.
     """
     import keras
 
     if keras.backend.backend() != "jax":
+        if n and n > 1:
+            raise ValueError(f"--devices {n} trains through JAX: install jax and set KERAS_BACKEND=jax "
+                             f"(this process runs Keras on {keras.backend.backend()})")
         return 1
-    try:
-        devices = keras.distribution.list_devices()
-    except Exception:
-        return 1
+    devices = keras.distribution.list_devices()
     accel = [d for d in devices if not str(d).lower().startswith("cpu")]
-    if len(accel) > 1:
-        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=accel))
-        return len(accel)
-    return 1
+    if n is None:
+        use = accel if len(accel) > 1 else []
+    else:
+        pool = accel or devices
+        if len(pool) < n:
+            raise ValueError(f"--devices {n}: JAX sees {len(pool)} ({', '.join(map(str, pool))})")
+        use = pool[:n] if n > 1 else []
+    if use:
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=use))
+    return max(1, len(use))
 
 
 def build_model(recipe, n_classes: int, seed: int = 0):
@@ -179,7 +189,8 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
           seed: int = 0, resume: bool = False, batch_size: int | None = None, limit: int | None = None,
           dedupe: bool = True, verbose: int = 1, arch: dict | None = None, stop_after: int | None = None,
           init: str | Path | None = None, teachers=None, distill: float = 0.7, temperature: float = 1.0,
-          augment: dict | None = None, deadline: float | None = None, fit_val: bool = False, **overrides) -> dict:
+          augment: dict | None = None, deadline: float | None = None, fit_val: bool = False, devices: int | None = None,
+          **overrides) -> dict:
     """Train ``recipe_name`` on ``data`` (CSV or folder root) into ``out``; returns the run summary.
 
     ``stop_after`` ends this call after that many epochs, ``deadline`` (a ``time.time()``
@@ -193,6 +204,8 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
     ``fit_val`` trains on ``train/`` + ``val/`` (the release retrain of a recipe already chosen on val): val then
     measures nothing held out, so no epoch is picked on it: the last epoch's weights are kept (EMA and plain), and
     :func:`best_weights` takes the EMA ones.
+
+    ``devices`` trains data-parallel on that many devices (:func:`use_devices`; JAX backend).
     """
     import keras
 
@@ -211,7 +224,9 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
 
     t0 = time.time()
     schedule = cosine_lr(recipe.lr, recipe.epochs) if recipe.schedule == "cosine" else constant_lr(recipe.lr)
-    n_devices = use_all_accelerators()
+    n_devices = use_devices(devices)
+    if recipe.batch_size % n_devices:
+        raise ValueError(f"batch size {recipe.batch_size} does not split over {n_devices} devices")
     if os.environ.get("FER_EDGE_MIXED_PRECISION"):  # e.g. bfloat16 on a GPU; the heads stay float32
         keras.mixed_precision.set_global_policy(f"mixed_{os.environ['FER_EDGE_MIXED_PRECISION']}")
     model = build_model(recipe, len(cs), seed)
