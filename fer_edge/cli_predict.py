@@ -240,6 +240,9 @@ def models(as_json):
             facts.append(f"{m['macs'] / 1e6:.1f} M MACs")
         if "latency_vs_fer" in m:
             facts.append(f"{m['latency_vs_fer']}x the fer model's latency")
+        if "stable_shift_1px" in m:
+            facts.append(f"same answer {100 * m['stable_shift_1px']:.1f}% when the face moves 1 px, "
+                         f"{100 * m['stable_mirror']:.1f}% mirrored")
         click.echo(f"{r['name']}{tier}: {', '.join(facts)}, labels {', '.join(r['labels'])}")
 
 

@@ -20,15 +20,22 @@ def _top_confusions(report: dict, label: str, k: int = 2) -> str:
 
 
 def _distillation(d: dict) -> str:
+    cached = all(str(t).endswith(".npz") for t in d["teachers"])
     return (f"- **Distillation**: targets {1 - d['alpha']:g} x label + {d['alpha']:g} x the mean probabilities of "
-            f"{', '.join(f'`{t}`' for t in d['teachers'])} (temperature {d['temperature']:g}) on the same augmented faces.")
+            f"{', '.join(f'`{t}`' for t in d['teachers'])} (temperature {d['temperature']:g}) "
+            + ("(cached: each teacher's answer for the plain face, the same for every augmented crop of it)."
+               if cached else "on the same augmented faces."))
 
 
 def model_card(tflite_path, test_report: dict, train_summary: dict, parity_row: dict | None = None,
                benchmark_row: dict | None = None, reference_row: dict | None = None,
-               leak_free: dict | None = None, benchmark_path: str = "benchmarks/results/") -> str:
+               leak_free: dict | None = None, benchmark_path: str = "benchmarks/results/",
+               stability: dict | None = None, mirror_averaged: bool = False) -> str:
     """Markdown card; ``reference_row`` (the ``fer`` package's benchmark row, same run) adds the latency ratio;
-    ``leak_free`` (``leak_free_test``, ``leak_free_n``) the accuracy on test faces with no copy in train/val."""
+    ``leak_free`` (``leak_free_test``, ``leak_free_n``) the accuracy on test faces with no copy in train/val;
+    ``stability`` (:func:`fer_edge.release.stability.face_stability` of the INT8 model on test, with ``n``) how
+    often it keeps its answer when the face moves; ``mirror_averaged``: the model averages each face with its
+    mirror image inside its graph."""
     meta = read_tflite_metadata(Path(tflite_path).read_bytes(), str(tflite_path))
     p = meta.preprocessing
     r = test_report
@@ -69,6 +76,23 @@ def model_card(tflite_path, test_report: dict, train_summary: dict, parity_row: 
               "| | " + " | ".join(r["labels"]) + " |", "|---" * (len(r["labels"]) + 1) + "|"]
     for name, row in zip(r["labels"], r["confusion_matrix"]):
         lines.append(f"| **{name}** | " + " | ".join(str(v) for v in row) + " |")
+    if stability:
+        changes = [k for k in stability if k != "n"]
+        lines += ["", "## Stability: the same answer when the face moves", "",
+                  f"Agreement of the INT8 model with itself on all {stability['n']} test faces when the 48x48 face "
+                  "changes a little (`python benchmarks/stability.py` measures every tier the same way):", "",
+                  "| " + " | ".join(changes) + " |", "|" + "---|" * len(changes),
+                  "| " + " | ".join(f"{100 * stability[k]:.1f}%" for k in changes) + " |", ""]
+        how = []
+        if mirror_averaged:
+            how.append("the model averages each face with its mirror image inside its one invoke (a fixed "
+                       "permutation layer; 2x the MACs of one view), so a mirrored face gets the same answer")
+        if any("averaged" in str(t) for t in train_summary.get("distillation", {}).get("teachers", [])):
+            how.append("it was fine-tuned toward an averaged teacher (each training face's target is the mean over "
+                       "the face, its one-pixel shifts and their mirror images), the same target for every "
+                       "augmented crop of a face, so it learned an answer that does not hang on a pixel")
+        if how:
+            lines.append("How: " + "; ".join(how) + ".")
     if parity_row:
         lines += ["", "## Parity with the float model (val/)", "",
                   f"Top-1 agreement {100 * parity_row['agreement']:.2f}%, accuracy {parity_row['accuracy']:.4f} vs float "

@@ -17,11 +17,7 @@ import cv2
 import numpy as np
 
 from fer_edge.training.metrics import agreement
-
-
-def _shift(f: np.ndarray, dx: int, dy: int) -> np.ndarray:
-    m = np.float32([[1, 0, dx], [0, 1, dy]])
-    return cv2.warpAffine(f, m, f.shape[::-1], borderMode=cv2.BORDER_REPLICATE)
+from fer_edge.training.views import mirror, shift
 
 
 def _zoom(f: np.ndarray, z: float) -> np.ndarray:
@@ -42,10 +38,10 @@ def _bright(f: np.ndarray, k: float) -> np.ndarray:
 
 #: Every change, by the row it is reported in: one place, so the benchmark, the verb and the tests agree.
 CHANGES = {
-    "shift 1 px": [lambda f, d=d: _shift(f, *d) for d in ((1, 0), (-1, 0), (0, 1), (0, -1))],
-    "shift 2 px": [lambda f, d=d: _shift(f, *d) for d in ((2, 0), (-2, 0), (0, 2), (0, -2))],
+    "shift 1 px": [lambda f, d=d: shift(f[None], *d)[0] for d in ((1, 0), (-1, 0), (0, 1), (0, -1))],
+    "shift 2 px": [lambda f, d=d: shift(f[None], *d)[0] for d in ((2, 0), (-2, 0), (0, 2), (0, -2))],
     "zoom 5%": [lambda f: _zoom(f, 1.05), lambda f: _zoom(f, 0.95)],
-    "mirror": [lambda f: f[:, ::-1].copy()],
+    "mirror": [lambda f: mirror(f[None])[0].copy()],
     "rotate 5 deg": [lambda f: _rotate(f, 5.0), lambda f: _rotate(f, -5.0)],
     "brightness 15%": [lambda f: _bright(f, 1.15), lambda f: _bright(f, 0.85)],
 }
@@ -58,6 +54,16 @@ def face_stability(predict, faces: np.ndarray) -> dict[str, float]:
     for name, fns in CHANGES.items():
         out[name] = float(np.mean([agreement(base, predict([fn(f) for f in faces])) for fn in fns]))
     return out
+
+
+#: The changes a model's metadata records (``fer-edge models`` lists them), by metric name.
+METRICS = {"stable_shift_1px": "shift 1 px", "stable_shift_2px": "shift 2 px", "stable_zoom_5pct": "zoom 5%",
+           "stable_mirror": "mirror"}
+
+
+def stability_metrics(stability: dict) -> dict:
+    """The agreements a model's metadata carries, from :func:`face_stability`'s result."""
+    return {k: round(stability[c], 4) for k, c in METRICS.items()}
 
 
 def pipeline_stability(recognizer, faces: np.ndarray, placements: int = 5, seed: int = 0) -> dict:

@@ -37,9 +37,11 @@ def tier_stem(tier: str) -> str:
 
 
 def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: float | None = None,
-            runs: int = 200, tier: str = "default", log=print) -> dict:
+            runs: int = 200, tier: str = "default", mirror: bool = False, log=print) -> dict:
     """Convert the run's picked weights to ``formats`` (parity on val), report float and INT8 on test and the
-    leak-free test faces, benchmark every format side by side, and write the card and ``release.json``."""
+    leak-free test faces, measure the INT8 model's stability, benchmark every format side by side, and write the
+    card and ``release.json``. ``mirror`` ships the weights mirror-averaged inside the model
+    (:func:`fer_edge.training.views.mirror_averaged`)."""
     from fer_edge.converters.export import convert
     from fer_edge.training.evaluate import evaluate, load_predictor
     from fer_edge.training.tflite_metadata import record_metrics
@@ -61,6 +63,8 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
     out = Path(out) if out else run
     out.mkdir(parents=True, exist_ok=True)
     parent = best_weights(run)
+    if mirror:
+        parent = _mirror_averaged(parent, out)
     log(f"release: {parent} -> {', '.join(formats)}, parity on val/")
     conv = convert(parent, list(formats), out / "converted", calibration=data, log=lambda *_: None)
     rows = {r["format"]: r for r in conv["parity"]["rows"]}
@@ -76,6 +80,9 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
     if rows["int8"]["n"] != len(scorer.val):  # parity ran on every val face: its accuracies are the val scores
         raise RuntimeError(f"parity scored {rows['int8']['n']} val faces, the scorer holds {len(scorer.val)}")
     scores = scorer.score(tflite, probs[tflite], val_accuracy=rows["int8"]["accuracy"])
+    log("release: stability of the INT8 model on test/")
+    from .stability import face_stability, stability_metrics
+    stab = {**face_stability(load_predictor(tflite).predict, scorer.test.x), "n": len(scorer.test)}
     float_scores = scorer.score(parent, probs[parent], val_accuracy=rows["int8"]["float_accuracy"])
     log("release: benchmark of every format")
     bench = B.benchmark_models([parent, *sorted((out / "converted").glob("*.tflite"))], data, "test", runs=runs,
@@ -98,11 +105,12 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
         where = str((out / "benchmark" / "benchmark.md").resolve().relative_to(REPO))
     except ValueError:
         where = str(out / "benchmark" / "benchmark.md")
-    card = model_card(tflite, report, summary, rows["int8"], row, ref, leak_free=scores, benchmark_path=where)
+    card = model_card(tflite, report, summary, rows["int8"], row, ref, leak_free=scores, benchmark_path=where,
+                      stability=stab, mirror_averaged=mirror)
     (out / f"{stem}.md").write_text(card.replace(f"# Model card: {tflite.name}", f"# Model card: {stem}.tflite"))
     record_metrics(tflite, {**report_metrics(report),  # one rewrite of the metadata; `fer-edge models` lists these
                             "leak_free_test_accuracy": scores["leak_free_test"], "leak_free_n": scores["leak_free_n"],
-                            "macs": summary.get("macs"),
+                            "macs": summary.get("macs"), **stability_metrics(stab),
                             **({"latency_vs_fer": round(mine["ratio_to_first"], 2)} if fer_model else {})})
     result = {"run": str(run), "tier": tier, "weights": parent.name, "tflite": str(tflite.relative_to(out)),
               "bytes": tflite.stat().st_size, "val": scores["val"], "test_int8": report["accuracy"],
@@ -110,12 +118,31 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
               "leak_free_float": float_scores["leak_free_test"], "leak_free_n": scores["leak_free_n"],
               "parity": {f: {k: r[k] for k in ("agreement", "accuracy", "float_accuracy", "accuracy_drop_pp")}
                          for f, r in rows.items()},
+              "stability": {k: round(v, 4) if k != "n" else v for k, v in stab.items()}, "mirror_averaged": mirror,
               "ms_median_1t": row["ms_median_1t"], "fer_reference_ms": ref["ms_median_1t"] if ref else None,
               "latency_vs_fer": ({k: mine[k] for k in ("ratio_to_first", "ratio_min", "ratio_max", "rounds", "runs")}
                                  if fer_model else None)}
     (out / "release.json").write_text(json.dumps(result, indent=1) + "\n")
     log(f"release: {json.dumps(result)}")
     return result
+
+
+def _mirror_averaged(parent: Path, out: Path) -> Path:
+    """``parent`` wrapped to average each face with its mirror image, saved beside the release with its metadata."""
+    from dataclasses import replace
+
+    from fer_edge.metadata import read_keras_metadata, write_keras_metadata
+    from fer_edge.training.evaluate import load_keras
+    from fer_edge.training.model_stats import summary
+    from fer_edge.training.views import mirror_averaged
+
+    meta = read_keras_metadata(parent)
+    dest = out / f"{parent.stem}_mirror.keras"
+    model = mirror_averaged(load_keras(parent))
+    model.save(dest)
+    write_keras_metadata(dest, replace(meta, name=f"{meta.name}-mirror",
+                                       training={**meta.training, **summary(model), "mirror_averaged": True}))
+    return dest
 
 
 def install(out) -> Path:
@@ -137,11 +164,14 @@ def main(argv=None) -> int:
     ap.add_argument("--fer-model", help="the fer package's emotion_model_quantized.tflite (reference row)")
     ap.add_argument("--hours", type=float, help="training hours for the card (campaign runs: the ledger's)")
     ap.add_argument("--tier", default="default", choices=list(TIERS), help="the tier it ships as")
+    ap.add_argument("--mirror", action="store_true",
+                    help="ship the weights averaged with the mirror image inside the model (2x MACs)")
     ap.add_argument("--install", action="store_true", help="also copy the model and card into fer_edge/models")
     a = ap.parse_args(argv)
     out = a.out or a.run
     try:
-        release(a.run, a.data, out, formats=a.formats.split(","), fer_model=a.fer_model, hours=a.hours, tier=a.tier)
+        release(a.run, a.data, out, formats=a.formats.split(","), fer_model=a.fer_model, hours=a.hours, tier=a.tier,
+                mirror=a.mirror)
         if a.install:
             print(f"installed {install(out)}")
     except (OSError, ValueError, RuntimeError) as e:

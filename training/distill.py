@@ -153,19 +153,29 @@ def short_path(path) -> str:
     return path.name if path.parent.name in ("", ".") else f"{path.parent.name}/{path.name}"
 
 
-def write_teacher_cache(model, data, dest, log=print) -> Path:
-    """A teacher cache for ``fer-edge train --teacher CACHE.npz``: ``model``'s labels, float16 probabilities and
-    file names for each face of ``data``'s train and val splits."""
+def write_teacher_cache(models, data, dest, log=print, shifts=((0, 0),), with_mirror: bool = False) -> Path:
+    """A teacher cache for ``fer-edge train --teacher CACHE.npz``: float16 probabilities and file names for each
+    face of ``data``'s train and val splits, from one model or the mean of several (same labels).
+
+    ``shifts`` and ``with_mirror`` make it an averaged teacher (:func:`.views.view_average`): each face's target is
+    the mean over its shifted and mirrored views, the same for every augmented crop of it, so a student trained on
+    it learns an answer that does not hang on a pixel."""
     from .data import load
     from .evaluate import load_predictor
     from .metrics import accuracy
+    from .views import view_average
 
-    pred = load_predictor(model)
-    arrays = {"labels": np.array(pred.metadata.labels)}
+    preds = [load_predictor(m) for m in ([models] if isinstance(models, (str, Path)) else models)]
+    labels = list(preds[0].metadata.labels)
+    for p in preds[1:]:
+        if list(p.metadata.labels) != labels:
+            raise DistillError(f"{p.path} predicts {list(p.metadata.labels)}, {preds[0].path} {labels}")
+    arrays = {"labels": np.array(labels)}
+    what = ", ".join(Path(p.path).name for p in preds)
     for split in ("train", "val"):
         d = load(data, split)
-        p = pred.predict(d.x)
+        p = np.mean([view_average(q.predict, d.x, shifts, with_mirror) for q in preds], axis=0)
         arrays[split], arrays[f"{split}_names"] = p.astype(np.float16), np.array(d.names)
-        log(f"{Path(model).name} on {split}: {len(d)} faces, accuracy {accuracy(d.y, p):.4f}")
+        log(f"{what} on {split}: {len(d)} faces, accuracy {accuracy(d.y, p):.4f}")
     np.savez_compressed(dest, **arrays)
     return Path(dest)

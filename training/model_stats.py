@@ -4,18 +4,14 @@ from __future__ import annotations
 import numpy as np
 
 
-def _layers(model):
+def count_macs(model) -> int:
+    """MACs of one forward pass (batch 1): convolutions and dense layers, which dominate the cost. A nested model
+    counts once per call (a model averaged over two views of the face runs its classifier twice)."""
+    total = 0
     for layer in model.layers:
         if hasattr(layer, "layers") and layer.layers:
-            yield from _layers(layer)
-        else:
-            yield layer
-
-
-def count_macs(model) -> int:
-    """MACs of one forward pass (batch 1): convolutions and dense layers, which dominate the cost."""
-    total = 0
-    for layer in _layers(model):
+            total += count_macs(layer) * max(1, len(getattr(layer, "_inbound_nodes", None) or [None]))
+            continue
         cls = type(layer).__name__
         try:
             out_shape = layer.output.shape
