@@ -3,7 +3,9 @@
 For each clip set (:data:`fer_edge.release.clips.CLIP_SETS`) and each way of running
 the recognizer, on one thread and in the same run:
 
-- ``image``: IMAGE mode, the full detector on every frame (the reference for recall);
+- ``image``: IMAGE mode without its check of unsure faces, the full detector on every frame (the reference for
+  recall);
+- ``image-checked``: IMAGE mode with its defaults (unsure faces looked at again in closer views);
 - ``video-before``: VIDEO mode as it was before region tracking (full detector every
   frame, no confirmation, raw boxes);
 - ``video``: VIDEO mode with today's defaults (region tracking, confirmation, One Euro boxes);
@@ -27,7 +29,8 @@ from fer_edge.options import DetectorOptions, TrackingOptions
 
 #: The rows, as RecognizerOptions overrides (running mode aside).
 MODES = {
-    "image": {},
+    "image": dict(detector=DetectorOptions(verify=False)),
+    "image-checked": {},
     "video-before": dict(tracking=TrackingOptions(region_tracking=False, detect_every=1, confirm_frames=1, box_filter=None),
                          detector=DetectorOptions(verify=False)),
     "video": {},
@@ -85,7 +88,7 @@ def run_clip(mode: str, clip, model=None, unit: UnitClock | None = None, unit_ev
     from the row's own time) every ``unit_every`` frames."""
     from fer_edge.recognizer import EmotionRecognizer, RecognizerOptions, RunningMode
 
-    running = RunningMode.IMAGE if mode == "image" else RunningMode.VIDEO
+    running = RunningMode.IMAGE if mode.startswith("image") else RunningMode.VIDEO
     rec = EmotionRecognizer(RecognizerOptions(model=model, running_mode=running, num_threads=1, **MODES[mode]))
     if running is RunningMode.IMAGE:  # warm the interpreters (first invokes allocate)
         rec.recognize(clip.frames[0])

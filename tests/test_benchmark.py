@@ -41,7 +41,8 @@ def test_video_benchmark_rows_are_measured_and_consistent(scene_faces):
     bank = np.stack([f for f in scene_faces if f.std() > 20])
     res = measure_video(bank, n_frames=12, sets={"1 face": dict(n_faces=1, clips=1)}, log=lambda m: None)
     rows = {r["mode"]: r for r in res["sets"][0]["rows"]}
-    assert set(rows) == {"image", "video-before", "video", "video-unverified"}
+    assert set(rows) == {"image", "image-checked", "video-before", "video", "video-unverified"}
+    assert rows["image-checked"]["kept_vs_image"] <= 1.0 and rows["image-checked"]["detector_views_per_frame"] >= 7.0
     assert rows["video-unverified"]["verifier_views_per_frame"] == 0.0 < rows["video"]["verifier_views_per_frame"]
     assert rows["image"]["kept_vs_image"] == 1.0 and rows["image"]["detector_views_per_frame"] == 7.0
     assert rows["video"]["detector_views_per_frame"] < 7.0  # followed in a region, not scanned
@@ -49,7 +50,7 @@ def test_video_benchmark_rows_are_measured_and_consistent(scene_faces):
     for r in rows.values():
         assert np.isclose(r["fps_1t"], 1000.0 / r["ms_per_frame"], rtol=1e-2) and r["frames"] == 12
         assert np.isclose(r["whole_frame_invokes_per_frame"], r["ms_per_frame"] / unit, atol=0.01)
-    assert res["sets"][0]["unit_samples"] == 4 * 3  # timed every 5th of 12 frames in each of the 4 rows
+    assert res["sets"][0]["unit_samples"] == 5 * 3  # timed every 5th of 12 frames in each of the 5 rows
     assert "| 1 face | video |" in markdown(res)
 
 
