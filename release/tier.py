@@ -134,7 +134,7 @@ def _mirror_averaged(parent: Path, out: Path) -> Path:
     from fer_edge.metadata import read_keras_metadata, write_keras_metadata
     from fer_edge.training.evaluate import load_keras
     from fer_edge.training.model_stats import summary
-    from fer_edge.training.views import mirror_averaged
+    from fer_edge.training.architectures import mirror_averaged
 
     meta = read_keras_metadata(parent)
     dest = out / f"{parent.stem}_mirror.keras"

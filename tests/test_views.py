@@ -7,7 +7,8 @@ import pytest
 pytest.importorskip("tensorflow")
 
 from fer_edge.classifier import EmotionClassifier  # noqa: E402
-from fer_edge.training.views import ONE_PIXEL, mirror, mirror_averaged, shift, view_average  # noqa: E402
+from fer_edge.training.architectures import mirror_averaged  # noqa: E402
+from fer_edge.training.views import ONE_PIXEL, mirror, shift, view_average  # noqa: E402
 
 
 @pytest.mark.parametrize("dx,dy", [(1, 0), (-1, 0), (0, 1), (0, -1), (2, 0), (0, -2), (1, -1)])
@@ -69,3 +70,18 @@ def test_mirror_averaged_int8_answers_a_mirrored_face_as_the_face(mirrored, test
     assert np.abs(a - b).max() < 0.05
     tpu = next(o for o in summary["outputs"] if o["format"] == "edgetpu")
     assert tpu["edgetpu_check"]["ok"], tpu["edgetpu_check"]
+
+
+def test_a_net_built_mirror_averaged_trains_as_one_model_and_ignores_mirroring(mini_fer, tmp_path):
+    from fer_edge.training.evaluate import load_predictor
+    from fer_edge.training.train import train
+
+    s = train("edge-s", mini_fer, tmp_path / "m", epochs=1, limit=28, verbose=0, batch_size=8,
+              arch={"mirror": True, "width": 0.5}, ema=0.9)
+    plain = train("edge-s", mini_fer, tmp_path / "p", epochs=1, limit=28, verbose=0, batch_size=8,
+                  arch={"width": 0.5}, ema=0.9)
+    assert s["complete"] and s["params"] == plain["params"] and s["macs"] == 2 * plain["macs"]
+    faces = np.random.default_rng(3).integers(0, 256, (16, 48, 48), dtype=np.uint8)
+    for name in ("model.keras", "model_ema.keras"):
+        pred = load_predictor(tmp_path / "m" / name)
+        assert np.abs(pred.predict(faces) - pred.predict(faces[:, :, ::-1].copy())).max() < 1e-6

@@ -31,6 +31,17 @@ class Mirror(layers.Layer):
 EDGE_TPU_LAYERS += (Mirror,)
 
 
+def mirror_averaged(model):
+    """A Keras model giving the mean of ``model``'s probabilities for the face and its mirror image.
+
+    ``model`` keeps its weights (shared by both views); the result loads, converts and quantises like
+    any fer-edge model. The mirror is :class:`Mirror` (a GATHER of the columns); one invoke, twice the MACs."""
+    inp = keras.Input(model.input_shape[1:], name="face")
+    mirrored = Mirror(name="mirror")(inp)
+    out = layers.Average(name="mirror_average")([model(inp), model(mirrored)])
+    return keras.Model(inp, out, name=f"{model.name}_mirror_averaged")
+
+
 def _conv_bn_relu(x, filters: int, separable: bool, name: str, stride: int = 1):
     if separable:
         x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, name=f"{name}_dw")(x)
@@ -45,7 +56,7 @@ def _conv_bn_relu(x, filters: int, separable: bool, name: str, stride: int = 1):
 
 def edge_net(num_classes: int, size: int = 48, channels: int = 1, *, width: float = 1.0,
              base: tuple[int, ...] = (16, 32, 64, 128), depth: tuple[int, ...] = (2, 2, 2, 2),
-             separable_from: int = 99, dropout: float = 0.3, stem_stride: int = 1,
+             separable_from: int = 99, dropout: float = 0.3, stem_stride: int = 1, mirror: bool = False,
              name: str = "edge") -> keras.Model:
     """fer-edge's own INT8/Edge-TPU-first CNN.
 
@@ -54,7 +65,8 @@ def edge_net(num_classes: int, size: int = 48, channels: int = 1, *, width: floa
     layer. ``width`` scales every stage; stages from index ``separable_from`` on
     use depthwise-separable convs (cheap at inference, slow to train on CPU).
     ``stem_stride=2`` makes the first conv stride 2: every later stage runs on a
-    quarter of the pixels, about 4x fewer MACs (LiteRT INT8 latency follows MACs).
+    quarter of the pixels, about 4x fewer MACs (LiteRT INT8 latency follows MACs). ``mirror=True`` returns the
+    net averaged with its mirror image (:func:`mirror_averaged`): trained, converted and run as one model.
     """
     inp = keras.Input((size, size, channels), name="face")
     x = inp
@@ -70,7 +82,8 @@ def edge_net(num_classes: int, size: int = 48, channels: int = 1, *, width: floa
     x = layers.Dropout(dropout, name="dropout")(x)
     logits = layers.Dense(num_classes, name="logits")(x)
     probs = layers.Softmax(name="probs")(logits)
-    return keras.Model(inp, probs, name=name)
+    model = keras.Model(inp, probs, name=name)
+    return mirror_averaged(model) if mirror else model
 
 
 def resnet_teacher(num_classes: int, size: int = 48, channels: int = 1, *, widths: tuple[int, ...] = (64, 128, 256, 512),

@@ -1,14 +1,13 @@
 """Views of the same face (shifted a pixel, mirrored) and what averages over them.
 
 A classifier that changes its answer when the crop moves one pixel or is mirrored is one a user cannot trust.
-Two remedies live here, one place each:
+What helps, in one place each:
 
 - :func:`view_average`: a model's probabilities averaged over views of each face: the smooth target an
   averaged teacher gives a student (:func:`.distill.write_teacher_cache`), and what the stability
   experiments compare;
-- :func:`mirror_averaged`: a Keras model that averages a classifier over the face and its mirror image
-  inside one graph (one invoke on the device), built from Edge TPU ops only (the mirror is a GATHER of the
-  columns in reverse order, exact in INT8).
+- :func:`.architectures.mirror_averaged` (a Keras model, so it lives with the nets): a classifier averaged over
+  the face and its mirror image inside one graph.
 """
 from __future__ import annotations
 
@@ -44,19 +43,3 @@ def view_average(predict, faces: np.ndarray, shifts=ONE_PIXEL, with_mirror: bool
             total = total + predict(np.ascontiguousarray(w))
             n += 1
     return (total / n).astype(np.float32)
-
-
-def mirror_averaged(model):
-    """A Keras model giving the mean of ``model``'s probabilities for the face and its mirror image.
-
-    ``model`` keeps its weights (shared by both views); the result loads, converts and quantises like
-    any fer-edge model. The mirror is :class:`.architectures.Mirror` (a GATHER of the columns)."""
-    import keras
-    from keras import layers
-
-    from .architectures import Mirror
-
-    inp = keras.Input(model.input_shape[1:], name="face")
-    mirrored = Mirror(name="mirror")(inp)
-    out = layers.Average(name="mirror_average")([model(inp), model(mirrored)])
-    return keras.Model(inp, out, name=f"{model.name}_mirror_averaged")
