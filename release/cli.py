@@ -91,6 +91,9 @@ def _use_jax(devices: int) -> None:
               help="With --teacher: soften the teachers' probabilities, softmax(logits / T).")
 @click.option("--fit-val", is_flag=True,
               help="Train on train/ + val/ (the release retrain of a recipe chosen on val); keeps the last epoch.")
+@click.option("--consistency", type=click.FloatRange(min=0), default=None,
+              help="Also train each face with a copy moved 1-2 px and zoomed <=5%, their answers pulled together with "
+                   "this weight (stable answers; twice the compute).")
 @click.option("--devices", type=click.IntRange(min=1), default=None,
               help="Train data-parallel on N devices (GPUs; JAX backend, set here unless KERAS_BACKEND says otherwise).")
 @click.option("--search", is_flag=True, help="Hyper-parameter search over the recipe's space (keras-tuner).")
@@ -101,7 +104,8 @@ def _use_jax(devices: int) -> None:
 @click.option("--verbose", type=int, default=1, show_default=True, help="Keras progress: 0 silent, 1 bar, 2 line per epoch.")
 @_workstation_errors
 def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, limit, stop_after, keep_duplicates, weights,
-          init, lr, teachers, distill, temperature, fit_val, devices, search, trials, list_recipes, test_report, verbose):
+          init, lr, teachers, distill, temperature, fit_val, consistency, devices, search, trials, list_recipes,
+          test_report, verbose):
     """Train a recipe on FER2013-style data (checkpoints every epoch; --resume continues)."""
     if devices and devices > 1:
         _use_jax(devices)
@@ -124,7 +128,8 @@ def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, li
     summary = run_train(recipe, data, out, epochs=epochs, classes=classes, seed=seed, resume=resume,
                         batch_size=batch_size, limit=limit, dedupe=not keep_duplicates, verbose=verbose,
                         arch=arch, size=size, stop_after=stop_after, init=init, lr=lr, teachers=teachers,
-                        distill=distill, temperature=temperature, fit_val=fit_val, devices=devices)
+                        distill=distill, temperature=temperature, fit_val=fit_val, devices=devices,
+                        consistency=consistency)
     if not summary["complete"]:
         click.echo(f"paused after {summary['epochs_run']} of {summary['epochs']} epochs; continue with --resume")
         return

@@ -51,16 +51,18 @@ class Mixup:
 
 def build_epoch(faces: np.ndarray, labels: np.ndarray, n_classes: int, spec: Preprocessing, epoch: int, seed: int,
                 *, augment: Augment = NONE, shuffle: bool = True, class_weights: np.ndarray | None = None,
-                teachers=None, mixup: Mixup | None = None, chunk: int = 512) -> Epoch:
+                teachers=None, mixup: Mixup | None = None, pairs: bool = False, chunk: int = 512) -> Epoch:
     """The arrays of one epoch; identical for the same ``(seed, epoch)``.
 
     ``teachers`` (:class:`~.distill.Teachers`) see each augmented face before mixup,
-    so a blended face gets the blend of its parts' soft targets.
+    so a blended face gets the blend of its parts' soft targets. ``pairs`` adds each augmented face's jittered
+    copy as a second channel (:mod:`.consistency`).
     """
     order = np.random.default_rng([seed, epoch]).permutation(len(labels)) if shuffle else np.arange(len(labels))
     y = labels[order]
     targets = np.eye(n_classes, dtype=np.float32)[y]
-    x = np.empty((len(y), spec.size, spec.size, 1 if spec.color == "grayscale" else 3), np.float32)
+    channels = 1 if spec.color == "grayscale" else 3
+    x = np.empty((len(y), spec.size, spec.size, 2 * channels if pairs else channels), np.float32)
 
     def fill(i: int) -> None:  # chunk i draws from (seed, epoch, i) alone: any thread order gives the same epoch
         start = i * chunk
@@ -70,7 +72,11 @@ def build_epoch(faces: np.ndarray, labels: np.ndarray, n_classes: int, spec: Pre
         if teachers is not None:
             targets[start:start + chunk] = teachers.targets(part, targets[start:start + chunk],
                                                             order[start:start + chunk])
-        x[start:start + chunk] = normalize(resize_batch(part, spec.size), spec)
+        x[start:start + chunk, ..., :channels] = normalize(resize_batch(part, spec.size), spec)
+        if pairs:
+            from .consistency import jittered
+            partner = jittered(part, np.random.default_rng([seed, epoch, i, 7]))
+            x[start:start + chunk, ..., channels:] = normalize(resize_batch(partner, spec.size), spec)
 
     n_chunks = -(-len(y) // chunk)
     workers = feed_workers() if teachers is None else 1  # teachers' interpreters are not shared across threads

@@ -33,6 +33,7 @@ class Recipe:
     ema: float | None = None  # decay of a moving average of the weights, evaluated and saved beside them
     mixup: float = 0.0  # Beta(alpha, alpha) of mixup; 0 = off
     mixup_prob: float = 0.5  # share of faces that are blended
+    consistency: float = 0.0  # weight of the agreement of each face with its jittered copy (.consistency); 0 = off
     search_space: dict = field(default_factory=dict)
     notes: str = ""
 

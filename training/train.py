@@ -258,18 +258,25 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
         print(f"recipe {recipe.name}: {len(train_d)} train / {len(val_d)} val faces, classes {list(cs.names)}, "
               f"cleaning {cleaning}, backend {keras.backend.backend()}", flush=True)
 
-    compile_model(model, recipe, schedule)
+    fit_model = model
+    if recipe.consistency:  # the net is trained on face pairs (.consistency); it alone is saved and evaluated
+        from .consistency import pair_model, pair_loss
+        fit_model = pair_model(model)
+        fit_model.compile(optimizer=_optimizer(recipe, schedule),
+                          loss=pair_loss(len(cs), recipe.consistency, recipe.label_smoothing))
+    else:
+        compile_model(model, recipe, schedule)
     cw = class_weights(train_d.y, len(cs), recipe.class_weight)
     cw = None if cw is None else np.array([cw[i] for i in range(len(cs))], np.float32)
     mix = Mixup(recipe.mixup, recipe.mixup_prob) if recipe.mixup else None
     feed = EpochFeed(lambda e: build_epoch(train_d.x, train_d.y, len(cs), spec, e, seed,
                                            augment=recipe.augment or NONE, class_weights=cw, teachers=teach,
-                                           mixup=mix), recipe.epochs)
+                                           mixup=mix, pairs=bool(recipe.consistency)), recipe.epochs)
     val = build_epoch(val_d.x, val_d.y, len(cs), spec, 0, seed, shuffle=False)
     ema = WeightAverage(model, recipe.ema) if recipe.ema else None
     ckpt = Checkpoint(out / "backup")
-    start = ckpt.restore(model, ema) if resume else 0
-    loop = _EpochLoop(out, model, schedule, ema, ckpt, verbose, keep_last=fit_val)
+    start = ckpt.restore(fit_model, ema) if resume else 0
+    loop = _EpochLoop(out, model, schedule, ema, ckpt, verbose, keep_last=fit_val, fit_model=fit_model)
     paused = False
     try:
         for epoch in range(start, recipe.epochs):
@@ -316,7 +323,9 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
             training={**training, "best_epoch": ema_best["epoch"], "weights": f"EMA, decay {recipe.ema}"}))
     summary = {"recipe": recipe.name, "arch": recipe.arch, "epochs": recipe.epochs, "batch_size": recipe.batch_size,
                "lr": recipe.lr, "optimizer": recipe.optimizer, "augment": (recipe.augment or NONE).to_dict(),
-               "ema": recipe.ema, "mixup": recipe.mixup, "classes": list(cs.names), "params": int(model.count_params()),
+               "ema": recipe.ema, "mixup": recipe.mixup,
+               **({"consistency": recipe.consistency} if recipe.consistency else {}),
+               "classes": list(cs.names), "params": int(model.count_params()),
                **meta.training, "best_val_accuracy": best["val_accuracy"]}
     if (out / "best_ema.json").exists():
         summary["best_ema"] = json.loads((out / "best_ema.json").read_text())
@@ -364,10 +373,12 @@ class Checkpoint:
 class _EpochLoop:
     """One epoch: learning rate, fit on the epoch's arrays, val (and EMA val), log, keep best, checkpoint."""
 
-    def __init__(self, out: Path, model, schedule, ema, ckpt: Checkpoint, verbose: int, keep_last: bool = False):
+    def __init__(self, out: Path, model, schedule, ema, ckpt: Checkpoint, verbose: int, keep_last: bool = False,
+                 fit_model=None):
         import sys
 
         self.out, self.model, self.schedule, self.ema, self.ckpt = out, model, schedule, ema, ckpt
+        self.fit_model = fit_model or model  # what is fitted (a pair model around ``model``), sharing its weights
         self.keep_last = keep_last  # val is in the training data (fit_val): keep every epoch, so the last one stays
         self.verbose = 0 if not verbose else (verbose if sys.stdout.isatty() else 2)
         self.epoch_seconds: list[float] = []
@@ -392,15 +403,19 @@ class _EpochLoop:
 
         t = time.time()
         lr = float(self.schedule(epoch))
-        self.model.optimizer.learning_rate.assign(lr)
-        _reseed_layers(self.model, seed, epoch)
+        fit = self.fit_model
+        fit.optimizer.learning_rate.assign(lr)
+        _reseed_layers(fit, seed, epoch)
         cbs = [callback(self.ema)] if self.ema is not None else []
         if self.verbose:
             print(f"epoch {epoch + 1}: lr {lr:.3g}", flush=True)
-        h = self.model.fit(ep.x, ep.targets, sample_weight=ep.weights, batch_size=batch_size, epochs=epoch + 1,
-                           initial_epoch=epoch, shuffle=False, verbose=self.verbose, callbacks=cbs,
-                           validation_data=(val.x, val.targets), validation_batch_size=256)
+        paired = fit is not self.model  # its outputs are two views': val is scored on the net itself
+        h = fit.fit(ep.x, ep.targets, sample_weight=ep.weights, batch_size=batch_size, epochs=epoch + 1,
+                    initial_epoch=epoch, shuffle=False, verbose=self.verbose, callbacks=cbs,
+                    **({} if paired else dict(validation_data=(val.x, val.targets), validation_batch_size=256)))
         row = {k: float(v[-1]) for k, v in h.history.items()}
+        if paired:
+            row["val_accuracy"] = _accuracy(self.model, val)
         row["learning_rate"] = lr
         if self.ema is not None:
             with self.ema.swapped_in() as m:
@@ -408,7 +423,7 @@ class _EpochLoop:
                 self._keep_best(row["val_ema_accuracy"], epoch, "model_ema.keras", "best_ema.json")
         self._keep_best(row["val_accuracy"], epoch, "model.keras", "best.json")
         _append_history(self.out, epoch, row)
-        self.ckpt.save(self.model, epoch + 1, self.ema)
+        self.ckpt.save(fit, epoch + 1, self.ema)
         self.epoch_seconds.append(round(time.time() - t, 1))
         if self.verbose:
             extra = f", EMA {row['val_ema_accuracy']:.4f}" if self.ema is not None else ""
