@@ -57,6 +57,9 @@ def model_card(tflite_path, test_report: dict, train_summary: dict, parity_row: 
              f"{json.dumps(train_summary.get('augment', {}))}; {train_summary.get('optimizer', '')} lr "
              f"{train_summary.get('lr', '')}; "
              + (f"weights: {train_summary['weights']}; " if train_summary.get("weights") else "")
+             + (f"started from `{train_summary['init_from']}`; " if train_summary.get("init_from") else "")
+             + (f"each face trained with a copy moved 1-2 px and zoomed up to 5%, their answers pulled together "
+                f"(weight {train_summary['consistency']:g}); " if train_summary.get("consistency") else "")
              + f"machine: {train_summary.get('machine', 'n/a')}; "
              + (f"{train_summary['hours']:.1f} h." if train_summary.get("hours") is not None
                 else f"{train_summary.get('seconds_this_call', 0) / 60:.0f} min."),
@@ -85,12 +88,15 @@ def model_card(tflite_path, test_report: dict, train_summary: dict, parity_row: 
                   "| " + " | ".join(f"{100 * stability[k]:.1f}%" for k in changes) + " |", ""]
         how = []
         if mirror_averaged:
-            how.append("the model averages each face with its mirror image inside its one invoke (a fixed "
-                       "permutation layer; 2x the MACs of one view), so a mirrored face gets the same answer")
+            how.append("the model averages each face with its mirror image inside its one invoke (a Mirror layer, a "
+                       "GATHER of the columns; 2x the MACs of one view), so a mirrored face gets the same answer")
         if any("averaged" in str(t) for t in train_summary.get("distillation", {}).get("teachers", [])):
             how.append("it was fine-tuned toward an averaged teacher (each training face's target is the mean over "
                        "the face, its one-pixel shifts and their mirror images), the same target for every "
                        "augmented crop of a face, so it learned an answer that does not hang on a pixel")
+        if train_summary.get("consistency"):
+            how.append("it was trained on pairs of each face and a copy moved 1-2 px and zoomed up to 5%, with a "
+                       "penalty on the two answers' difference (consistency training)")
         if how:
             lines.append("How: " + "; ".join(how) + ".")
     if parity_row:

