@@ -25,15 +25,16 @@ def _detector_choice(detector: str, yunet_model) -> tuple[str, str | None]:
     return detector, yunet_model
 
 
-def _recognizer(model, detector, tiling, threads, device, min_score, video: bool, flip_tta: bool = False):
+def _recognizer(model, detector, tiling, threads, device, min_score, video: bool, flip_tta: bool = False,
+                verify: bool = True):
     from .options import DetectorOptions, RecognizerOptions, RunningMode
 
     name, detector_model = detector if isinstance(detector, tuple) else (detector, None)
     if model and str(model).endswith(".keras"):
         fail(f"{model}: a Keras model; the runtime takes TFLite. Convert it first: fer-edge convert {model} --int8")
     return _recognizer_from(RecognizerOptions(
-        model=model, detector=DetectorOptions(name, detector_model, tiling, min_score), num_threads=threads,
-        device=device, flip_tta=flip_tta,
+        model=model, detector=DetectorOptions(name, detector_model, tiling, min_score, verify=verify),
+        num_threads=threads, device=device, flip_tta=flip_tta,
         running_mode=RunningMode.VIDEO if video else RunningMode.IMAGE))
 
 
@@ -79,12 +80,16 @@ def _record(path: str, faces, result=None) -> dict:
 @threads_option
 @device_option
 @max_frames_option
-@click.option("--flip-tta", is_flag=True, help="Average each face with its mirror image (2x classifier cost).")
+@click.option("--flip-tta", is_flag=True,
+              help="Average each face with its mirror image (2x classifier cost; the default model does it inside).")
+@click.option("--check/--no-check", "verify", default=True, show_default=True,
+              help="Report a face the detector is unsure of only once confirmed (images: found again in closer views; "
+                   "videos: by the full-range model). --no-check: every detection, phantoms included.")
 @click.option("--summary", is_flag=True,
               help="Videos: one line per person (track) instead of per frame: first/last seen, dominant emotion, "
                    "shares, changes; with --annotate, a timeline PNG per video too.")
 def predict(inputs, model, as_json, annotate, detector, yunet_model, tiling, min_score, threads, device, max_frames,
-            flip_tta, summary):
+            flip_tta, verify, summary):
     """Faces and emotions in images, folders of images and video files.
 
     Exit status: 0 when every input was read, 1 when any input failed (each
@@ -97,7 +102,8 @@ def predict(inputs, model, as_json, annotate, detector, yunet_model, tiling, min
     if not paths:
         fail("no images or videos found in the given inputs")
     detector = _detector_choice(detector, yunet_model)
-    rec = _recognizer(model, detector, tiling, threads, device, min_score, video=False, flip_tta=flip_tta)
+    rec = _recognizer(model, detector, tiling, threads, device, min_score, video=False, flip_tta=flip_tta,
+                      verify=verify)
     vid_rec = None
     ann = None
     if annotate:
@@ -114,7 +120,7 @@ def predict(inputs, model, as_json, annotate, detector, yunet_model, tiling, min
             if is_video(path):
                 if vid_rec is None:
                     vid_rec = _recognizer(model, detector, tiling, threads, device, min_score, video=True,
-                                          flip_tta=flip_tta)
+                                          flip_tta=flip_tta, verify=verify)
                 vid_rec.reset()
                 _predict_video(vid_rec, path, name, as_json, ann, max_frames, summary)
                 continue

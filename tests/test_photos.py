@@ -63,3 +63,22 @@ def test_recall_on_seeded_scenes_with_the_check(recognizers, scene_faces):
     got = {name: scene_recall(rec, scene_faces) for name, rec in (("checked", checked), ("unchecked", unchecked))}
     assert got["checked"][0] >= 0.82 and got["unchecked"][0] >= 0.9, got
     assert got["checked"][1] <= got["unchecked"][1] / 3, got
+
+
+def test_predict_checks_unsure_faces_and_no_check_shows_every_detection(tmp_path):
+    """The CLI: the Hubble deep field has no face; `--no-check` shows the detector's phantoms in it."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    from command import FER_EDGE
+
+    photo = tmp_path / "hubble.png"
+    cv2.imwrite(str(photo), things()["hubble_deep_field"])
+    counts = {}
+    for flag in ("--check", "--no-check"):
+        r = subprocess.run([*FER_EDGE, "predict", str(photo), "--json", flag], capture_output=True, text=True,
+                           timeout=120, cwd=Path.home())
+        assert r.returncode == 0, r.stderr
+        counts[flag] = len(json.loads(r.stdout)["faces"])
+    assert counts["--check"] == 0 and counts["--no-check"] >= 1, counts
