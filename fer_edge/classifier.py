@@ -70,7 +70,8 @@ class EmotionClassifier:
         device: ``None``/``"cpu"`` or an Edge TPU device (``"usb"``, ``"pci:0"``...).
         metadata: override the model's own metadata (for models converted elsewhere).
         flip_tta: also classify each face's mirror image (in the same invoke) and average the
-            two; costs twice the compute, gains accuracy (see results/README.md).
+            two; costs twice the compute, gains accuracy (see results/README.md). Ignored for a model that
+            averages its mirror image itself (its metadata says ``mirror_averaged``: the bundled default).
     Raises:
         ModelError: the file is missing or not a usable TFLite model (or compiled for the Edge TPU
             while no device was asked for).
@@ -114,7 +115,8 @@ class EmotionClassifier:
         #: Edge TPU graphs have static shapes: faces then run in chunks of the compiled batch size
         self.static_batch = int(self._in["shape"][0]) if on_tpu else None
         self._pool = None if on_tpu else BatchInterpreters(self._interp, data, num_threads, self._in["index"])
-        self.flip_tta = flip_tta
+        # a model that averages the mirror image inside its graph (the default) would gain nothing: one invoke only
+        self.flip_tta = flip_tta and not self.metadata.training.get("mirror_averaged")
 
     @property
     def input_dtype(self):

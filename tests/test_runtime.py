@@ -200,10 +200,18 @@ def test_tracker_forgets_lost_faces():
     assert len(t.tracks) <= 3
 
 
-def test_flip_tta_averages_face_and_mirror(test_faces):
+def test_flip_tta_averages_face_and_mirror_unless_the_model_does_it_itself(test_faces):
+    from dataclasses import replace
+
     x, _ = test_faces
-    plain = EmotionClassifier()
-    tta = EmotionClassifier(flip_tta=True)
     faces = x[:5]
+    default = EmotionClassifier()
+    assert default.metadata.training["mirror_averaged"]  # the bundled default averages inside its graph
+    assert not EmotionClassifier(flip_tta=True).flip_tta  # so flip_tta would only double the work
+    # the same file described as a one-view model: flip_tta runs the mirror image too and averages
+    meta = replace(default.metadata, training={k: v for k, v in default.metadata.training.items()
+                                               if k != "mirror_averaged"})
+    plain, tta = EmotionClassifier(metadata=meta), EmotionClassifier(metadata=meta, flip_tta=True)
     expected = (plain.predict_proba(faces) + plain.predict_proba(faces[:, :, ::-1])) / 2
     assert np.allclose(tta.predict_proba(faces), expected, atol=1e-6)
+    assert not np.allclose(tta.predict_proba(faces), plain.predict_proba(faces), atol=1e-6)
