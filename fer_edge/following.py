@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .detection.base import FaceBox, centre_inside
+from .detection.base import FaceBox, centre_inside, iou_pair
 from .detection.blazeface import TileView
 
 #: Region (x the face box) in which the full-range model verifies a new face.
@@ -94,20 +94,24 @@ def belongs(face: FaceBox, predicted) -> bool:
     return centre_inside((face.x, face.y, face.w, face.h), predicted) and 0.6 <= max(face.w, face.h) / max(w, h, 1e-6) <= 1.6
 
 
+def _seen(detector, img: np.ndarray, boxes, scale: float, least: float) -> list[bool]:
+    """Whether ``detector`` finds each ``(x, y, w, h)`` box's face, at least ``least`` sure and overlapping it, in
+    a view ``scale`` x the box (one batched invoke)."""
+    found = detector.detect_in_regions(img, [region_around(b, scale) for b in boxes], near=boxes)
+    return [f is not None and f.score >= least and iou_pair((f.x, f.y, f.w, f.h), b) > 0.3
+            for f, b in zip(found, boxes)]
+
+
 def confirmed(verifier, img: np.ndarray, boxes) -> list[bool]:
     """Whether the full-range model, a second opinion whose phantoms are not the short-range model's, finds
-    each ``(x, y, w, h)`` box's face: in a view VERIFY_SCALE x the box (one batched invoke), and for those it
-    missed, at least VERIFY_CLOSE_SCORE sure in a closer view (a face it misses wide is often plain close)."""
-    from .detection.base import iou_pair
-
+    each ``(x, y, w, h)`` box's face: in a view VERIFY_SCALE x the box, and for those it missed, at least
+    VERIFY_CLOSE_SCORE sure in a closer view (a face it misses wide is often plain close)."""
     ok, todo = [False] * len(boxes), list(range(len(boxes)))
     for scale, least in ((VERIFY_SCALE, 0.0), (VERIFY_CLOSE_SCALE, VERIFY_CLOSE_SCORE)):
         if not todo or not scale:
             break
-        found = verifier.detect_in_regions(img, [region_around(boxes[i], scale) for i in todo],
-                                           near=[boxes[i] for i in todo])
-        for i, f in zip(todo, found):
-            ok[i] = f is not None and f.score >= least and iou_pair((f.x, f.y, f.w, f.h), boxes[i]) > 0.3
+        for i, hit in zip(todo, _seen(verifier, img, [boxes[i] for i in todo], scale, least)):
+            ok[i] = hit
         todo = [i for i in todo if not ok[i]]
     return ok
 
@@ -116,17 +120,13 @@ def found_again(detector, img: np.ndarray, faces: list[FaceBox]) -> list[bool]:
     """IMAGE mode's check (one picture has no next frame to confirm a face in): sure faces pass; an unsure one
     must be found again by ``detector`` in closer views around it (one batched invoke per view size). Textures,
     fruit and fur that fool one view of the short-range model rarely fool two more at other scales."""
-    from .detection.base import iou_pair
-
     ok = [f.score >= IMAGE_SURE for f in faces]
     todo = [i for i, v in enumerate(ok) if not v]
     for scale in IMAGE_AGAIN_SCALES:
         if not todo:
             break
-        boxes = [faces[i].box for i in todo]
-        again = detector.detect_in_regions(img, [region_around(b, scale) for b in boxes], near=boxes)
-        todo = [i for i, g, b in zip(todo, again, boxes)
-                if g is not None and g.score >= IMAGE_AGAIN and iou_pair((g.x, g.y, g.w, g.h), b) > 0.3]
+        hits = _seen(detector, img, [faces[i].box for i in todo], scale, IMAGE_AGAIN)
+        todo = [i for i, hit in zip(todo, hits) if hit]
     for i in todo:
         ok[i] = True
     return ok

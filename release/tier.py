@@ -41,7 +41,7 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
     """Convert the run's picked weights to ``formats`` (parity on val), report float and INT8 on test and the
     leak-free test faces, measure the INT8 model's stability, benchmark every format side by side, and write the
     card and ``release.json``. ``mirror`` ships the weights mirror-averaged inside the model
-    (:func:`fer_edge.training.views.mirror_averaged`)."""
+    (:func:`fer_edge.training.architectures.mirror_averaged`)."""
     from fer_edge.converters.export import convert
     from fer_edge.training.evaluate import evaluate, load_predictor
     from fer_edge.training.tflite_metadata import record_metrics
@@ -72,7 +72,8 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
     tflite = out / "converted" / f"{parent.stem}_int8.tflite"
     log("release: test reports (float, INT8) and the leak-free test faces")
     scorer = Scorer(data, None)
-    probs = {m: load_predictor(m).predict(scorer.test.x) for m in (parent, tflite)}  # test/ predicted once each
+    predictors = {m: load_predictor(m) for m in (parent, tflite)}
+    probs = {m: p.predict(scorer.test.x) for m, p in predictors.items()}  # test/ predicted once each
     float_report = evaluate(parent, data, "test", out_dir=out / "report_test_keras", data=scorer.test,
                             probs=probs[parent])
     report = evaluate(tflite, data, "test", out_dir=out / "report_test_int8", data=scorer.test, probs=probs[tflite])
@@ -81,7 +82,7 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
     scores = scorer.score(tflite, probs[tflite], val_accuracy=rows["int8"]["accuracy"])
     log("release: stability of the INT8 model on test/")
     from .stability import face_stability, stability_metrics
-    stab = {**face_stability(load_predictor(tflite).predict, scorer.test.x), "n": len(scorer.test)}
+    stab = {**face_stability(predictors[tflite].predict, scorer.test.x), "n": len(scorer.test)}
     float_scores = scorer.score(parent, probs[parent], val_accuracy=rows["int8"]["float_accuracy"])
     log("release: benchmark of every format")
     bench = B.benchmark_models([parent, *sorted((out / "converted").glob("*.tflite"))], data, "test", runs=runs,

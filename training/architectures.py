@@ -22,7 +22,7 @@ EDGE_TPU_LAYERS = (layers.Conv2D, layers.DepthwiseConv2D, layers.SeparableConv2D
 @keras.saving.register_keras_serializable(package="fer_edge")
 class Mirror(layers.Layer):
     """The image mirrored left to right, as a GATHER of the columns in reverse order: an Edge TPU op and exact in
-    INT8 (``flip`` would be REVERSE_V2, which the TPU lacks). Used by :func:`.views.mirror_averaged`."""
+    INT8 (``flip`` would be REVERSE_V2, which the TPU lacks). Used by :func:`mirror_averaged`."""
 
     def call(self, x):
         return keras.ops.take(x, keras.ops.arange(x.shape[2] - 1, -1, -1), axis=2)

@@ -177,12 +177,13 @@ def init_from(model, path, labels) -> str:
     return short_path(path)
 
 
-def compile_model(model, recipe, schedule):
+def compile_model(model, recipe, schedule, loss=None):
+    """``recipe``'s optimizer, and its cross-entropy unless another ``loss`` is given (a pair model's)."""
     import keras
 
     model.compile(optimizer=_optimizer(recipe, schedule),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
-                  metrics=["accuracy"])
+                  loss=loss or keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
+                  metrics=[] if loss else ["accuracy"])
 
 
 def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: str | None = None,
@@ -258,14 +259,11 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
         print(f"recipe {recipe.name}: {len(train_d)} train / {len(val_d)} val faces, classes {list(cs.names)}, "
               f"cleaning {cleaning}, backend {keras.backend.backend()}", flush=True)
 
-    fit_model = model
+    fit_model, loss = model, None
     if recipe.consistency:  # the net is trained on face pairs (.consistency); it alone is saved and evaluated
-        from .consistency import pair_model, pair_loss
-        fit_model = pair_model(model)
-        fit_model.compile(optimizer=_optimizer(recipe, schedule),
-                          loss=pair_loss(len(cs), recipe.consistency, recipe.label_smoothing))
-    else:
-        compile_model(model, recipe, schedule)
+        from .consistency import pair_loss, pair_model
+        fit_model, loss = pair_model(model), pair_loss(len(cs), recipe.consistency, recipe.label_smoothing)
+    compile_model(fit_model, recipe, schedule, loss)
     cw = class_weights(train_d.y, len(cs), recipe.class_weight)
     cw = None if cw is None else np.array([cw[i] for i in range(len(cs))], np.float32)
     mix = Mixup(recipe.mixup, recipe.mixup_prob) if recipe.mixup else None

@@ -22,7 +22,7 @@ def shift(faces: np.ndarray, dx: int, dy: int) -> np.ndarray:
     moved the other way would see them, for a face on a plain background)."""
     if dx == 0 and dy == 0:
         return faces
-    n, h, w = faces.shape[:3]
+    h, w = faces.shape[1:3]
     pad = [(0, 0), (abs(dy), abs(dy)), (abs(dx), abs(dx))] + [(0, 0)] * (faces.ndim - 3)
     p = np.pad(faces, pad, mode="edge")
     y0, x0 = abs(dy) - dy, abs(dx) - dx
