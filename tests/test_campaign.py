@@ -91,7 +91,8 @@ def test_a_lost_checkpoint_restarts_the_run_and_says_so(tmp_path):
     plan = _plan(tmp_path, [{"name": "a", "recipe": "edge-s", "args": {"epochs": 6}}], tmp_path)
     fake = FakeTrain(stop_at={"a": 2})
     camp.run_campaign(plan, runs_dir=tmp_path / "runs", budget_s=3600, reserve_s=0, train_fn=fake, log=lambda m: None)
-    shutil.rmtree(tmp_path / "runs" / "a")  # a new machine: the ignored checkpoint folder is gone
+    shutil.rmtree(tmp_path / "runs" / "a")  # a new machine: the ignored checkpoint folder is gone,
+    shutil.rmtree(tmp_path / "results" / "a" / "resume")  # and the resume state was never committed
     fake.stop_at = {"a": 4}
     seg, = camp.run_campaign(plan, runs_dir=tmp_path / "runs", budget_s=3600, reserve_s=0, train_fn=fake,
                              log=lambda m: None)
@@ -99,6 +100,7 @@ def test_a_lost_checkpoint_restarts_the_run_and_says_so(tmp_path):
     assert "checkpoint lost after 2 epochs: restarted from epoch 0" in (tmp_path / "results" / "README.md").read_text()
 
     shutil.rmtree(tmp_path / "runs" / "a")  # a new machine again, whose runner was stopped before recording
+    shutil.rmtree(tmp_path / "results" / "a" / "resume")
     fake.stop_at = {"a": 1}
     fake("edge-s", tmp_path, tmp_path / "runs" / "a", resume=False, deadline=0, epochs=6)
     fake.stop_at = {}
@@ -415,3 +417,31 @@ def test_device_job_sets_big_unread_files_aside_and_puts_them_back_without_overw
     assert {p: (tmp_path / p).read_bytes() for p in files} == before and not (tmp_path / ".aside").exists()
     with pytest.raises(FileNotFoundError, match="nothing set aside"):
         put_back(tmp_path, log=lambda *_: None)
+
+
+def test_a_block_commits_its_resume_state_and_another_machine_goes_on_from_it(tmp_path):
+    import shutil
+
+    plan = _plan(tmp_path, [{"name": "a", "recipe": "edge-s", "args": {"epochs": 6}}], tmp_path)
+    fake = FakeTrain(stop_at={"a": 2})
+    camp.run_campaign(plan, runs_dir=tmp_path / "m1", budget_s=3600, reserve_s=0, train_fn=fake, log=lambda m: None)
+    kept = tmp_path / "results" / "a" / "resume"
+    assert (kept / "backup" / "checkpoint.npz").read_bytes() == b"x"
+    assert (kept / "history.csv").read_text() == (tmp_path / "m1" / "a" / "history.csv").read_text()
+
+    fake.stop_at = {"a": 4}  # another machine: an empty checkpoint folder, the committed tree
+    seg, = camp.run_campaign(plan, runs_dir=tmp_path / "m2", budget_s=3600, reserve_s=0, train_fn=fake,
+                             log=lambda m: None)
+    assert fake.calls[-1]["resume"] is True and (seg["epochs_from"], seg["epochs_to"]) == (2, 4)
+    assert seg["note"].startswith("resumed at epoch 2 from the committed resume state; ")
+    assert len((kept / "history.csv").read_text().splitlines()) == 5  # the header and epochs 0-3
+
+    shutil.rmtree(tmp_path / "m2")  # a third machine, given an older commit's state (epoch 2 of the 4 recorded)
+    shutil.copytree(tmp_path / "m1" / "a", kept, dirs_exist_ok=True)
+    (kept / "history.csv").write_text((tmp_path / "m1" / "a" / "history.csv").read_text())
+    fake.stop_at = {}
+    seg, = camp.run_campaign(plan, runs_dir=tmp_path / "m3", budget_s=3600, reserve_s=0, train_fn=fake,
+                             log=lambda m: None)
+    assert (seg["epochs_from"], seg["epochs_to"], seg["complete"]) == (2, 6, True)
+    assert "the 2 epochs recorded after it were trained again" in seg["note"]
+    assert not kept.exists()  # a finished run keeps its small files, not its resume state

@@ -7,8 +7,12 @@ checkout on the same machine goes on), stops cleanly before a
 wall-clock deadline, evaluates the best epoch on ``val/``, ``test/`` and the
 leak-free test faces, and appends one row per segment to the committed
 ledger (``results/campaign/ledger.json``) and the table in ``results/README.md``.
-A run whose ledger says it made progress but whose checkpoint is gone restarts
-from epoch 0, and its row says so.
+A segment that ends before its run does also writes the run's resume state
+(weights, optimizer, EMA, history, best weights so far) into
+``results/campaign/<run>/resume/``: committed with the ledger, it lets another
+machine go on where this one stopped, losing no epoch. A run whose ledger says it
+made progress but whose checkpoint is gone everywhere restarts from epoch 0, and
+its row says so.
 """
 from __future__ import annotations
 
@@ -46,6 +50,9 @@ TABLE_BEGIN, TABLE_END = "<!-- campaign table: begin (written by fer-edge campai
 KEEP = ("model.keras", "model_ema.keras", "train.json", "history.csv", "best.json", "best_ema.json",
         "probs.npz")  # probs.npz: a teacher's train/val probabilities (distill.write_teacher_cache), its cache for distillation
 KEEP_MAX_BYTES = 4 << 20  # edge models are ~1 MB; a GPU teacher (45 MB) stays in its run folder
+#: What an unfinished run needs to go on elsewhere (``backup/`` holds weights, optimizer and EMA state).
+RESUME_FILES = ("backup/checkpoint.npz", "history.csv", "best.json", "best_ema.json", *MODEL_FILES)
+RESUME_DIR = "resume"
 
 
 class CampaignError(ValueError):
@@ -226,6 +233,8 @@ def _run_segment(camp: Campaign, run: PlannedRun, ledger: dict, data, out: Path,
                  scorers: dict, log) -> dict:
     state = ledger["runs"].setdefault(run.name, {"recipe": run.recipe, "args": run.args, "segments": []})
     done_before = state.get("epochs_done", 0)
+    committed = camp.plan_path.parent / run.name / RESUME_DIR
+    from_committed = _take_committed_resume(committed, out)
     has_ckpt = (out / "backup" / "checkpoint.npz").exists()
     note = ""
     if done_before and not has_ckpt:
@@ -233,9 +242,14 @@ def _run_segment(camp: Campaign, run: PlannedRun, ledger: dict, data, out: Path,
         shutil.rmtree(out, ignore_errors=True)
     resume = (out / "history.csv").exists()
     start_epochs = _epochs_logged(out)
-    if has_ckpt and start_epochs < done_before:  # a restart on a new machine, stopped before it was recorded
+    if has_ckpt and start_epochs < done_before and from_committed:  # the committed state is older than the ledger
+        note = (f"resumed from the committed state at epoch {start_epochs}: the {done_before - start_epochs} "
+                "epochs recorded after it were trained again; ")
+    elif has_ckpt and start_epochs < done_before:  # a restart on a new machine, stopped before it was recorded
         note = (f"checkpoint lost after {done_before} epochs: restarted from epoch 0, this checkpoint holds "
                 f"{start_epochs} of them; ")
+    elif from_committed:
+        note = f"resumed at epoch {start_epochs} from the committed resume state; "
     log(f"campaign: {run.name} ({run.recipe}, {run.args}) from epoch {start_epochs}, "
         f"{(deadline - time.time()) / 60:.0f} min to its deadline")
     t0 = time.time()
@@ -245,10 +259,46 @@ def _run_segment(camp: Campaign, run: PlannedRun, ledger: dict, data, out: Path,
     seg = {"date": dt.date.today().isoformat(), "epochs_from": start_epochs, "epochs_to": epochs_now,
            "epochs_total": s["epochs"], "hours": round(hours, 2), "machine": _machine_line(s),
            "complete": bool(s["complete"]), "note": note}
+    if seg["complete"]:
+        shutil.rmtree(committed, ignore_errors=True)
+    elif epochs_now:
+        _commit_resume(out, committed)
+        seg["note"] += f"resume state kept in {run.name}/{RESUME_DIR}/ beside the plan; "
     _record(camp, run, ledger, state, seg, s, out, data, scorers, runs_dir=out.parent)
     log(f"campaign: {run.name} recorded: epochs {start_epochs} -> {epochs_now} of {s['epochs']}, "
         f"{hours:.2f} h, best {seg.get('best')}")
     return seg
+
+
+def _commit_resume(out: Path, dest: Path) -> None:
+    """Copy what ``out`` needs to go on (:data:`RESUME_FILES`) into ``dest``, replacing it whole; the model files
+    without their optimizer state (the checkpoint has it), so a block adds a few MB to the repository."""
+    import zipfile
+
+    from .train import slim_model_file
+
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for f in RESUME_FILES:
+        if (out / f).exists():
+            (tmp / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(out / f, tmp / f)
+            if f.endswith(".keras") and zipfile.is_zipfile(tmp / f):
+                slim_model_file(tmp / f)
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.replace(dest)
+
+
+def _take_committed_resume(committed: Path, out: Path) -> bool:
+    """Start ``out`` from the committed resume state when it holds more epochs than ``out`` (a new machine, or
+    one whose own checkpoint is older); the folder is replaced, never merged. Returns whether it was taken."""
+    if not (committed / "backup" / "checkpoint.npz").exists():
+        return False
+    if (out / "backup" / "checkpoint.npz").exists() and _epochs_logged(out) >= _epochs_logged(committed):
+        return False
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(committed, out)
+    return True
 
 
 def _record(camp: Campaign, run: PlannedRun, ledger: dict, state: dict, seg: dict, summary: dict, out: Path,
