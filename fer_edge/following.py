@@ -20,6 +20,10 @@ VERIFY_SURE, VERIFY_SURE_HITS = 0.7, 2
 #: IMAGE mode: a face the short-range model scores under IMAGE_SURE is reported only if that model finds it again,
 #: at least IMAGE_AGAIN sure, in each of the views IMAGE_AGAIN_SCALES x its box (a phantom belongs to one view).
 IMAGE_SURE, IMAGE_AGAIN, IMAGE_AGAIN_SCALES = 0.8, 0.62, (1.5, 2.5)
+#: With the face mesh model (detection.presence) as a second judge, an unsure face is reported if found again and the
+#: mesh model gives it at least PRESENCE_AGAIN, or if the mesh model is at least PRESENCE_MIN sure of a face there
+#: and puts its eyes, nose and mouth within PRESENCE_AGREE (x the box's side) of the detector's keypoints.
+PRESENCE_AGAIN, PRESENCE_MIN, PRESENCE_AGREE = 0.05, 0.5, 0.12
 #: Faces not looked for in a frame are followed by a template of TEMPLATE_SIZE px, searched TEMPLATE_SEARCH x
 #: their size around where they should be; a match under TEMPLATE_MIN (normalised correlation) is not trusted.
 TEMPLATE_SIZE, TEMPLATE_SEARCH, TEMPLATE_MIN = 24, 0.25, 0.8
@@ -116,10 +120,13 @@ def confirmed(verifier, img: np.ndarray, boxes) -> list[bool]:
     return ok
 
 
-def found_again(detector, img: np.ndarray, faces: list[FaceBox]) -> list[bool]:
+def found_again(detector, img: np.ndarray, faces: list[FaceBox], presence=None) -> list[bool]:
     """IMAGE mode's check (one picture has no next frame to confirm a face in): sure faces pass; an unsure one
-    must be found again by ``detector`` in closer views around it (one batched invoke per view size). Textures,
-    fruit and fur that fool one view of the short-range model rarely fool two more at other scales."""
+    must be found again by ``detector`` in closer views around it (one batched invoke per view size), or, given
+    ``presence`` (a :class:`~fer_edge.detection.presence.FacePresence`), be judged a face by the face mesh model
+    with its features where the detector put them; with ``presence``, a face found again must not be one the mesh
+    model rules out. Textures, fruit and fur that fool one view of the short-range model rarely fool two more at
+    other scales, nor a model of another kind."""
     ok = [f.score >= IMAGE_SURE for f in faces]
     todo = [i for i, v in enumerate(ok) if not v]
     for scale in IMAGE_AGAIN_SCALES:
@@ -127,8 +134,16 @@ def found_again(detector, img: np.ndarray, faces: list[FaceBox]) -> list[bool]:
             break
         hits = _seen(detector, img, [faces[i].box for i in todo], scale, IMAGE_AGAIN)
         todo = [i for i, hit in zip(todo, hits) if hit]
-    for i in todo:
-        ok[i] = True
+    again = set(todo)
+    for i, face in enumerate(faces):
+        if ok[i]:
+            continue
+        if presence is None:
+            ok[i] = i in again
+            continue
+        p = presence.judge(img, face)
+        ok[i] = ((i in again and p.score >= PRESENCE_AGAIN)
+                 or (p.score >= PRESENCE_MIN and p.disagreement <= PRESENCE_AGREE))
     return ok
 
 

@@ -43,7 +43,8 @@ class DetectorOptions:
         min_score: the detection threshold, 0..1.
         max_faces: at most this many faces a frame.
         min_face_size: faces smaller than this many pixels are not classified.
-        verify: (blazeface) IMAGE: a face the detector is unsure of is reported only if found again in closer views;
+        verify: (blazeface) IMAGE: a face the detector is unsure of is reported only if found again in closer views
+            or judged a face by the face mesh model (``detection.presence``);
             VIDEO/LIVE_STREAM: a new face is reported only once BlazeFace's full-range model agrees it is one.
         verify_tries: frames in which that check is tried before the candidate is dropped.
     """

@@ -54,6 +54,11 @@ class EmotionRecognizer:
         if d.verify and d.name == "blazeface" and options.running_mode is not RunningMode.IMAGE:
             from .detection.blazeface import BlazeFaceDetector
             self.verifier = BlazeFaceDetector("full", min_score=0.3, num_threads=options.num_threads)
+        # IMAGE: the face mesh model judges unsure faces the detector does not find again (following.found_again)
+        self.presence = None
+        if d.verify and d.name == "blazeface" and options.running_mode is RunningMode.IMAGE:
+            from .detection.presence import FacePresence
+            self.presence = FacePresence(num_threads=options.num_threads)
         self.video = None  # VIDEO and LIVE_STREAM: the pipeline that owns tracks and scheduling
         if options.running_mode is not RunningMode.IMAGE:
             self.video = VideoPipeline(options, self.detector, self.verifier, self._classify, self._result,
@@ -113,7 +118,7 @@ class EmotionRecognizer:
         img = _as_image(image)
         found = [b for b in self.detector.detect(img) if min(b.w, b.h) >= self.options.detector.min_face_size]
         if self.options.detector.verify and self.options.detector.name == "blazeface":
-            found = [b for b, ok in zip(found, found_again(self.detector, img, found)) if ok]
+            found = [b for b, ok in zip(found, found_again(self.detector, img, found, self.presence)) if ok]
         boxes, probs = self._classify(to_gray_u8(img), found)
         return [self._result(b, p) for b, p in zip(boxes, probs)]
 
@@ -197,8 +202,9 @@ class EmotionRecognizer:
                 self._live.stop()
             self.classifier.close()
             self.detector.close()
-            if self.verifier is not None:
-                self.verifier.close()
+            for judge in (self.verifier, self.presence):
+                if judge is not None:
+                    judge.close()
             self._closed = True
 
     def __enter__(self):

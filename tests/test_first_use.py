@@ -76,7 +76,7 @@ def test_the_pi_extra_installs_on_arm_only():
 
 
 def test_version_and_names():
-    assert fer_edge.__version__ == "0.4.1"
+    assert fer_edge.__version__ == "0.4.2"
     readme = (ROOT / "README.md").read_text()
     top = re.search(r"^## Changelog\n+### (\S+)", readme, re.M)
     assert top and top.group(1) == fer_edge.__version__  # the README's newest release is this one

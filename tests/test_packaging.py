@@ -21,6 +21,7 @@ def test_wheel_contents(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for must in ("fer_edge/models/fer_edge_default.tflite", "fer_edge/models/fer_edge_default.md",
                  "fer_edge/assets/face_detection_short_range.tflite", "fer_edge/assets/face_detection_full_range.tflite",
+                 "fer_edge/assets/face_landmark.tflite",
                  "fer_edge/assets/LICENSE-blazeface.txt", "fer_edge/py.typed", "fer_edge/cli.py",
                  "fer_edge/converters/tflite.py", "fer_edge/training/campaign.py"):
         assert must in names, must
