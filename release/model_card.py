@@ -30,12 +30,14 @@ def _distillation(d: dict) -> str:
 def model_card(tflite_path, test_report: dict, train_summary: dict, parity_row: dict | None = None,
                benchmark_row: dict | None = None, reference_row: dict | None = None,
                leak_free: dict | None = None, benchmark_path: str = "benchmarks/results/",
-               stability: dict | None = None, mirror_averaged: bool = False) -> str:
+               stability: dict | None = None, mirror_averaged: bool = False, blur: float = 0.0,
+               members=()) -> str:
     """Markdown card; ``reference_row`` (the ``fer`` package's benchmark row, same run) adds the latency ratio;
     ``leak_free`` (``leak_free_test``, ``leak_free_n``) the accuracy on test faces with no copy in train/val;
     ``stability`` (:func:`fer_edge.release.stability.face_stability` of the INT8 model on test, with ``n``) how
     often it keeps its answer when the face moves; ``mirror_averaged``: the model averages each face with its
-    mirror image inside its graph."""
+    mirror image inside its graph; ``blur``: the Gaussian blur (px) its graph applies to the face first;
+    ``members``: the runs whose nets it averages (an ensemble in one graph; the training facts are the first's)."""
     meta = read_tflite_metadata(Path(tflite_path).read_bytes(), str(tflite_path))
     p = meta.preprocessing
     r = test_report
@@ -43,9 +45,11 @@ def model_card(tflite_path, test_report: dict, train_summary: dict, parity_row: 
     lines = [f"# Model card: {Path(tflite_path).name}", "",
              f"- **Task**: facial expression classification of one face crop into {len(meta.labels)} classes: "
              f"{', '.join(meta.labels)}.",
-             f"- **Architecture**: recipe `{meta.recipe}` ({train_summary.get('params', meta.training.get('params', 'n/a')):,} "
+             f"- **Architecture**: recipe `{meta.recipe}` ({meta.training.get('params', train_summary.get('params', 0)):,} "
              f"parameters, {meta.training.get('macs', 0) / 1e6:.1f} M MACs per face), {meta.format} TFLite, "
              f"{Path(tflite_path).stat().st_size / 1024:.1f} KB.",
+             *([f"- **Ensemble**: the mean of {len(members)} nets in one graph, the runs {', '.join(members)}; the "
+                f"training facts below are {members[0]}'s (the others': `results/README.md`)."] if members else []),
              f"- **Input**: {p.size}x{p.size} {p.color}, `(pixel - {p.mean:g}) / {p.std:g}`, int8 = pixel - 128; "
              f"face crop = detector box widened by {p.crop_margin:g} per side, centre moved by {p.crop_offset:g} x box height.",
              f"- **Training data**: FER2013 `train/` ({train_summary.get('train_images', 'n/a')} faces after removing "
@@ -87,6 +91,10 @@ def model_card(tflite_path, test_report: dict, train_summary: dict, parity_row: 
                   "| " + " | ".join(changes) + " |", "|" + "---|" * len(changes),
                   "| " + " | ".join(f"{100 * stability[k]:.1f}%" for k in changes) + " |", ""]
         how = []
+        if blur:
+            how.append(f"the model blurs the face by {blur:g} px first, inside its graph (a fixed Gaussian "
+                       "depthwise convolution): augmentation taught it resampled faces, so a plain face's pixel "
+                       "noise, which a one-pixel move reshuffles, no longer decides its answer")
         if mirror_averaged:
             how.append("the model averages each face with its mirror image inside its one invoke (a Mirror layer, a "
                        "GATHER of the columns; 2x the MACs of one view), so a mirrored face gets the same answer")

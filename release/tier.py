@@ -20,6 +20,7 @@ import shutil
 from pathlib import Path
 
 from fer_edge.classifier import TIERS
+from fer_edge.metadata import read_keras_metadata
 
 from fer_edge.training.campaign import REPO, Scorer
 from fer_edge.training.train import best_weights
@@ -37,11 +38,15 @@ def tier_stem(tier: str) -> str:
 
 
 def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: float | None = None,
-            runs: int = 200, tier: str = "default", mirror: bool = False, log=print) -> dict:
+            runs: int = 200, tier: str = "default", mirror: bool = False, blur: float = 0.0, members=(),
+            log=print) -> dict:
     """Convert the run's picked weights to ``formats`` (parity on val), report float and INT8 on test and the
     leak-free test faces, measure the INT8 model's stability, benchmark every format side by side, and write the
     card and ``release.json``. ``mirror`` ships the weights mirror-averaged inside the model
-    (:func:`fer_edge.training.architectures.mirror_averaged`)."""
+    (:func:`fer_edge.training.architectures.mirror_averaged`); ``blur`` blurs each face by that many px first,
+    inside the model (:class:`~fer_edge.training.architectures.Blur`); ``members`` (more finished runs) are
+    averaged with ``run`` in the one model (:func:`fer_edge.training.architectures.averaged`): an ensemble that is
+    one file and one invoke. The card's training facts are ``run``'s."""
     from fer_edge.converters.export import convert
     from fer_edge.training.evaluate import evaluate, load_predictor
     from fer_edge.training.tflite_metadata import record_metrics
@@ -52,18 +57,16 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
     from .model_card import model_card
 
     stem = tier_stem(tier)
-    run = Path(run)
-    summary_file = run / "train.json"
-    if not summary_file.is_file():
-        raise FileNotFoundError(f"{run} is not a run folder: no train.json")
-    done = json.loads(summary_file.read_text())
-    if not done.get("complete"):
-        raise ValueError(f"{run} is not finished ({done.get('epochs_run')} of {done.get('epochs')} epochs): "
-                         "its best epoch may still change; finish it first")
+    if blur < 0:
+        raise ValueError(f"blur must be >= 0 px, got {blur}")
+    run, members = Path(run), [Path(m) for m in members]
+    done = _finished(run)
+    for m in members:
+        _finished(m)
     out = Path(out) if out else run
     out.mkdir(parents=True, exist_ok=True)
     picked = best_weights(run)
-    parent = _mirror_averaged(picked, out) if mirror else picked
+    parent = _views([picked, *map(best_weights, members)], out, mirror, blur) if mirror or blur or members else picked
     log(f"release: {parent} -> {', '.join(formats)}, parity on val/")
     conv = convert(parent, list(formats), out / "converted", calibration=data, log=lambda *_: None)
     rows = {r["format"]: r for r in conv["parity"]["rows"]}
@@ -94,7 +97,9 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
         log("release: INT8 and fer latency in interleaved rounds")
         theirs, mine = B.interleaved_latency([(fer_model, B.FER_PACKAGE_METADATA), tflite])
         row, ref = {**row, **mine}, {**ref, "ms_median_1t": theirs["ms_median_1t"]}
-    summary = dict(done)
+    summary = {**done, "macs": read_keras_metadata(parent).training.get("macs", done.get("macs"))}  # what ships
+    if members:
+        summary["members"] = [run.name, *(m.name for m in members)]
     if picked.name == "model_ema.keras":
         best = json.loads((run / "best_ema.json").read_text())
         summary.update(best_epoch=best["epoch"], best_val_accuracy=best["val_accuracy"],
@@ -106,19 +111,20 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
     except ValueError:
         where = str(out / "benchmark" / "benchmark.md")
     card = model_card(tflite, report, summary, rows["int8"], row, ref, leak_free=scores, benchmark_path=where,
-                      stability=stab, mirror_averaged=mirror)
+                      stability=stab, mirror_averaged=mirror, blur=blur, members=summary.get("members", ()))
     (out / f"{stem}.md").write_text(card.replace(f"# Model card: {tflite.name}", f"# Model card: {stem}.tflite"))
     record_metrics(tflite, {**report_metrics(report),  # one rewrite of the metadata; `fer-edge models` lists these
                             "leak_free_test_accuracy": scores["leak_free_test"], "leak_free_n": scores["leak_free_n"],
                             "macs": summary.get("macs"), **stability_metrics(stab),
                             **({"latency_vs_fer": round(mine["ratio_to_first"], 2)} if fer_model else {})})
-    result = {"run": str(run), "tier": tier, "weights": parent.name, "tflite": str(tflite.relative_to(out)),
+    result = {"run": str(run), **({"members": [str(m) for m in members]} if members else {}), "tier": tier, "weights": parent.name, "tflite": str(tflite.relative_to(out)),
               "bytes": tflite.stat().st_size, "val": scores["val"], "test_int8": report["accuracy"],
               "test_float": float_report["accuracy"], "leak_free_int8": scores["leak_free_test"],
               "leak_free_float": float_scores["leak_free_test"], "leak_free_n": scores["leak_free_n"],
               "parity": {f: {k: r[k] for k in ("agreement", "accuracy", "float_accuracy", "accuracy_drop_pp")}
                          for f, r in rows.items()},
               "stability": {k: round(v, 4) if k != "n" else v for k, v in stab.items()}, "mirror_averaged": mirror,
+              "blur": blur,
               "ms_median_1t": row["ms_median_1t"], "fer_reference_ms": ref["ms_median_1t"] if ref else None,
               "latency_vs_fer": ({k: mine[k] for k in ("ratio_to_first", "ratio_min", "ratio_max", "rounds", "runs")}
                                  if fer_model else None)}
@@ -127,21 +133,42 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
     return result
 
 
-def _mirror_averaged(parent: Path, out: Path) -> Path:
-    """``parent`` wrapped to average each face with its mirror image, saved beside the release with its metadata."""
+def _finished(run: Path) -> dict:
+    """The train.json of a finished run folder; a clear error for anything else."""
+    summary_file = run / "train.json"
+    if not summary_file.is_file():
+        raise FileNotFoundError(f"{run} is not a run folder: no train.json")
+    done = json.loads(summary_file.read_text())
+    if not done.get("complete"):
+        raise ValueError(f"{run} is not finished ({done.get('epochs_run')} of {done.get('epochs')} epochs): "
+                         "its best epoch may still change; finish it first")
+    return done
+
+
+def _views(parents: list[Path], out: Path, mirror: bool, blur: float) -> Path:
+    """``parents`` (one model or an ensemble's members) in one graph that blurs each face by ``blur`` px,
+    (``mirror``) adds its mirror image and averages them all, saved beside the release with its metadata."""
     from dataclasses import replace
 
-    from fer_edge.metadata import read_keras_metadata, write_keras_metadata
+    from fer_edge.metadata import write_keras_metadata
     from fer_edge.training.evaluate import load_keras
     from fer_edge.training.model_stats import summary
-    from fer_edge.training.architectures import mirror_averaged
+    from fer_edge.training.architectures import averaged
 
-    meta = read_keras_metadata(parent)
-    dest = out / f"{parent.stem}_mirror.keras"
-    model = mirror_averaged(load_keras(parent))
+    metas = [read_keras_metadata(p) for p in parents]
+    meta = metas[0]
+    for p, m in zip(parents[1:], metas[1:]):
+        if (m.labels, m.preprocessing) != (meta.labels, meta.preprocessing):
+            raise ValueError(f"{p}: its labels or preprocessing differ from {parents[0]}'s: it cannot join the ensemble")
+    tag = (f"_ens{len(parents)}" if len(parents) > 1 else "") + ("_mirror" if mirror else "") + (
+        f"_blur{blur:g}" if blur else "")
+    dest = out / f"{parents[0].stem}{tag}.keras"
+    model = averaged([load_keras(p) for p in parents], mirror=mirror, blur=blur)
     model.save(dest)
-    write_keras_metadata(dest, replace(meta, name=f"{meta.name}-mirror",
-                                       training={**meta.training, **summary(model), "mirror_averaged": True}))
+    extra = {"mirror_averaged": mirror, **({"blur": blur} if blur else {}),
+             **({"members": [str(p) for p in parents]} if len(parents) > 1 else {})}
+    write_keras_metadata(dest, replace(meta, name=f"{meta.name}{tag.replace('_', '-')}",
+                                       training={**meta.training, **summary(model), **extra}))
     return dest
 
 
@@ -166,12 +193,16 @@ def main(argv=None) -> int:
     ap.add_argument("--tier", default="default", choices=list(TIERS), help="the tier it ships as")
     ap.add_argument("--mirror", action="store_true",
                     help="ship the weights averaged with the mirror image inside the model (2x MACs)")
+    ap.add_argument("--blur", type=float, default=0.0, metavar="SIGMA",
+                    help="blur each face by SIGMA px inside the model first (a fixed Gaussian; ~0.06 M MACs)")
+    ap.add_argument("--member", action="append", default=[], metavar="RUN",
+                    help="another finished run whose net is averaged with RUN's in the one model (repeatable)")
     ap.add_argument("--install", action="store_true", help="also copy the model and card into fer_edge/models")
     a = ap.parse_args(argv)
     out = a.out or a.run
     try:
         release(a.run, a.data, out, formats=a.formats.split(","), fer_model=a.fer_model, hours=a.hours, tier=a.tier,
-                mirror=a.mirror)
+                mirror=a.mirror, blur=a.blur, members=a.member)
         if a.install:
             print(f"installed {install(out)}")
     except (OSError, ValueError, RuntimeError) as e:

@@ -302,6 +302,23 @@ def test_release_refuses_an_unfinished_run_in_one_line(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.json"]  # nothing written
 
 
+def test_release_refuses_a_negative_blur_and_an_unfinished_member_in_one_line(tmp_path):
+    from fer_edge.release.tier import main
+
+    run, member = tmp_path / "run", tmp_path / "member"
+    run.mkdir()
+    member.mkdir()
+    (run / "train.json").write_text(json.dumps({"complete": True, "epochs_run": 10, "epochs": 10}))
+    with pytest.raises(SystemExit, match=r"^release: blur must be >= 0 px, got -0.5$"):
+        main([str(run), "--blur", "-0.5"])
+    with pytest.raises(SystemExit, match=r"^release: .*member is not a run folder: no train.json$"):
+        main([str(run), "--member", str(member), "--mirror"])
+    (member / "train.json").write_text(json.dumps({"complete": False, "epochs_run": 3, "epochs": 10}))
+    with pytest.raises(SystemExit, match=r"member is not finished \(3 of 10 epochs\)"):
+        main([str(run), "--member", str(member)])
+    assert sorted(p.name for p in run.iterdir()) == ["train.json"]  # nothing written
+
+
 def test_release_picks_the_weights_by_val_never_by_test(tmp_path):
     from fer_edge.training.train import best_weights
 

@@ -29,6 +29,10 @@ def count_macs(model) -> int:
             cin = int(in_shape[-1])
             total += int(np.prod(out_shape[1:3])) * (kh * kw * cin * layer.depth_multiplier
                                                      + cin * layer.depth_multiplier * layer.filters)
+        elif cls == "Blur":  # architectures.Blur: a fixed depthwise kernel of (2 radius + 1)^2 taps
+            total += int(np.prod(out_shape[1:])) * (2 * layer.radius + 1) ** 2
+        elif cls == "BlurPool":  # architectures.BlurPool: a 3x3 fixed depthwise kernel per pooled value
+            total += int(np.prod(out_shape[1:])) * 9
         elif cls == "Dense":
             total += int(np.prod(in_shape[1:])) * layer.units
     return total
