@@ -95,6 +95,9 @@ def model_card(tflite_path, test_report: dict, train_summary: dict, parity_row: 
             how.append(f"the model blurs the face by {blur:g} px first, inside its graph (a fixed Gaussian "
                        "depthwise convolution): augmentation taught it resampled faces, so a plain face's pixel "
                        "noise, which a one-pixel move reshuffles, no longer decides its answer")
+        if train_summary.get("arch", {}).get("antialias"):
+            how.append("it pools with BlurPool (the max at stride 1, then a fixed blur at stride 2) instead of 2x2 "
+                       "max-pools, so a face moved by one pixel does not land on another sampling grid")
         if mirror_averaged:
             how.append("the model averages each face with its mirror image inside its one invoke (a Mirror layer, a "
                        "GATHER of the columns; 2x the MACs of one view), so a mirrored face gets the same answer")

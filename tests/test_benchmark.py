@@ -20,7 +20,8 @@ def test_benchmark_rows_match_direct_measurements(fer_root, tmp_path):
     d = d.subset(stratified_indices(d.y, 210))
     acc = float((EmotionClassifier().predict_proba(d.x).argmax(1) == d.y).mean())
     assert abs(ours["accuracy"] - acc) < 1e-9 and ours["format"] == "int8"
-    assert ours["bytes"] == model.stat().st_size and ours["macs"] == 2 * 29_528_960  # edge-s, mirror-averaged
+    # edge-s with BlurPool (29,674,112 MACs a view) mirror-averaged, after a 0.6 px blur (5 x 5 taps on 48 x 48)
+    assert ours["bytes"] == model.stat().st_size and ours["macs"] == 2 * 29_674_112 + 48 * 48 * 25
     assert 0 < ours["ms_median_1t"] <= ours["ms_p90_1t"] and ours["faces_per_s_batch16_1t"] > 100
     B.write(res, tmp_path)
     md = (tmp_path / "benchmark.md").read_text()

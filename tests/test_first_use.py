@@ -140,6 +140,22 @@ def test_numbers_in_the_docs_come_from_the_code():
     table = (ROOT / "docs" / "training.md").read_text()
     for name, (params, macs) in ((n, v) for n, v in stats.items() if "mirror" not in n):  # the recipe table's rows
         assert re.search(rf"^\| {re.escape(name)} \| \d+ \| [^|]+ \| {params} \| {macs} M \|", table, re.M), name
+    # the shipped tiers' graphs, built from the recipes as the release builds them, and their files' counts
+    from fer_edge.classifier import TIERS, EmotionClassifier, bundled_models
+    from fer_edge.training.architectures import averaged
+
+    def net(name, **arch):
+        r = RECIPES[name]
+        return r.build(len(ClassSet.parse(r.classes)), r.size, 1, **{**r.arch, **arch})
+
+    graphs = {"default": averaged([net("edge-s", antialias=True)], mirror=True, blur=0.6),
+              "fast": averaged([net("edge-xs")], blur=0.5),
+              "accurate": averaged([net("edge-s"), net("edge-s")], mirror=True, blur=0.5)}
+    for tier, graph in graphs.items():
+        st = summary(graph)
+        stats[f"{tier} tier"] = (f"{st['params']:,}", f"{st['macs'] / 1e6:.1f}")
+        if TIERS[tier] in bundled_models():
+            assert EmotionClassifier(model=tier).metadata.training["macs"] == st["macs"], tier
     allowed_macs = {m for _, m in stats.values()} | {"20"}  # 20: the fast tier's limit
     allowed_params = {p for p, _ in stats.values()}
     for doc in [*DOCS, ROOT / "fer_edge" / "models" / "fer_edge_default.md"]:

