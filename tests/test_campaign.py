@@ -250,7 +250,7 @@ def test_a_device_folder_with_only_its_ema_weights_is_scored_in_the_ema_columns(
 
 
 def test_a_gpu_run_cut_short_then_trained_again_from_zero_is_recorded_as_a_restart(tmp_path, monkeypatch):
-    """A bare device machine cannot resume an earlier session's epochs: a folder whose last call ran every one of
+    """A bare device machine cannot resume an earlier call's epochs: a folder whose last call ran every one of
     its epochs started from 0, whatever the ledger had."""
     monkeypatch.setattr(camp, "Scorer", FakeScorer)
     monkeypatch.setenv("FER_EDGE_CAMPAIGN_DIR", str(tmp_path / "runs"))

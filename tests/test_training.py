@@ -373,7 +373,7 @@ def test_gpu_job_trains_and_brings_back_what_a_device_call_can_return(mini_fer, 
 
 @pytest.mark.slow
 def test_device_job_trains_a_plan_run_with_its_cached_teacher_on_a_leak_free_pack(mini_fer, tmp_path):
-    """What a GPU session runs for a distilled plan run (here on TensorFlow, one tiny epoch): the pack made without
+    """What a GPU machine runs for a distilled plan run (here on TensorFlow, one tiny epoch): the pack made without
     test copies, the plan's recipe, schedule and teacher cache (c1's probabilities, found by the faces' names)."""
     from device_job import main, pack_leak_free
 
