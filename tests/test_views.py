@@ -126,7 +126,7 @@ def test_an_ensemble_in_one_graph_is_the_mean_of_every_member_on_every_blurred_v
     that saves and loads; one member and no mirror is the blurred net alone."""
     import keras
 
-    from fer_edge.training.architectures import averaged, blurred
+    from fer_edge.training.architectures import averaged
     from fer_edge.training.model_stats import summary
 
     a, b = _tiny_net(0, "net"), _tiny_net(1, "net")  # the same name, as two runs of one recipe have
@@ -140,7 +140,7 @@ def test_an_ensemble_in_one_graph_is_the_mean_of_every_member_on_every_blurred_v
     ens.save(tmp_path / "ens.keras")
     back = keras.models.load_model(tmp_path / "ens.keras", safe_mode=True)
     assert np.abs(np.asarray(back(x)) - want).max() < 1e-5
-    assert np.abs(np.asarray(blurred(a, BLUR)(x)) - np.asarray(a(blur))).max() < 1e-5
+    assert np.abs(np.asarray(averaged([a], blur=BLUR)(x)) - np.asarray(a(blur))).max() < 1e-5
     with pytest.raises(ValueError, match="different inputs"):
         other = keras.Input((10, 10, 1))
         averaged([a, keras.Model(other, keras.layers.Flatten()(other))])

@@ -30,11 +30,16 @@ class Mirror(layers.Layer):
         return keras.ops.take(x, keras.ops.arange(x.shape[2] - 1, -1, -1), axis=2)
 
 
+def _separable_kernel(taps, channels: int, dtype):
+    """A constant depthwise kernel (k, k, channels, 1): the outer product of ``taps`` with itself, per channel."""
+    return keras.ops.convert_to_tensor([[[[a * b]] * channels for b in taps] for a in taps], dtype=dtype)
+
+
 @keras.saving.register_keras_serializable(package="fer_edge")
 class Blur(layers.Layer):
     """A fixed Gaussian blur of ``sigma`` px (the edge reflected, as OpenCV's ``GaussianBlur`` does): the edge row
     and column indices gathered (GATHER), then one depthwise convolution with a constant kernel. Both are Edge TPU
-    ops; ~25 multiply-adds a pixel. Used by :func:`mirror_averaged`: the nets learn faces that augmentation has
+    ops; ~25 multiply-adds a pixel. Used by :func:`averaged`: the nets learn faces that augmentation has
     resampled, so a test face is sharper than most training faces, and the answer turns on its pixel noise."""
 
     def __init__(self, sigma: float, **kw):
@@ -56,8 +61,7 @@ class Blur(layers.Layer):
     def call(self, x):
         x = keras.ops.take(x, keras.ops.convert_to_tensor(self._reflect(x.shape[1])), axis=1)
         x = keras.ops.take(x, keras.ops.convert_to_tensor(self._reflect(x.shape[2])), axis=2)
-        t = self._taps()
-        kernel = keras.ops.convert_to_tensor([[[[a * b]] * x.shape[3] for b in t] for a in t], dtype=x.dtype)
+        kernel = _separable_kernel(self._taps(), x.shape[3], x.dtype)
         return keras.ops.depthwise_conv(x, kernel, strides=1, padding="valid")
 
     def compute_output_shape(self, input_shape):
@@ -77,8 +81,7 @@ class BlurPool(layers.Layer):
 
     def call(self, x):
         x = keras.ops.max_pool(x, 2, strides=1, padding="same")
-        t = (0.25, 0.5, 0.25)
-        kernel = keras.ops.convert_to_tensor([[[[a * b]] * x.shape[3] for b in t] for a in t], dtype=x.dtype)
+        kernel = _separable_kernel((0.25, 0.5, 0.25), x.shape[3], x.dtype)
         return keras.ops.depthwise_conv(x, kernel, strides=2, padding="same")
 
     def compute_output_shape(self, input_shape):
@@ -109,13 +112,9 @@ def averaged(models, mirror: bool = False, blur: float = 0.0, name: str | None =
     views = [face, Mirror(name="mirror")(face)] if mirror else [face]
     outs = [m(v) for m in models for v in views]
     out = layers.Average(name="average")(outs) if len(outs) > 1 else outs[0]
-    default = "_".join(m.name for m in models) + ("_mirror_averaged" if mirror else "") + (f"_blur{blur:g}" if blur else "")
+    default = ("_".join(m.name for m in models) + ("_mirror_averaged" if mirror else "")
+               + (f"_blur{blur:g}" if blur else ""))
     return keras.Model(inp, out, name=name or default)
-
-
-def blurred(model, blur: float):
-    """``model`` reading each face blurred by ``blur`` px first (:class:`Blur`): one view, ~0.06 M more MACs."""
-    return averaged([model], blur=blur)
 
 
 def mirror_averaged(model, blur: float = 0.0):
