@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from .cli_common import (_recognizer_from, device_option, fail, main, max_frames_option, model_option,
-                         source_options, threads_option)
+                         require_extra, source_options, threads_option)
 
 
 def camera_command(*, source="picamera2", size="640x480", model=None, edgetpu_model=None, device=None, json_out=None,
@@ -183,6 +183,7 @@ def _mqtt_options(mqtt_url, device_id, mqtt_prefix, mqtt_interval, mqtt_frames, 
         if given:
             fail(f"{given[0]} goes with --mqtt URL")
         return None
+    require_extra("paho.mqtt.client", "mqtt", "--mqtt")
     from .mqtt.publisher import MqttOptions, default_device_id
 
     try:
@@ -255,11 +256,9 @@ def serve(source, port, host, token, max_clients, stream_fps, size, model, devic
     stops it with a summary; exit status 3 when the camera fails mid-stream (the page shows "camera lost";
     the --json-out log keeps every frame).
     """
-    try:
-        from .web.face_api import FaceApi
-        from .web.server import WebServer, resolve_token
-    except ImportError as e:
-        fail(f"fer-edge serve needs the web extra: pip install 'fer-edge[web]' ({e.name} is missing)")
+    require_extra("aiohttp", "web", "fer-edge serve")
+    from .web.face_api import FaceApi
+    from .web.server import WebServer, resolve_token
     from .options import RecognizerOptions
 
     try:
@@ -309,23 +308,29 @@ def _serve_api_only(web, labels) -> int:
 @click.option("--refresh", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
               help="Seconds between table updates.")
 @click.option("--json", "as_json", is_flag=True, help="No table: the devices as one JSON line at the end.")
-def monitor(broker, prefix, db, duration, refresh, as_json):
+@click.option("--mqtt-required", "required", is_flag=True,
+              help="Exit 2 at once when the broker does not accept the connection within 5 s (default: retry until "
+                   "--duration ends, then exit 2 if it never did).")
+def monitor(broker, prefix, db, duration, refresh, as_json, required):
     """Every fer-edge camera on one MQTT broker: online/offline, frames/s, faces, emotion (docs/fleet.md).
 
-    BROKER is mqtt[s]://[user:pass@]host[:port]. Ctrl-C stops it.
+    BROKER is mqtt[s]://[user:pass@]host[:port]. Ctrl-C stops it. Exit status 2 when the broker refused or never
+    answered (no table, no JSON): a script tells "no broker" from "no cameras" (exit 0, JSON []).
     """
-    try:
-        from .mqtt.monitor import MinuteStore, run_monitor
-        from .mqtt.url import parse_mqtt_url
-    except ImportError as e:
-        fail(f"fer-edge monitor needs the mqtt extra: pip install 'fer-edge[mqtt]' ({e.name} is missing)")
+    require_extra("paho.mqtt.client", "mqtt", "fer-edge monitor")
+    from .mqtt.monitor import BrokerUnreachable, MinuteStore, run_monitor
+    from .mqtt.url import parse_mqtt_url
+
     try:
         parse_mqtt_url(broker)
         if db:
             MinuteStore(db).close()  # a file that is not ours: one line now, before anything runs
     except ValueError as e:
         fail(str(e))
-    run_monitor(broker, prefix=prefix, db=db, duration_s=duration, refresh_s=refresh, as_json=as_json,
-                log=lambda m: click.echo(m, err=True))
+    try:
+        run_monitor(broker, prefix=prefix, db=db, duration_s=duration, refresh_s=refresh, as_json=as_json,
+                    log=lambda m: click.echo(m, err=True), required=required)
+    except BrokerUnreachable as e:
+        fail(str(e))
 
 

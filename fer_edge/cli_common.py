@@ -19,6 +19,17 @@ def fail(message: str, code: int = EXIT_USAGE):
     sys.exit(code)
 
 
+def require_extra(module: str, extra: str, what: str):
+    """Import ``module`` for ``what`` (a verb or an option), or fail in one line naming the extra that brings it:
+    the device install has none of the extras."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        fail(f"{what} needs the {extra} extra: pip install 'fer-edge[{extra}]' ({e.name or module} is missing)")
+
+
 def _needs_training_extra(e: ImportError):
     fail(f"this command needs the training extra ({e.name or e}); install it from the checkout with: pip install '.[train]'")
 

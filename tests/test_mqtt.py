@@ -3,6 +3,7 @@ loses nothing, bad credentials, and a fleet of cameras seen by `fer-edge monitor
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -27,11 +28,12 @@ LABELS = ["angry", "happy", "neutral"]
 
 
 class Listener:
-    """A subscriber that keeps every message: (topic, payload, retain)."""
+    """A subscriber that keeps every message: (topic, payload, retain); ``qos`` keeps each one's QoS as delivered
+    (the lower of the publisher's and this subscription's 1)."""
 
     def __init__(self, url, topic="#", client_id=None, persistent=False):
         b = parse_mqtt_url(url)
-        self.messages, self.lock = [], threading.Lock()
+        self.messages, self.qos, self.lock = [], {}, threading.Lock()
         self.c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id or "", clean_session=not persistent)
         if b.username:
             self.c.username_pw_set(b.username, b.password)
@@ -47,6 +49,7 @@ class Listener:
     def _on(self, c, u, m):
         with self.lock:
             self.messages.append((m.topic, m.payload, m.retain))
+            self.qos.setdefault(m.topic.rsplit("/", 1)[-1] if "/config" not in m.topic else "config", set()).add(m.qos)
 
     def of(self, suffix):
         with self.lock:
@@ -103,7 +106,9 @@ def test_topics_and_payloads(broker, tmp_path):
     states = sub.bodies("cam1/state")
     assert len(states) >= 2
     for s in states:
-        assert set(s) == {"device_id", "time", "face_count", "emotion", "shares", "fps", "frames", "dropped", "spooled"}
+        assert set(s) == {"device_id", "time", "face_count", "emotion", "shares", "counts", "fps", "frames", "dropped",
+                          "spooled"}
+        assert all(isinstance(n, int) for n in s["counts"].values()) and sum(s["counts"].values()) >= s["face_count"]
         assert s["device_id"] == "cam1" and set(s["shares"]) == set(LABELS) and s["fps"] > 0
         if s["emotion"] is not None:
             assert abs(sum(s["shares"].values()) - 1) < 1e-3 and s["shares"][s["emotion"]] == max(s["shares"].values())
@@ -122,7 +127,135 @@ def test_topics_and_payloads(broker, tmp_path):
     late = Listener(broker.url, "fer-edge/#")  # what a dashboard that starts later sees: the retained ones
     assert wait_for(lambda: len(late.messages) >= 2)
     assert {t.rsplit("/", 1)[1] for t, _, r in late.messages if r} == {"availability", "state"}
+    assert late.of("availability") == [("fer-edge/cam1/availability", b"offline", True)]  # a clean stop says so
     late.close()
+    # every topic is sent at QoS 1: a QoS 0 publish would arrive here at 0
+    assert sub.qos == {k: {1} for k in ("availability", "state", "track", "event", "frame")}, sub.qos
+
+
+def test_a_subscriber_that_starts_while_the_camera_runs_reads_retained_online(broker, tmp_path):
+    """A Home Assistant or monitor restarted mid-stream must see the camera available at once: "online" is
+    retained (the clean stop's retained "offline" would hide a non-retained "online" in a test that ends first)."""
+    pub = publisher(broker, tmp_path, interval_s=0.1, ha_discovery=True)
+    pub.start()
+    assert wait_for(lambda: pub._connected.is_set())
+    for r in frames(5):
+        pub.on_frame(None, r)
+    time.sleep(0.5)
+    late = Listener(broker.url, "#")
+    assert wait_for(lambda: late.of("cam1/availability") and len(late.of("/config")) == 4)
+    assert late.of("cam1/availability") == [("fer-edge/cam1/availability", b"online", True)]
+    assert all(r for _, _, r in late.of("/config")) and late.qos["config"] == {1}  # configs retained, QoS 1
+    late.close()
+    pub.close()
+
+
+_KILLABLE = """
+import sys, time
+from fer_edge.mqtt import MqttOptions, MqttPublisher
+p = MqttPublisher(MqttOptions(sys.argv[1], device_id="cam1", spool_path=sys.argv[2], required=True), ["happy"],
+                  log=lambda m: None)
+p.start()
+print("up", flush=True)
+time.sleep(120)
+"""
+
+
+def test_after_a_power_cut_a_late_subscriber_reads_offline(broker, tmp_path):
+    """SIGKILL: no clean stop, so only the last will says "offline"; it must be retained (over the retained
+    "online"), or a dashboard that connects later believes a dead camera is alive."""
+    import sys
+
+    cam = subprocess.Popen([sys.executable, "-c", _KILLABLE, broker.url, str(tmp_path / "spool.sqlite")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert cam.stdout.readline().strip() == "up", cam.stderr.read()
+        watch = Listener(broker.url, "fer-edge/cam1/availability")
+        assert wait_for(lambda: watch.of("availability"))
+        assert watch.of("availability")[-1][1] == b"online"
+        cam.kill()
+        cam.wait(timeout=10)
+        assert wait_for(lambda: watch.of("availability")[-1][1] == b"offline")  # the broker sent the will
+        watch.close()
+        late = Listener(broker.url, "fer-edge/cam1/availability")
+        assert wait_for(lambda: late.of("availability"))
+        assert late.of("availability") == [("fer-edge/cam1/availability", b"offline", True)]
+        assert late.qos["availability"] == {1}
+        late.close()
+    finally:
+        cam.kill()
+
+
+def test_a_restarted_monitor_counts_no_retained_state_again(broker, tmp_path):
+    """The per-minute history counts each state once: a monitor restarted against the same broker and database
+    receives the camera's retained state again and must not add it."""
+    import sqlite3
+
+    from fer_edge.mqtt.monitor import run_monitor
+
+    db = tmp_path / "fleet.sqlite"
+    first = threading.Thread(target=run_monitor, args=(broker.url,),
+                             kwargs=dict(db=db, duration_s=4, refresh_s=0.5, as_json=True, out=open(os.devnull, "w"),
+                                         log=lambda m: None))
+    first.start()
+    time.sleep(1.0)
+    pub = publisher(broker, tmp_path, interval_s=0.1)
+    pub.start()
+    for r in frames():
+        pub.on_frame(None, r)
+        time.sleep(0.01)
+    pub.close()
+    first.join()
+
+    def counted():
+        return sqlite3.connect(db).execute("SELECT SUM(states), SUM(frames) FROM minutes").fetchone()
+
+    before = counted()
+    assert before[0] >= 2 and before[1] == 30, before  # the first monitor saw every state
+    per_label = {}  # faces per label, one per face per frame: whole numbers (frames(): 12 happy, 8 neutral, 20 angry)
+    for (emo,) in sqlite3.connect(db).execute("SELECT emotion_frames FROM minutes"):
+        for k, n in json.loads(emo).items():
+            per_label[k] = per_label.get(k, 0) + n
+    assert per_label == {"happy": 12, "neutral": 8, "angry": 20}, per_label
+    late = Listener(broker.url, "fer-edge/cam1/state")
+    assert wait_for(lambda: late.of("state")) and late.of("state")[0][2]  # there is a retained state to repeat
+    late.close()
+    fleet = run_monitor(broker.url, db=db, duration_s=1.5, refresh_s=0.5, as_json=True, out=open(os.devnull, "w"),
+                        log=lambda m: None)
+    assert fleet.devices["cam1"].face_count is not None  # the table shows the retained state...
+    assert counted() == before  # ...and the history does not count it again
+
+
+def test_home_assistant_discovering_the_camera_gets_its_first_emotion_event(broker, tmp_path):
+    """Home Assistant subscribes to an entity's topics about 1 s after reading its config, and ignores retained
+    events: the first "emotion changed" event must come after that, not be lost."""
+    seen, lock = [], threading.Lock()
+    b = parse_mqtt_url(broker.url)
+    ha = paho.Client(paho.CallbackAPIVersion.VERSION2)
+
+    def on_message(c, u, m):
+        with lock:
+            seen.append((m.topic, m.payload))
+        if m.topic.endswith("/event/cam1/emotion_changed/config"):
+            topic = json.loads(m.payload)["state_topic"]
+            threading.Timer(1.0, lambda: c.subscribe(topic, qos=1)).start()  # as Home Assistant does
+
+    ha.on_message = on_message
+    ha.on_connect = lambda c, u, f, rc, p: c.subscribe("homeassistant/#", qos=1)
+    ha.connect(b.host, b.port)
+    ha.loop_start()
+    time.sleep(0.5)
+    pub = publisher(broker, tmp_path, interval_s=0.1, ha_discovery=True)
+    pub.start()
+    for r in frames(10):  # person 0 happy: the first state's dominant emotion is an event at once
+        pub.on_frame(None, r)
+        time.sleep(0.02)
+    assert wait_for(lambda: any(t.endswith("/event") for t, _ in seen), 10), seen
+    first = next(json.loads(p) for t, p in seen if t.endswith("/event"))
+    assert first["event_type"] == "happy" and first["previous"] is None
+    pub.close()
+    ha.disconnect()
+    ha.loop_stop()
 
 
 def test_discovery_payloads_carry_what_home_assistant_requires_and_come_again_at_its_birth(broker, tmp_path):
@@ -136,6 +269,18 @@ def test_discovery_payloads_carry_what_home_assistant_requires_and_come_again_at
         assert c["device"]["identifiers"] == ["fer-edge_cam_1"] and c["availability"][0]["topic"].endswith(
             "/availability")
     assert len({c["unique_id"] for _, c in configs}) == len(configs)
+    for topic, c in configs:  # what today's Home Assistant accepts without a warning, and older ones still read
+        platform = topic.split("/")[1]
+        assert "object_id" not in c and "payload_available" not in c and "payload_not_available" not in c
+        assert c["qos"] == 1
+        assert c["availability"] == [{"topic": "fer-edge/cam.1/availability", "payload_available": "online",
+                                      "payload_not_available": "offline"}]
+        # the id older releases make from the names (they drop default_entity_id) is the one asked for
+        made = "_".join(f"{c['device']['name']} {c['name']}".lower().replace("-", " ").replace(".", " ").split())
+        assert c["default_entity_id"] == f"{platform}.{made}"
+    assert {c["default_entity_id"] for _, c in configs} == {
+        "sensor.fer_edge_cam_1_faces", "sensor.fer_edge_cam_1_emotion", "sensor.fer_edge_cam_1_frames_per_second",
+        "event.fer_edge_cam_1_emotion_changed"}
     event = next(c for t, c in configs if "/event/" in t)
     assert event["event_types"] == LABELS and event["state_topic"] == "fer-edge/cam.1/event"
 

@@ -43,7 +43,8 @@ class Device:
 
 
 class MinuteStore:
-    """Per-device, per-minute sums in SQLite (the ``minute_summary`` view gives means).
+    """Per-device, per-minute sums in SQLite (the ``minute_summary`` view gives means); ``emotion_frames`` holds,
+    per label, the faces seen showing it (whole numbers; a face counts once per frame).
 
     Raises:
         ValueError: the file exists and is not a fer-edge monitor database (nothing is overwritten).
@@ -71,8 +72,11 @@ class MinuteStore:
                                   "WHERE device_id = ? AND minute = ?", (device_id, minute)).fetchone()
             states, total, fps_sum, faces_sum, emo, tracks = row or (0, 0, 0.0, 0.0, "{}", 0)
             emo = json.loads(emo)
-            for label, share in (state.get("shares") or {}).items():
-                emo[label] = round(emo.get(label, 0.0) + float(share) * frames, 3)
+            counts = state.get("counts")
+            if not isinstance(counts, dict):  # a camera before 0.4.3 sent shares only: the nearest whole faces
+                counts = {k: round(float(v) * frames) for k, v in (state.get("shares") or {}).items()}
+            for label, n in counts.items():
+                emo[label] = emo.get(label, 0) + int(n)
             self.db.execute("INSERT OR REPLACE INTO minutes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                             (device_id, minute, states + 1, total + frames, fps_sum + float(state.get("fps") or 0),
                              faces_sum + float(state.get("face_count") or 0), json.dumps(emo), tracks))
@@ -138,10 +142,20 @@ class Fleet:
         return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
+class BrokerUnreachable(ConnectionError):
+    """The broker never accepted the monitor: a script must tell this from a fleet with no camera."""
+
+
 def run_monitor(url: str, *, prefix: str = "fer-edge", db=None, duration_s: float | None = None,
-                refresh_s: float = 2.0, as_json: bool = False, out=None, log=None) -> Fleet:
+                refresh_s: float = 2.0, as_json: bool = False, out=None, log=None, required: bool = False,
+                connect_timeout_s: float = 5.0) -> Fleet:
     """Watch the fleet until ``duration_s`` has passed (or Ctrl-C); prints the table every ``refresh_s``
-    (redrawn in place on a terminal), or with ``as_json`` the devices as one JSON line at the end."""
+    (redrawn in place on a terminal), or with ``as_json`` the devices as one JSON line at the end.
+
+    Raises:
+        BrokerUnreachable: the broker refused or never answered: within ``connect_timeout_s`` with
+        ``required``, else by the end of ``duration_s`` (nothing is printed on ``out`` then).
+    """
     import signal
     import sys
 
@@ -156,25 +170,36 @@ def run_monitor(url: str, *, prefix: str = "fer-edge", db=None, duration_s: floa
         client.username_pw_set(broker.username, broker.password)
     if broker.tls:
         client.tls_set()
+    connected, said = threading.Event(), []  # said: why the broker did not take us, latest last
+
+    def note(why: str, line: str) -> None:
+        if not said or said[-1] != why:
+            log(line)
+        said.append(why)
 
     def on_connect(c, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
-            log(f"monitor: {broker} refused the connection ({reason_code})")
+            note(f"refused ({reason_code})", f"monitor: {broker} refused the connection ({reason_code})")
             return
         c.subscribe([(f"{prefix}/+/{kind}", 1) for kind in ("availability", "state", "track")])
+        connected.set()
         log(f"monitor: watching {prefix}/+ on {broker}")
 
     client.on_connect = on_connect
     client.on_message = lambda c, u, m: fleet.handle(m.topic, m.payload, retained=m.retain)
-    client.on_connect_fail = lambda c, u: log(f"monitor: cannot connect to {broker}; retrying")
+    client.on_connect_fail = lambda c, u: note("cannot connect (wrong host or port, or the broker is down)",
+                                               f"monitor: cannot connect to {broker}; retrying")
     client.reconnect_delay_set(1, 30)
     client.connect_async(broker.host, broker.port, keepalive=30)
     stop = threading.Event()
-    old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    main = threading.current_thread() is threading.main_thread()  # signals can only be caught there
+    old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
     client.loop_start()
     tty = hasattr(out, "isatty") and out.isatty() and not as_json
     end = None if duration_s is None else time.monotonic() + duration_s
     try:
+        if required and not connected.wait(connect_timeout_s):
+            raise BrokerUnreachable(f"MQTT broker {broker}: {said[-1] if said else f'no answer within {connect_timeout_s:g} s'}")
         while not stop.is_set() and (end is None or time.monotonic() < end):
             stop.wait(refresh_s if end is None else max(0.0, min(refresh_s, end - time.monotonic())))
             if not as_json:
@@ -187,6 +212,8 @@ def run_monitor(url: str, *, prefix: str = "fer-edge", db=None, duration_s: floa
         client.loop_stop()
         if fleet.store is not None:
             fleet.store.close()
+    if not connected.is_set():
+        raise BrokerUnreachable(f"MQTT broker {broker}: {said[-1] if said else 'no answer'}; no camera could be seen")
     if as_json:
         out.write(json.dumps([d.to_dict() for d in sorted(fleet.devices.values(), key=lambda d: d.device_id)]) + "\n")
     return fleet

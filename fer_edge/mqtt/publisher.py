@@ -4,9 +4,11 @@ Topics, under ``<prefix>/<device_id>/`` (``fer-edge/<host name>/`` by default), 
 
 - ``availability``: ``online`` / ``offline``, retained; ``offline`` is also the last will;
 - ``state`` (retained), every ``interval_s``: ``face_count`` now, the interval's dominant ``emotion``, each
-  emotion's ``shares`` of the faces seen in it, ``fps``, ``frames``, ``dropped`` and ``spooled`` messages;
+  emotion's ``shares`` of the faces seen in it and their ``counts`` (a face counts once per frame), ``fps``, ``frames``, ``dropped`` and ``spooled`` messages;
 - ``track``: a person's summary when their track ends (:class:`~fer_edge.summary.PersonSummary`);
-- ``event``: ``{"event_type": <emotion>, "previous": ...}`` when the dominant emotion changes;
+- ``event``: ``{"event_type": <emotion>, "previous": ...}`` when the dominant emotion changes; not retained
+  (Home Assistant ignores retained events), so with discovery on, events (and what follows them) wait
+  :data:`DISCOVERY_SETTLE_S` after the configs, until Home Assistant has subscribed to the event topic;
 - ``frame`` (opt-in): the per-frame JSON of ``--json``.
 
 The camera thread only counts and appends to a queue in memory; a sender thread moves messages into the
@@ -33,6 +35,7 @@ from .discovery import discovery_messages
 from .url import parse_mqtt_url
 
 WINDOW = 16            # messages handed to paho and not yet acknowledged
+DISCOVERY_SETTLE_S = 3.0  # events wait this long after discovery configs: Home Assistant subscribes ~1 s after them
 PENDING_MAX = 2000     # messages made by the camera and not yet in the spool (never reached unless the disk stalls)
 DEVICE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -118,6 +121,7 @@ class MqttPublisher:
         self._acked: deque = deque()  # mids acknowledged (paho's thread) for the sender to resolve
         self._inflight: dict[int, int] = {}  # paho mid -> spool id
         self._handed = 0
+        self._events_from = 0.0  # time.monotonic() before which no event is handed to paho (discovery settling)
         self._wake = threading.Event()
         self._connected = threading.Event()
         self._answered = threading.Event()  # the first connection attempt succeeded, was refused or failed
@@ -228,6 +232,7 @@ class MqttPublisher:
         self._queue("state", {"device_id": self.options.device_id, "time": round(time.time(), 3),
                               "face_count": self._face_count, "emotion": emotion,
                               "shares": {k: round(v, 4) for k, v in interval_shares(self._counts, self.labels).items()},
+                              "counts": {k: self._counts.get(k, 0) for k in self.labels},
                               "fps": round(self._rate.rate, 2), "frames": self._frames,
                               "dropped": self.dropped, "spooled": len(self.spool) + len(self._pending)}, retain=True)
         if emotion is not None and emotion != self._dominant:
@@ -260,6 +265,8 @@ class MqttPublisher:
                     self.sent += 1
             if self._connected.is_set() and len(self._inflight) < WINDOW:
                 for sid, topic, payload, retain in self.spool.peek(self._handed, WINDOW - len(self._inflight)):
+                    if topic.endswith("/event") and time.monotonic() < self._events_from:
+                        break  # in order: what follows the event waits with it
                     info = self._client.publish(topic, payload, qos=1, retain=retain)
                     self._inflight[info.mid] = sid
                     self._handed = sid
@@ -323,6 +330,7 @@ class MqttPublisher:
             self._publish_discovery(client)  # Home Assistant restarted: it forgot non-retained configs
 
     def _publish_discovery(self, client) -> None:
+        self._events_from = time.monotonic() + DISCOVERY_SETTLE_S
         for topic, config in discovery_messages(self.options.device_id, self.base, self.labels,
                                                 self.options.discovery_prefix):
             client.publish(topic, json.dumps(config), qos=1, retain=True)
