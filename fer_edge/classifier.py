@@ -55,8 +55,8 @@ def resolve_model(model) -> bytes | str | Path:
         raise ModelError(f"the bundled default model {DEFAULT_MODEL} is missing from this install")
     path = Path(model)
     if not path.exists() and path.parent == Path(".") and path.suffix != ".tflite":
-        names = ", ".join(sorted(n.removesuffix(".tflite") for n in bundled)) or "none"
-        raise ModelError(f"{name}: no such model file and no bundled model of that name (bundled: {names})")
+        tiers = ", ".join(t for t, f in TIERS.items() if f in bundled) or "none"
+        raise ModelError(f"{name}: no such model file and no tier of that name (tiers: {tiers}; or a .tflite path)")
     return path
 
 

@@ -15,7 +15,7 @@ from .cli_common import (_recognizer_from, device_option, fail, main, max_frames
 
 def camera_command(*, source="picamera2", size="640x480", model=None, edgetpu_model=None, device=None, json_out=None,
                    snapshot_dir=None, snapshot_every=5.0, display=None, max_frames=None, threads=1, detect_every=None,
-                   web=None, loop=False, realtime=False, mqtt=None, summary_out=None):
+                   web=None, loop=False, realtime=False, mqtt=None, summary_out=None, append=False):
     """The camera loop behind ``fer-edge camera``, ``fer-edge serve`` and ``examples/pi_camera.py``; returns
     the exit status.
 
@@ -23,11 +23,17 @@ def camera_command(*, source="picamera2", size="640x480", model=None, edgetpu_mo
     :class:`fer_edge.web.server.WebServer`, not started) serves each frame; it is told how the stream ended
     before the command returns. ``loop``/``realtime`` apply to video files (see ``OpenCVSource``). ``mqtt``
     (:class:`fer_edge.mqtt.MqttOptions`) publishes the results; ``summary_out`` (a JSON path that must not
-    exist) gets each person's summary and a timeline PNG beside it when the stream ends.
+    exist) gets each person's summary and a timeline PNG beside it when the stream ends. ``json_out`` must not
+    exist either, unless ``append``: then the run's lines follow the earlier ones (its frames count from 0).
     """
+    import signal
+
     from .options import RecognizerOptions, RunningMode, TrackingOptions
     from .stream import (EXIT_CAMERA_LOST, CameraError, OpenCVSource, Picamera2Source, has_display, parse_size,
-                         run_stream)
+                         run_stream, stop_on_signals)
+
+    stop = {"why": None}  # Ctrl-C while the model loads or the camera opens: the stream ends before its first frame
+    handlers = stop_on_signals(stop) if _in_main_thread() else {}
 
     try:
         wh = parse_size(size)
@@ -44,9 +50,13 @@ def camera_command(*, source="picamera2", size="640x480", model=None, edgetpu_mo
         out = sys.stdout
     elif json_out:
         try:
-            out = open(json_out, "a", encoding="utf-8")
+            out = open(json_out, "a" if append else "x", encoding="utf-8")
+        except FileExistsError:
+            fail(f"--json-out {json_out}: already exists (never overwritten; --append adds to it)")
         except OSError as e:
             fail(f"--json-out {json_out}: cannot write ({e.strerror or e})")
+    elif append:
+        fail("--append goes with --json-out FILE")
     if snapshot_dir:
         try:
             Path(snapshot_dir).mkdir(parents=True, exist_ok=True)
@@ -84,8 +94,10 @@ def camera_command(*, source="picamera2", size="640x480", model=None, edgetpu_mo
                      if f is not None]
         summary = run_stream(src, rec, json_out=out, snapshot_dir=snapshot_dir, snapshot_every=snapshot_every,
                              display=display if display is not None else has_display(), max_frames=max_frames,
-                             on_frame=(lambda *a: [f(*a) for f in listeners]) if listeners else None)
+                             on_frame=(lambda *a: [f(*a) for f in listeners]) if listeners else None, stop=stop)
     finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
         if src is not None:
             src.close()
         if out not in (None, sys.stdout):
@@ -100,11 +112,17 @@ def camera_command(*, source="picamera2", size="640x480", model=None, edgetpu_mo
         web.finish("error" if summary.error else "ended",
                    f"camera lost: {summary.error}" if summary.error
                    else "source ended" if summary.stopped_by == "end of stream" else f"stopped ({summary.stopped_by})")
-    click.echo("summary: " + json.dumps(summary.to_dict()), err=True)
+    click.echo(summary.line(), err=True)
     if summary.error:
         click.echo(f"error: {summary.error} (stopped after {summary.frames} frames; results so far were saved)", err=True)
         return EXIT_CAMERA_LOST
     return 0
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def _mqtt_publisher(options, labels):
@@ -209,8 +227,8 @@ def _mqtt_options(mqtt_url, device_id, mqtt_prefix, mqtt_interval, mqtt_frames, 
 @click.option("--detect-every", type=click.IntRange(min=1), default=None,
               help="Legacy: with region tracking off, run the full detector every N frames (default: region tracking).")
 @publishing_options
-def camera(source, size, model, device, edgetpu_model, json_out, snapshot_dir, snapshot_every, display, max_frames,
-           threads, detect_every, loop, realtime, summary_out, **mqtt):
+def camera(source, size, model, device, edgetpu_model, json_out, append, snapshot_dir, snapshot_every, display,
+           max_frames, threads, detect_every, loop, realtime, summary_out, **mqtt):
     """Live emotions from a camera, smoothed per face; Ctrl-C or SIGTERM stops with a summary.
 
     With --mqtt, results go to an MQTT broker (docs/integrations.md). Exit status 3 when the camera fails
@@ -219,7 +237,8 @@ def camera(source, size, model, device, edgetpu_model, json_out, snapshot_dir, s
     sys.exit(camera_command(source=source, size=size, model=model, edgetpu_model=edgetpu_model, device=device,
                             json_out=json_out, snapshot_dir=snapshot_dir, snapshot_every=snapshot_every,
                             display=display, max_frames=max_frames, threads=threads, detect_every=detect_every,
-                            loop=loop, realtime=realtime, mqtt=_mqtt_options(**mqtt), summary_out=summary_out))
+                            loop=loop, realtime=realtime, mqtt=_mqtt_options(**mqtt), summary_out=summary_out,
+                            append=append))
 
 
 @main.command()
@@ -246,7 +265,7 @@ def camera(source, size, model, device, edgetpu_model, json_out, snapshot_dir, s
 @click.option("--api-queue", type=click.IntRange(min=0), default=8, show_default=True,
               help="Images that may wait for a worker; more get 503.")
 @publishing_options
-def serve(source, port, host, token, max_clients, stream_fps, size, model, device, json_out, max_frames, threads,
+def serve(source, port, host, token, max_clients, stream_fps, size, model, device, json_out, append, max_frames, threads,
           loop, realtime, no_camera, max_upload_mb, api_workers, api_queue, summary_out, **mqtt):
     """A live web page of the camera with faces and emotions, for a Pi without a screen, and a
     DeepStack-compatible face API.
@@ -268,9 +287,9 @@ def serve(source, port, host, token, max_clients, stream_fps, size, model, devic
     mqtt = _mqtt_options(**mqtt)
     api_options = RecognizerOptions(model=model, device=device, num_threads=threads)
     web = WebServer(host, port, token, max_clients=max_clients, stream_fps=stream_fps,
-                    face_api=FaceApi(api_options, api_workers, api_queue, max_upload_mb))
+                    face_api=FaceApi(api_options, api_workers, api_queue, max_upload_mb), camera=not no_camera)
     if no_camera:
-        if mqtt is not None or summary_out or json_out:
+        if mqtt is not None or summary_out or json_out or append:
             fail("--no-camera serves the face API only: --mqtt, --summary-out and --json-out need a camera")
         probe = _recognizer_from(api_options)  # a bad model is one line now, not a 500 at the first request
         labels = probe.labels
@@ -278,7 +297,7 @@ def serve(source, port, host, token, max_clients, stream_fps, size, model, devic
         sys.exit(_serve_api_only(web, labels))
     sys.exit(camera_command(source=source, size=size, model=model, device=device, json_out=json_out, display=False,
                             max_frames=max_frames, threads=threads, web=web, loop=loop, realtime=realtime, mqtt=mqtt,
-                            summary_out=summary_out))
+                            summary_out=summary_out, append=append))
 
 
 def _serve_api_only(web, labels) -> int:

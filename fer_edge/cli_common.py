@@ -53,6 +53,18 @@ class _Verbs(click.Group):
         self._load_plugins()
         return super().list_commands(ctx)
 
+    def invoke(self, ctx):
+        """The verb; a closed stdout or Ctrl-C before its own handling ends it as :mod:`fer_edge.launch` says
+        (click would print "Aborted!" or exit 1 on a broken pipe)."""
+        from . import launch
+
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            launch.output_closed()
+        except KeyboardInterrupt as e:
+            launch.interrupted(str(e) or "SIGINT")
+
     def get_command(self, ctx, name):
         if name not in self.commands:
             self._load_plugins()
@@ -98,7 +110,9 @@ def source_options(realtime: bool):
         click.option("--loop/--no-loop", default=False, help="A video file: start over at its end."),
         click.option("--realtime/--no-realtime", default=realtime, show_default=True,
                      help="A video file: play at its own frame rate (--no-realtime: as fast as the CPU goes)."),
-        click.option("--json-out", default=None, help="Write one JSON line per frame to this file ('-' for stdout)."))
+        click.option("--json-out", default=None,
+                     help="Write one JSON line per frame to this file ('-' for stdout); an existing file is refused."),
+        click.option("--append", is_flag=True, help="With --json-out FILE: add to the file when it exists."))
 
 
 def _recognizer_from(options):

@@ -39,7 +39,9 @@ def _recognizer(model, detector, tiling, threads, device, min_score, video: bool
 
 
 def _top3(probabilities: dict) -> str:
-    return " ".join(f"{k}={v:.2f}" for k, v in sorted(probabilities.items(), key=lambda kv: -kv[1])[:3])
+    """The three largest, leaving out those that print as 0.00 (a person shown happy only is ``happy=1.00``)."""
+    return " ".join(f"{k}={v:.2f}" for k, v in sorted(probabilities.items(), key=lambda kv: -kv[1])[:3]
+                    if v >= 0.005)
 
 
 def _table_rows(path: str, faces, frame=None) -> list[str]:
@@ -88,8 +90,10 @@ def _record(path: str, faces, result=None) -> dict:
 @click.option("--summary", is_flag=True,
               help="Videos: one line per person (track) instead of per frame: first/last seen, dominant emotion, "
                    "shares, changes; with --annotate, a timeline PNG per video too.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="No progress line on stderr (it is shown only on a terminal, for work longer than half a second).")
 def predict(inputs, model, as_json, annotate, detector, yunet_model, tiling, min_score, threads, device, max_frames,
-            flip_tta, verify, summary):
+            flip_tta, verify, summary, quiet):
     """Faces and emotions in images, folders of images and video files.
 
     Exit status: 0 when every input was read, 1 when any input failed (each
@@ -113,7 +117,10 @@ def predict(inputs, model, as_json, annotate, detector, yunet_model, tiling, min
         except OSError as e:
             fail(f"--annotate {annotate}: cannot create the folder ({e.strerror or e})")
         ann = Annotator(annotate, paths)
+    from .progress import Progress
+
     failed = 0
+    images = Progress("images", sum(not is_video(p) for p in paths), "images", quiet=quiet)
     for path in paths:
         name = os.fsdecode(path)
         try:
@@ -122,8 +129,10 @@ def predict(inputs, model, as_json, annotate, detector, yunet_model, tiling, min
                     vid_rec = _recognizer(model, detector, tiling, threads, device, min_score, video=True,
                                           flip_tta=flip_tta, verify=verify)
                 vid_rec.reset()
-                _predict_video(vid_rec, path, name, as_json, ann, max_frames, summary)
+                images.close()
+                _predict_video(vid_rec, path, name, as_json, ann, max_frames, summary, quiet)
                 continue
+            images.update()
             img = read_image(path)
             faces = rec.recognize(img)
             _emit(name, faces, as_json)
@@ -131,12 +140,15 @@ def predict(inputs, model, as_json, annotate, detector, yunet_model, tiling, min
                 from .drawing import draw_faces
                 out = ann.write_image(path, draw_faces(to_bgr(img), faces))
                 click.echo(f"annotated: {name} -> {out}", err=True)
+        except BrokenPipeError:
+            raise  # the reader of stdout went away: the run ends quietly (fer_edge.launch), nothing failed
         except (ValueError, RuntimeError, OSError) as e:
             failed += 1
             message = str(e) if isinstance(e, ImageError) else f"{name}: {e}"
             click.echo(f"error: {message}", err=True)
             if as_json:  # a JSON-lines consumer sees every input, the failed ones too
                 click.echo(json.dumps({"path": name, "error": message}))
+    images.close()
     rec.close()
     if vid_rec is not None:
         vid_rec.close()
@@ -145,18 +157,22 @@ def predict(inputs, model, as_json, annotate, detector, yunet_model, tiling, min
         sys.exit(EXIT_INPUT_ERROR)
 
 
-def _predict_video(rec, path, name, as_json, ann, max_frames, summary=False) -> None:
+def _predict_video(rec, path, name, as_json, ann, max_frames, summary=False, quiet=False) -> None:
     """Every frame through VIDEO mode; with ``ann``, an annotated MP4 written as the frames go; with ``summary``,
     one record per person at the end instead of one per frame."""
     from .drawing import draw_faces
-    from .images import video_fps, video_frames
+    from .images import video_fps, video_frame_count, video_frames
+    from .progress import Progress
     from .summary import TrackLog
 
     writer = out = None
     log = TrackLog(rec.labels, timeline=ann is not None) if summary else None
     people = []
+    total = video_frame_count(path)
+    progress = Progress(name, min(total, max_frames) if total and max_frames else total or max_frames, quiet=quiet)
     try:
         for i, ts, frame in video_frames(path, max_frames):
+            progress.update()
             res = rec.recognize_for_video(frame, ts)
             if log is None:
                 _emit(name, res.faces, as_json, res)
@@ -167,6 +183,7 @@ def _predict_video(rec, path, name, as_json, ann, max_frames, summary=False) -> 
                     out, writer = ann.video_writer(path, video_fps(path), (frame.shape[1], frame.shape[0]))
                 writer.write(draw_faces(frame, res.faces))
     finally:
+        progress.close()
         if writer is not None:
             writer.release()
             click.echo(f"annotated: {name} -> {out}", err=True)

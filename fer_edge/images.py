@@ -110,16 +110,26 @@ def is_video(path) -> bool:
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
-def video_fps(source) -> float:
-    """Frames per second a video file declares (30 when it declares none)."""
+def _video_property(source, prop: int, default: float) -> float:
     from .quiet import native_stderr_silenced
 
     with native_stderr_silenced():
         cap = cv2.VideoCapture(str(source))
     try:
-        return float(cap.get(cv2.CAP_PROP_FPS) or 30.0) if cap.isOpened() else 30.0
+        return float(cap.get(prop) or default) if cap.isOpened() else default
     finally:
         cap.release()
+
+
+def video_fps(source) -> float:
+    """Frames per second a video file declares (30 when it declares none)."""
+    return _video_property(source, cv2.CAP_PROP_FPS, 30.0)
+
+
+def video_frame_count(source) -> int | None:
+    """Frames a video file declares (None when it declares none: a stream, a broken header)."""
+    n = int(_video_property(source, cv2.CAP_PROP_FRAME_COUNT, 0.0))
+    return n if n > 0 else None
 
 
 def video_frames(source, max_frames: int | None = None):

@@ -14,14 +14,13 @@ import json
 import signal
 import sys
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from .rate import RateMeter
+from .stream_summary import StreamSummary  # noqa: F401  (the run's result: part of this module's API)
 
 EXIT_CAMERA_LOST = 3
 
@@ -143,41 +142,22 @@ class OpenCVSource(FrameSource):
         self.cap.release()
 
 
-@dataclass
-class StreamSummary:
-    frames: int = 0
-    faces: int = 0
-    emotions: Counter = field(default_factory=Counter)
-    seconds: float = 0.0
-    error: str | None = None
-    stopped_by: str = "end of stream"
-
-    @property
-    def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-    def to_dict(self) -> dict:
-        return {"frames": self.frames, "faces": self.faces, "emotions": dict(self.emotions),
-                "seconds": round(self.seconds, 2), "fps": round(self.fps, 1), "stopped_by": self.stopped_by,
-                "error": self.error}
-
-
 def run_stream(source: FrameSource, recognizer, *, json_out=None, snapshot_dir=None, snapshot_every: float = 0.0,
                display: bool = False, max_frames: int | None = None, report_every: float = 5.0,
-               log=lambda msg: print(msg, file=sys.stderr, flush=True), on_frame=None) -> StreamSummary:
-    """Run frames through ``recognizer`` until the source ends, ``max_frames``, a signal or a camera error.
+               log=lambda msg: print(msg, file=sys.stderr, flush=True), on_frame=None,
+               stop: dict | None = None) -> StreamSummary:
+    """Run frames through ``recognizer`` until the source ends, ``max_frames``, a signal, a camera error or a
+    ``json_out`` whose reader went away.
 
     ``on_frame(frame, result, capture_ms)`` is called after each frame (``fer-edge serve`` publishes there).
+    ``stop`` (``{"why": None}``, see :func:`stop_on_signals`) carries a signal caught before the stream began:
+    the stream then ends before its first frame, with the same summary.
     """
     from .drawing import draw_faces
 
     summary = StreamSummary()
-    stop = {"why": None}
-
-    def on_signal(signum, _frame):
-        stop["why"] = signal.Signals(signum).name
-
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    stop = {"why": None} if stop is None else stop
+    old = stop_on_signals(stop)
     if snapshot_dir:
         Path(snapshot_dir).mkdir(parents=True, exist_ok=True)
     t0 = last_report = last_snap = time.monotonic()
@@ -206,8 +186,11 @@ def run_stream(source: FrameSource, recognizer, *, json_out=None, snapshot_dir=N
             summary.faces += len(result.faces)
             summary.emotions.update(f.emotion for f in result.faces)
             if json_out is not None:
-                json_out.write(json.dumps(result.to_dict()) + "\n")
-                json_out.flush()
+                try:
+                    json_out.write(json.dumps(result.to_dict()) + "\n")
+                    json_out.flush()
+                except BrokenPipeError:  # `camera --json-out - | head`: the reader had enough
+                    stop["why"] = "output closed"
             if snapshot_dir and snapshot_every > 0 and now - last_snap >= snapshot_every:
                 cv2.imwrite(str(Path(snapshot_dir) / f"frame_{result.frame_index:06d}.jpg"), draw_faces(frame, result.faces))
                 last_snap = now
@@ -230,6 +213,15 @@ def run_stream(source: FrameSource, recognizer, *, json_out=None, snapshot_dir=N
         if display:
             cv2.destroyAllWindows()
     return summary
+
+
+def stop_on_signals(stop: dict) -> dict:
+    """SIGINT and SIGTERM set ``stop["why"]`` (the first one's name) instead of raising; returns the handlers
+    they replace, to put back."""
+    def on_signal(signum, _frame):
+        stop["why"] = stop["why"] or signal.Signals(signum).name
+
+    return {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -309,7 +309,7 @@ print(len(names), " ".join(sorted(names)))
     (["--detector", "yunet"], "--detector yunet needs --yunet-model PATH"),
     (["--yunet-model", "x.onnx"], "--yunet-model goes with --detector yunet"),
     (["-m", "tests/fixtures/edge-s/model.keras"], "a Keras model; the runtime takes TFLite. Convert it first: fer-edge convert"),
-    (["-m", "no_such_bundle"], "no bundled model of that name (bundled: fer_edge_accurate, fer_edge_default, fer_edge_fast)"),
+    (["-m", "no_such_bundle"], "no tier of that name (tiers: default, fast, accurate; or a .tflite path)"),
 ])
 @pytest.mark.runtime
 def test_cli_first_step_mistakes_get_a_pointing_line(args, msg):

@@ -114,6 +114,7 @@ def test_errors_are_answered_as_deepstack_answers_them(server):
     for name, ((status, body), want) in cases.items():
         assert status == want and body["success"] is False and body["code"] == want, (name, status, body)
         assert body["error"] and "Traceback" not in body["error"], name
+    assert "larger than 0.05 MB" in cases["too large"][0][1]["error"]  # the limit as given, not 0.0499992
     assert post(url, jpg, api_key="secret")[0] == 200  # and the server still answers
 
 
@@ -138,6 +139,15 @@ def test_a_full_queue_is_answered_503_at_once(server):
     assert all(b["success"] is False and "busy" in b["error"] for b in busy)
 
 
+async def _get(port, *paths):
+    async with aiohttp.ClientSession() as s:
+        out = []
+        for path in paths:
+            async with s.get(f"http://127.0.0.1:{port}{path}") as r:
+                out.append((r.status, await r.text()))
+        return out
+
+
 def test_serve_no_camera_is_an_inference_server(tmp_path):
     p = subprocess.Popen([*FER_EDGE, "serve", "--no-camera", "--port", "0"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -146,6 +156,12 @@ def test_serve_no_camera_is_an_inference_server(tmp_path):
         port = int(re.search(r":(\d+)/", line).group(1))
         status, body = post(f"http://127.0.0.1:{port}/v1/vision/face", GROUP.read_bytes())
         assert status == 200 and len(body["predictions"]) == 3
+        # without a camera, / tells how to call the API and /api/faces says there is no camera
+        page, faces, stream = asyncio.run(_get(port, "/", "/api/faces", "/events"))
+        assert page[0] == 200 and "/v1/vision/face" in page[1] and "curl -F image=@" in page[1]
+        assert "stream.mjpg" not in page[1] and "not needed here" in page[1]
+        assert faces[0] == 200 and '"status": "no camera"' in faces[1]
+        assert stream[0] == 404 and "no camera" in stream[1]
     finally:
         p.send_signal(signal.SIGTERM)
         _, err = p.communicate(timeout=30)

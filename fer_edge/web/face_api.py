@@ -51,6 +51,7 @@ class FaceApi:
         if workers < 1 or queue_size < 0 or max_upload_mb <= 0:
             raise ValueError("workers >= 1, queue_size >= 0 and max_upload_mb > 0 are needed")
         self.options, self.workers, self.queue_size = options, workers, queue_size
+        self.max_upload_mb = max_upload_mb  # as given, for messages: 0.05, never 0.0499992
         self.max_upload = int(max_upload_mb * 1024 * 1024)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="fer-edge-api")
         self._idle: queue.SimpleQueue = queue.SimpleQueue()

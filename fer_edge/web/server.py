@@ -25,6 +25,7 @@ from .face_api import ApiError, error_body, prediction
 from .hub import Hub
 
 PAGE = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
+API_PAGE = resources.files(__package__).joinpath("api.html").read_text(encoding="utf-8")  # serve --no-camera's /
 HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 CSP = ("default-src 'none'; img-src 'self'; connect-src 'self'; script-src 'unsafe-inline'; "
        "style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
@@ -52,8 +53,10 @@ class WebServer:
     """aiohttp in its own thread and event loop; the recognizer (main thread) calls publish() and finish()."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8080, token: str | None = None,
-                 max_clients: int = 32, stream_fps: float = 15.0, labels=(), title: str = "fer-edge", face_api=None):
+                 max_clients: int = 32, stream_fps: float = 15.0, labels=(), title: str = "fer-edge", face_api=None,
+                 camera: bool = True):
         self.host, self.port, self.token = host, port, token
+        self.camera = camera  # False: the face API only; / describes it and /api/faces says "no camera"
         self.face_api = face_api  # a FaceApi answers POST /v1/vision/face (None: the route is absent)
         self.max_clients, self.stream_fps = max_clients, stream_fps
         self.labels, self.title = list(labels), title
@@ -184,7 +187,7 @@ class WebServer:
         """The ``image`` part and the ``api_key`` field, never more than ``max_upload`` bytes read."""
         limit = self.face_api.max_upload
         if request.content_length is not None and request.content_length > limit + 64 * 1024:
-            raise ApiError(413, f"the upload is larger than {limit / 1024 ** 2:g} MB (--max-upload-mb)")
+            raise ApiError(413, f"the upload is larger than {self.face_api.max_upload_mb:g} MB (--max-upload-mb)")
         if not request.content_type.startswith("multipart/"):
             raise ApiError(400, "post the image as multipart/form-data in the field 'image'")
         image, api_key = None, ""
@@ -196,7 +199,7 @@ class WebServer:
                     while chunk := await part.read_chunk(64 * 1024):
                         buf += chunk
                         if len(buf) > limit:
-                            raise ApiError(413, f"the image is larger than {limit / 1024 ** 2:g} MB (--max-upload-mb)")
+                            raise ApiError(413, f"the image is larger than {self.face_api.max_upload_mb:g} MB (--max-upload-mb)")
                     image = bytes(buf)
                 elif part.name == "api_key":
                     api_key = (await part.read_chunk(1024)).decode("utf-8", "replace").strip()
@@ -207,11 +210,30 @@ class WebServer:
         return image, api_key
 
     async def page(self, request: web.Request) -> web.Response:
+        if not self.camera:
+            return self._api_page(request)
         html = PAGE.replace("__LABELS__", json.dumps(self.labels)).replace("__TITLE__", self.title)
         return web.Response(text=html, content_type="text/html",
                             headers={"Content-Security-Policy": CSP, "Referrer-Policy": "no-referrer", **HEADERS})
 
+    def _api_page(self, request: web.Request) -> web.Response:
+        from html import escape
+
+        keyed = self.token is not None
+        html = (API_PAGE.replace("__TITLE__", escape(self.title)).replace("__HOST__", escape(request.host))
+                .replace("__MAX_MB__", f"{self.face_api.max_upload_mb:g}" if self.face_api else "-")
+                .replace("__LABELS__", escape(", ".join(self.labels)))
+                .replace("__KEY_FIELD__", "-F api_key=YOUR_TOKEN " if keyed else "")
+                .replace("__KEY_TEXT__", "this server's token (or <code>?token=</code>, or "
+                         "<code>Authorization: Bearer</code>)" if keyed else "not needed here (no --token)"))
+        return web.Response(text=html, content_type="text/html",
+                            headers={"Content-Security-Policy": CSP, "Referrer-Policy": "no-referrer", **HEADERS})
+
     async def faces(self, request: web.Request) -> web.Response:
+        if not self.camera:
+            return web.json_response({"status": "no camera", "frame": None, "faces": [],
+                                      "message": "fer-edge serve --no-camera: POST images to /v1/vision/face"},
+                                     headers=HEADERS)
         latest = self.hub.latest
         body = dict(latest.event) if latest is not None else {"frame": None, "faces": []}
         body["status"] = self.hub.ended["status"] if self.hub.ended else "running"
@@ -220,6 +242,9 @@ class WebServer:
         return web.json_response(body, headers=HEADERS)
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
+        if not self.camera:
+            return web.Response(status=404, text="404: no camera here (serve --no-camera): POST images to "
+                                "/v1/vision/face\n", headers=HEADERS)
         resp = web.StreamResponse(headers={"Content-Type": "multipart/x-mixed-replace; boundary=frame", **HEADERS})
         await resp.prepare(request)
         seq, period = 0, 1.0 / self.stream_fps
@@ -240,6 +265,9 @@ class WebServer:
         return resp
 
     async def events(self, request: web.Request) -> web.StreamResponse:
+        if not self.camera:
+            return web.Response(status=404, text="404: no camera here (serve --no-camera): POST images to "
+                                "/v1/vision/face\n", headers=HEADERS)
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no", **HEADERS})
         await resp.prepare(request)
         seq = 0
