@@ -54,8 +54,6 @@ def _no_results_reads(event, args):
 
 sys.addaudithook(_no_results_reads)
 FER = Path(os.environ.get("FER2013_ROOT", ROOT.parent / "shared" / "datasets" / "fer2013"))
-#: the pack tool beside the checkout (found from the tests' folder, not from where fer_edge is installed)
-PACK_TOOL = ROOT.parent / "shared" / "tools" / "fer2013_pack.py"
 CLASSES_ALPHA = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 
 

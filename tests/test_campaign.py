@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PACK_TOOL
 
 from fer_edge.training import campaign as camp
 
@@ -333,8 +332,6 @@ def test_device_pack_leaves_out_train_faces_identical_to_test_faces(mini_fer, tm
     from fer_edge.training.data import load
     from device_job import pack_leak_free
 
-    if not PACK_TOOL.is_file():
-        pytest.skip("shared/tools/fer2013_pack.py not found")
     root = tmp_path / "fer"
     shutil.copytree(mini_fer, root)
     tests = sorted((root / "test").glob("*/*.jpg"))[:3]

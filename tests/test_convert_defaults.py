@@ -23,9 +23,22 @@ def _cli(*args, env=None):
                           env={**e, **(env or {})}, timeout=900, cwd=ROOT)
 
 
+def _recording(data, tmp_path) -> Path:
+    """The fixture model, as if trained on ``data`` (where this machine keeps FER2013: ../shared or
+    $FER2013_ROOT), in a folder of its own: what `fer-edge train` leaves a user."""
+    model = tmp_path / "run" / "model.keras"
+    model.parent.mkdir()
+    shutil.copy(MODEL, model)
+    meta = read_keras_metadata(model)
+    meta.training.update(data=str(Path(data).resolve()), data_from_model=os.path.relpath(Path(data).resolve(),
+                                                                                          model.parent))
+    write_keras_metadata(model, meta)
+    return model
+
+
 @pytest.mark.slow
 def test_convert_int8_with_no_other_flag_uses_the_recorded_data(fer_root, tmp_path):
-    r = _cli("convert", MODEL, "--int8", "-o", tmp_path / "out", "--parity-limit", "400")
+    r = _cli("convert", _recording(fer_root, tmp_path), "--int8", "-o", tmp_path / "out", "--parity-limit", "400")
     assert r.returncode == 0, r.stderr[-1500:]
     assert "calibration: " in r.stderr and "recorded with the model" in r.stderr
     assert (tmp_path / "out" / "model_int8.tflite").exists() and (tmp_path / "out" / "parity.md").exists()
@@ -57,7 +70,8 @@ def test_calibration_from_a_flat_folder_of_faces(fer_root, tmp_path):
     for i, f in enumerate(sorted((fer_root / "train").glob("*/*.jpg"))[::400][:60]):
         cv2.imwrite(str(flat / f"{i}.png"), cv2.imread(str(f)))
     # no --data: parity on the data the model records (the flat folder has no labels)
-    r = _cli("convert", MODEL, "--int8", "--calibration", flat, "-o", tmp_path / "o2", "--parity-limit", "300")
+    r = _cli("convert", _recording(fer_root, tmp_path), "--int8", "--calibration", flat, "-o", tmp_path / "o2",
+             "--parity-limit", "300")
     assert r.returncode == 0, r.stderr[-1500:]
     assert (tmp_path / "o2" / "model_int8.tflite").exists() and f"faces from {flat}" in r.stdout + r.stderr
     assert "(recorded with the model)" in r.stderr and "parity int8: accuracy" in r.stdout

@@ -173,14 +173,3 @@ def test_latency_figures_name_the_cpu_features():
             if re.search(r"AMD EPYC|Intel Xeon|x86-64 core", para) and re.search(r"\bms\b|frames/s|latency", para):
                 assert re.search(r"AVX2|AVX-512|VNNI|NEON|asimddp", para), f"{doc.name}: {para[:120]}"
 
-
-def test_the_pack_tool_is_found_beside_the_checkout_not_the_install(tmp_path, monkeypatch):
-    pytest.importorskip("keras")
-    from device_job import pack_tool
-
-    monkeypatch.delenv("FER2013_PACK_TOOL", raising=False)
-    monkeypatch.chdir(ROOT)
-    assert pack_tool() == (ROOT.parent / "shared" / "tools" / "fer2013_pack.py")
-    monkeypatch.setenv("FER2013_PACK_TOOL", str(tmp_path / "pack.py"))
-    (tmp_path / "pack.py").write_text("")
-    assert pack_tool() == tmp_path / "pack.py"

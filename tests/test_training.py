@@ -3,7 +3,6 @@ import json
 
 import numpy as np
 import pytest
-from conftest import PACK_TOOL
 
 pytest.importorskip("keras")
 
@@ -339,18 +338,16 @@ def test_gpu_job_trains_and_brings_back_what_a_device_call_can_return(mini_fer, 
     each under 16 MiB, and the 45 MB teacher is rebuilt here byte for byte from its parts."""
     import os
     import subprocess
-    import sys
     from pathlib import Path
 
-    from fer_edge.training.data import load
+    from fer_edge.training.data import DataError, load, pack_folders
     from device_job import PART_BYTES, join
 
     root = Path(__file__).parents[1]
-    tool = PACK_TOOL
-    if not tool.is_file():
-        pytest.skip("shared/tools/fer2013_pack.py not found")
     pack = tmp_path / "pack.npz"
-    subprocess.run([sys.executable, str(tool), "pack", str(mini_fer), str(pack)], check=True, capture_output=True)
+    assert pack_folders(mini_fer, pack) == 7 * 24 + 7 * 8
+    with pytest.raises(DataError, match="never overwritten"):
+        pack_folders(mini_fer, pack)
     d = load(pack, "train")
     assert len(d) == 7 * 24 and d.x.shape[1:] == (48, 48) and sorted(set(d.y.tolist())) == list(range(7))
     back, run = tmp_path / "back", tmp_path / "run"
@@ -379,8 +376,6 @@ def test_device_job_trains_a_plan_run_with_its_cached_teacher_on_a_leak_free_pac
 
     from fer_edge.training.data import load
 
-    if not PACK_TOOL.is_file():
-        pytest.skip("shared/tools/fer2013_pack.py not found")
     pack_leak_free(mini_fer, tmp_path / "pack.npz", log=lambda *_: None)
     # a teacher cache for the pack's faces (any probabilities will do: the run must find each face's row by name)
     rng, cache = np.random.default_rng(0), {}

@@ -26,7 +26,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
 
 from fer_edge.training.distill import write_teacher_cache
 
@@ -34,20 +33,6 @@ PART_BYTES = 15 << 20  # under the device's 16 MiB per returned file
 MAX_FILES, MAX_BYTES = 8, 60 << 20  # what one device call returns: 8 files, 64 MiB in all (some kept spare)
 SUMMARY = ("train.json", "best.json", "best_ema.json", "history.csv")
 MODEL_FILES = ("model.keras", "model_ema.keras")  # plain and EMA weights, in that order
-PACK_TOOL_ENV = "FER2013_PACK_TOOL"
-
-
-def pack_tool() -> Path:
-    """``fer2013_pack.py``: ``$FER2013_PACK_TOOL``, else ``shared/tools/`` beside the checkout the command runs
-    in (found from the working folder, not from where the package is installed), else beside the source tree."""
-    import os
-
-    name = Path("shared") / "tools" / "fer2013_pack.py"
-    found = [Path(os.environ[PACK_TOOL_ENV])] if os.environ.get(PACK_TOOL_ENV) else []
-    found += [d / name for d in (Path.cwd().parent, Path.cwd(), Path(__file__).resolve().parents[2])]
-    return next((p for p in found if p.is_file()), found[0])
-
-
 def bring_back(run: Path, dest: Path, *, data=None, log=print) -> list[Path]:
     """Copy the run's summaries and its best model (as ``model.keras.partN`` or ``model_ema.keras.partN``, the
     picked file's own name) to ``dest``; a cut-short run's state to resume from, then the other weights (plain or
@@ -162,35 +147,20 @@ def join(folder) -> list[Path]:
     return [folder / name for name in found]
 
 
-def pack_leak_free(root, out, tool=None, log=print) -> dict:
-    """Pack ``root``'s train and val for the device (``shared/tools/fer2013_pack.py``) without the train faces
-    that are pixel-identical to a ``test/`` face: the pack has no test split, so training there could not drop
-    them itself and its test score would count memorised faces. Val leaks and repeats are still dropped by
-    training (:func:`.data.drop_leaks`). Returns what was left out."""
-    import sys
-    import tempfile
-
-    from fer_edge.training.data import drop_leaks, load
+def pack_leak_free(root, out, log=print) -> dict:
+    """Pack ``root``'s train and val for the device (:func:`~fer_edge.training.data.pack_folders`) without the
+    train faces that are pixel-identical to a ``test/`` face: the pack has no test split, so training there could
+    not drop them itself and its test score would count memorised faces. Val leaks and repeats are still dropped
+    by training (:func:`.data.drop_leaks`). Returns what was left out."""
+    from fer_edge.training.data import drop_leaks, load, pack_folders
 
     root, out = Path(root), Path(out)
-    tool = Path(tool) if tool else pack_tool()
-    if not tool.is_file():
-        raise FileNotFoundError(f"the pack tool {tool} is missing")
     if out.exists():
         raise FileExistsError(f"{out} exists: remove it first (a pack is never overwritten)")
     train = load(root, "train")
     kept, _ = drop_leaks(train, load(root, "test"), dedupe=False)
     leaked = set(train.names) - set(kept.names)
-    with tempfile.TemporaryDirectory() as tmp:
-        for split in ("train", "val"):
-            for f in (root / split).glob("*/*"):
-                name = f"{f.parent.name}/{f.name}"
-                if split == "train" and name in leaked:
-                    continue
-                link = Path(tmp) / split / name
-                link.parent.mkdir(parents=True, exist_ok=True)
-                link.symlink_to(f.resolve())
-        subprocess.run([sys.executable, str(tool), "pack", tmp, str(out)], check=True)
+    pack_folders(root, out, skip=leaked)
     summary = {"train_faces": len(train), "left_out_as_test_copies": len(leaked), "pack": str(out),
                "mib": round(out.stat().st_size / 2**20, 1)}
     log(json.dumps(summary))

@@ -2,7 +2,7 @@
 # A campaign run on one particular remote GPU machine, inside one call of its runner. From the repository root there:
 #
 #   python tools/device_job.py pack ../shared/datasets/fer2013 .carry/fer2013_trainval.npz  # here, once:
-#       train + val packed (shared/tools/fer2013_pack.py) without the train faces that copy a test face
+#       train + val packed (fer_edge.training.data.pack_folders) without the train faces that copy a test face
 #   python tools/device_job.py aside   # here: files the job does not read out of the tree (64 MiB cap)
 #   pip wheel --no-deps -w .carry/wheels .   # here: fer-edge as a wheel (pure Python), installed there without an index
 #   (device, carry .carry: the pack and the keras/namex/optree cp312 wheels)
