@@ -76,11 +76,11 @@ def test_the_pi_extra_installs_on_arm_only():
 
 
 def test_version_and_names():
-    assert fer_edge.__version__ == "0.4.2"
-    readme = (ROOT / "README.md").read_text()
-    top = re.search(r"^## Changelog\n+### (\S+)", readme, re.M)
-    assert top and top.group(1) == fer_edge.__version__  # the README's newest release is this one
-    assert not re.search(r"still\s+written\s+in\s+0\.2", readme)
+    assert fer_edge.__version__ == "0.4.3"
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    top = re.search(r"^# Changelog\n+## (\S+)", changelog, re.M)
+    assert top and top.group(1) == fer_edge.__version__  # the changelog's newest release is this one
+    assert not re.search(r"still\s+written\s+in\s+0\.2", (ROOT / "README.md").read_text())
 
 
 def test_the_coral_recipe_converts_the_defaults_parent():

@@ -3,6 +3,7 @@ broker that is not there, long silent runs, tier names, Ctrl-C while starting, s
 from __future__ import annotations
 
 import json
+import re
 import os
 import pty
 import select
@@ -192,3 +193,59 @@ def test_the_pi_example_runs_off_a_pi_with_a_source(clip):
                         "--max-frames", "3", "--no-display"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert [json.loads(x)["frame"] for x in r.stdout.splitlines()] == [0, 1, 2]
+
+
+# ---------------------------------------------------------------- numbers in the docs come from one source (items 11, 16)
+README = (ROOT / "README.md").read_text()
+
+
+@pytest.mark.runtime
+def test_the_readme_is_a_newcomers_page():
+    assert len(README.splitlines()) <= 250
+    for doc in ("docs/models.md", "docs/video.md", "docs/serve.md", "CHANGELOG.md"):  # where the narrative went
+        assert f"({doc})" in README and (ROOT / doc).is_file(), doc
+
+
+@pytest.mark.runtime
+def test_the_tier_table_is_what_the_models_say():
+    """Each tier's row of the README shows the numbers `fer-edge models` reads from the shipped file."""
+    r = _cli("models", "--json")
+    assert r.returncode == 0
+    for m in json.loads(r.stdout):
+        row = next(x for x in README.splitlines() if x.startswith(f"| {m['tier']} "))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        k = m["metrics"]
+        assert cells[2] == f"{k['macs'] / 1e6:.1f} M", row
+        assert cells[3] == f"{100 * k['test_accuracy']:.2f}%" and cells[4] == f"{100 * k['leak_free_test_accuracy']:.2f}%"
+        assert cells[5].split(" / ")[0] == f"{100 * k['stable_shift_1px']:.1f}%", row
+        assert cells[5].split(" / ")[3] == f"{100 * k['stable_mirror']:.1f}%", row
+        assert cells[6] == f"{k['latency_vs_fer']:.2f}x", row
+
+
+def test_the_recipe_table_lists_every_recipe():
+    pytest.importorskip("keras")
+    from fer_edge.training.recipes import RECIPES
+
+    table = (ROOT / "docs" / "training.md").read_text().split("## Recipes", 1)[1]
+    rows = re.findall(r"^\| ([a-z0-9-]+) \| \d+ \|", table, re.M)
+    assert sorted(rows) == sorted(RECIPES), set(rows) ^ set(RECIPES)
+
+
+@pytest.mark.runtime
+def test_the_face_api_example_answers_what_the_server_answers():
+    """docs/integrations.md's example answer is the bundled default's for examples/images/group.jpg (box and
+    emotion exact; scores within the few hundredths another CPU's int8 kernels may move them)."""
+    from fer_edge import EmotionRecognizer, RecognizerOptions
+
+    doc = (ROOT / "docs" / "integrations.md").read_text()
+    example = json.loads(re.search(r'```json\n(\{"success": true.*?)```', doc, re.S).group(1).replace(
+        ', "...": 0.0', ""))
+    shown = example["predictions"][0]
+    with EmotionRecognizer(RecognizerOptions()) as rec:
+        faces = rec.recognize(cv2.imread(str(GROUP)))
+    face = next(f for f in faces if abs(f.box[0] - shown["x_min"]) <= 2 and abs(f.box[1] - shown["y_min"]) <= 2)
+    assert face.emotion == shown["emotion"]
+    assert abs(face.emotion_score - shown["emotion_score"]) <= 0.03, face.emotion_score
+    assert abs(face.detection_score - shown["confidence"]) <= 0.03
+    for label, p in shown["emotions"].items():
+        assert abs(face.probabilities[label] - p) <= 0.03, label
