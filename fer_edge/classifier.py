@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .calibration import Calibration
 from .errors import DelegateError, InferenceError
 from .interpreter import BatchInterpreters, ModelError, make_interpreter, parse_device, read_model_bytes
 from .metadata import MetadataError, ModelMetadata, read_tflite_metadata
@@ -24,7 +25,7 @@ TIERS = {"default": DEFAULT_MODEL, "fast": "fer_edge_fast.tflite", "accurate": "
 class Emotion:
     """The classification of one face: top label, its probability and all probabilities."""
 
-    label: str
+    label: str | None  # None: under min_emotion_score ("not sure")
     score: float
     probabilities: dict[str, float]
 
@@ -69,6 +70,12 @@ class EmotionClassifier:
         num_threads: CPU threads for LiteRT.
         device: ``None``/``"cpu"`` or an Edge TPU device (``"usb"``, ``"pci:0"``...).
         metadata: override the model's own metadata (for models converted elsewhere).
+        balanced: report the balanced operating point (per-class offsets fitted on ``val/``, in the metadata):
+            the weakest emotions (fear, sad) are found more often, at a little accuracy.
+        min_emotion_score: a face whose top (calibrated) probability is below this gets the label None
+            ("not sure"; its probabilities are still there). 0: always a label.
+        calibrated: apply the metadata's calibration (temperature scaling fitted on ``val/``); False gives the
+            network's raw probabilities. A model without calibration runs unchanged either way.
         flip_tta: also classify each face's mirror image (in the same invoke) and average the
             two; costs twice the compute, gains accuracy (see results/README.md). Ignored for a model that
             averages its mirror image itself (its metadata says ``mirror_averaged``: the bundled default).
@@ -82,7 +89,11 @@ class EmotionClassifier:
     """
 
     def __init__(self, model=None, *, num_threads: int | None = 1, device: str | None = None,
-                 metadata: ModelMetadata | None = None, flip_tta: bool = False):
+                 metadata: ModelMetadata | None = None, flip_tta: bool = False, balanced: bool = False,
+                 calibrated: bool = True, min_emotion_score: float = 0.0):
+        if not 0.0 <= min_emotion_score <= 1.0:
+            raise ValueError(f"min_emotion_score must be within 0..1, got {min_emotion_score}")
+        self.min_emotion_score = float(min_emotion_score)
         data, where = read_model_bytes(resolve_model(model))
         self.source = where
         self.metadata = metadata or read_tflite_metadata(data, where)
@@ -117,6 +128,13 @@ class EmotionClassifier:
         self._pool = None if on_tpu else BatchInterpreters(self._interp, data, num_threads, self._in["index"])
         # a model that averages the mirror image inside its graph (the default) would gain nothing: one invoke only
         self.flip_tta = flip_tta and not self.metadata.training.get("mirror_averaged")
+        cal = Calibration.from_metadata(self.metadata.calibration, len(self.labels))
+        if balanced and cal.balanced_offsets is None:
+            raise ValueError(f"{where}: balanced=True needs a model with a balanced operating point in its metadata "
+                             "(the bundled tiers have one; fer-edge calibrate adds one)")
+        #: what turns the network's probabilities into the reported ones (identity for an uncalibrated model)
+        self.calibration = cal if calibrated else Calibration()
+        self.balanced = balanced
 
     @property
     def input_dtype(self):
@@ -145,7 +163,8 @@ class EmotionClassifier:
                 y.append(self._invoke(self._pool[k], x[start:start + k]))
                 start += k
             y = np.concatenate(y) if len(y) > 1 else y[0]
-        return (y[:n] + y[n:]) / 2 if self.flip_tta else y
+        y = (y[:n] + y[n:]) / 2 if self.flip_tta else y
+        return self.calibration.apply(y, self.balanced)
 
     def _invoke(self, interp, x: np.ndarray) -> np.ndarray:
         try:
@@ -176,7 +195,8 @@ class EmotionClassifier:
 
     def to_emotion(self, probs: np.ndarray) -> Emotion:
         i = int(np.argmax(probs))
-        return Emotion(self.labels[i], float(probs[i]), {k: float(v) for k, v in zip(self.labels, probs)})
+        label = self.labels[i] if probs[i] >= self.min_emotion_score else None
+        return Emotion(label, float(probs[i]), {k: float(v) for k, v in zip(self.labels, probs)})
 
     def close(self) -> None:
         self._interp = None

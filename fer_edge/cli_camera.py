@@ -9,13 +9,14 @@ from pathlib import Path
 
 import click
 
-from .cli_common import (_recognizer_from, device_option, fail, main, max_frames_option, model_option,
-                         require_extra, source_options, threads_option)
+from .cli_common import (_recognizer_from, answer_options, device_option, fail, main, max_frames_option,
+                         model_option, require_extra, source_options, threads_option)
 
 
 def camera_command(*, source="picamera2", size="640x480", model=None, edgetpu_model=None, device=None, json_out=None,
                    snapshot_dir=None, snapshot_every=5.0, display=None, max_frames=None, threads=1, detect_every=None,
-                   web=None, loop=False, realtime=False, mqtt=None, summary_out=None, append=False):
+                   web=None, loop=False, realtime=False, mqtt=None, summary_out=None, append=False, balanced=False,
+                   min_emotion_score=0.0):
     """The camera loop behind ``fer-edge camera``, ``fer-edge serve`` and ``examples/pi_camera.py``; returns
     the exit status.
 
@@ -73,7 +74,8 @@ def camera_command(*, source="picamera2", size="640x480", model=None, edgetpu_mo
     try:
         tracking = TrackingOptions(region_tracking=False, detect_every=detect_every) if detect_every else None
         rec = _recognizer_from(RecognizerOptions(model=model, device=device, num_threads=threads,
-                                                 running_mode=RunningMode.VIDEO, tracking=tracking))
+                                                 running_mode=RunningMode.VIDEO, tracking=tracking, balanced=balanced,
+                                                 min_emotion_score=min_emotion_score))
         if mqtt is not None:
             publisher = _mqtt_publisher(mqtt, rec.labels)
         if summary_out:
@@ -226,9 +228,10 @@ def _mqtt_options(mqtt_url, device_id, mqtt_prefix, mqtt_interval, mqtt_frames, 
 @threads_option
 @click.option("--detect-every", type=click.IntRange(min=1), default=None,
               help="Legacy: with region tracking off, run the full detector every N frames (default: region tracking).")
+@answer_options
 @publishing_options
 def camera(source, size, model, device, edgetpu_model, json_out, append, snapshot_dir, snapshot_every, display,
-           max_frames, threads, detect_every, loop, realtime, summary_out, **mqtt):
+           max_frames, threads, detect_every, loop, realtime, summary_out, balanced, min_emotion_score, **mqtt):
     """Live emotions from a camera, smoothed per face; Ctrl-C or SIGTERM stops with a summary.
 
     With --mqtt, results go to an MQTT broker (docs/integrations.md). Exit status 3 when the camera fails
@@ -238,7 +241,7 @@ def camera(source, size, model, device, edgetpu_model, json_out, append, snapsho
                             json_out=json_out, snapshot_dir=snapshot_dir, snapshot_every=snapshot_every,
                             display=display, max_frames=max_frames, threads=threads, detect_every=detect_every,
                             loop=loop, realtime=realtime, mqtt=_mqtt_options(**mqtt), summary_out=summary_out,
-                            append=append))
+                            append=append, balanced=balanced, min_emotion_score=min_emotion_score))
 
 
 @main.command()
@@ -264,9 +267,11 @@ def camera(source, size, model, device, edgetpu_model, json_out, append, snapsho
               help="Images POST /v1/vision/face recognises at once.")
 @click.option("--api-queue", type=click.IntRange(min=0), default=8, show_default=True,
               help="Images that may wait for a worker; more get 503.")
+@answer_options
 @publishing_options
 def serve(source, port, host, token, max_clients, stream_fps, size, model, device, json_out, append, max_frames, threads,
-          loop, realtime, no_camera, max_upload_mb, api_workers, api_queue, summary_out, **mqtt):
+          loop, realtime, no_camera, max_upload_mb, api_workers, api_queue, summary_out, balanced, min_emotion_score,
+          **mqtt):
     """A live web page of the camera with faces and emotions, for a Pi without a screen, and a
     DeepStack-compatible face API.
 
@@ -285,7 +290,8 @@ def serve(source, port, host, token, max_clients, stream_fps, size, model, devic
     except ValueError as e:
         fail(str(e))
     mqtt = _mqtt_options(**mqtt)
-    api_options = RecognizerOptions(model=model, device=device, num_threads=threads)
+    api_options = RecognizerOptions(model=model, device=device, num_threads=threads, balanced=balanced,
+                                    min_emotion_score=min_emotion_score)
     web = WebServer(host, port, token, max_clients=max_clients, stream_fps=stream_fps,
                     face_api=FaceApi(api_options, api_workers, api_queue, max_upload_mb), camera=not no_camera)
     if no_camera:
@@ -297,7 +303,8 @@ def serve(source, port, host, token, max_clients, stream_fps, size, model, devic
         sys.exit(_serve_api_only(web, labels))
     sys.exit(camera_command(source=source, size=size, model=model, device=device, json_out=json_out, display=False,
                             max_frames=max_frames, threads=threads, web=web, loop=loop, realtime=realtime, mqtt=mqtt,
-                            summary_out=summary_out, append=append))
+                            summary_out=summary_out, append=append, balanced=balanced,
+                            min_emotion_score=min_emotion_score))
 
 
 def _serve_api_only(web, labels) -> int:

@@ -56,14 +56,14 @@ class _Verbs(click.Group):
     def invoke(self, ctx):
         """The verb; a closed stdout or Ctrl-C before its own handling ends it as :mod:`fer_edge.launch` says
         (click would print "Aborted!" or exit 1 on a broken pipe)."""
-        from . import launch
+        from . import endings
 
         try:
             return super().invoke(ctx)
         except BrokenPipeError:
-            launch.output_closed()
+            endings.output_closed()
         except KeyboardInterrupt as e:
-            launch.interrupted(str(e) or "SIGINT")
+            endings.interrupted(str(e) or "SIGINT")
 
     def get_command(self, ctx, name):
         if name not in self.commands:
@@ -97,6 +97,17 @@ device_option = click.option("--device", "device", default=None,
                              help="Edge TPU device: usb, usb:N, pci, pci:N (default: CPU); needs a compiled model.")
 threads_option = click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
                               help="CPU threads for LiteRT.")
+def answer_options(command):
+    """``--balanced`` and ``--min-emotion-score``: which answer a face gets (predict, camera, serve)."""
+    command = click.option("--min-emotion-score", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+                           help="Report a face whose top calibrated probability is below this as not sure "
+                                "(emotion null; probabilities kept). docs/integrations.md: which threshold gives "
+                                "which precision.")(command)
+    return click.option("--balanced", is_flag=True,
+                        help="The balanced operating point: fear and sadness found more often, at a little "
+                             "accuracy (per-class offsets from the model's metadata).")(command)
+
+
 max_frames_option = click.option("--max-frames", type=click.IntRange(min=1), default=None,
                                  help="Videos and cameras: stop after this many frames.")
 

@@ -7,8 +7,9 @@ import sys
 
 import click
 
-from .cli_common import (EXIT_INPUT_ERROR, _recognizer_from, device_option, fail, main, max_frames_option,
-                         model_option, threads_option)
+from .cli_common import (EXIT_INPUT_ERROR, _recognizer_from, answer_options, device_option, fail, main,
+                         max_frames_option, model_option, threads_option)
+from .results import shown
 
 
 def _detector_choice(detector: str, yunet_model) -> tuple[str, str | None]:
@@ -26,7 +27,7 @@ def _detector_choice(detector: str, yunet_model) -> tuple[str, str | None]:
 
 
 def _recognizer(model, detector, tiling, threads, device, min_score, video: bool, flip_tta: bool = False,
-                verify: bool = True):
+                verify: bool = True, balanced: bool = False, min_emotion_score: float = 0.0):
     from .options import DetectorOptions, RecognizerOptions, RunningMode
 
     name, detector_model = detector if isinstance(detector, tuple) else (detector, None)
@@ -34,7 +35,7 @@ def _recognizer(model, detector, tiling, threads, device, min_score, video: bool
         fail(f"{model}: a Keras model; the runtime takes TFLite. Convert it first: fer-edge convert {model} --int8")
     return _recognizer_from(RecognizerOptions(
         model=model, detector=DetectorOptions(name, detector_model, tiling, min_score, verify=verify),
-        num_threads=threads, device=device, flip_tta=flip_tta,
+        num_threads=threads, device=device, flip_tta=flip_tta, balanced=balanced, min_emotion_score=min_emotion_score,
         running_mode=RunningMode.VIDEO if video else RunningMode.IMAGE))
 
 
@@ -48,14 +49,15 @@ def _table_rows(path: str, faces, frame=None) -> list[str]:
     where = path if frame is None else f"{path}#{frame}"
     if not faces:
         return [f"{where}\t-\tno face found"]
-    return [f"{where}\t{list(f.box)}\t{f.emotion} {f.emotion_score:.2f}\t{_top3(f.probabilities)}" for f in faces]
+    return [f"{where}\t{list(f.box)}\t{shown(f.emotion)} {f.emotion_score:.2f}\t{_top3(f.probabilities)}"
+            for f in faces]
 
 
 def _people_rows(path: str, people) -> list[str]:
     """``predict --summary``'s table: one person a line."""
     if not people:
         return [f"{path}\t-\tno face found"]
-    return [f"{path}\t{p.track_id}\t{p.first_ms / 1000:.2f}-{p.last_ms / 1000:.2f} s\t{p.emotion}\t"
+    return [f"{path}\t{p.track_id}\t{p.first_ms / 1000:.2f}-{p.last_ms / 1000:.2f} s\t{shown(p.emotion)}\t"
             f"{_top3(p.shares)}\t{p.changes}" for p in people]
 
 
@@ -90,10 +92,11 @@ def _record(path: str, faces, result=None) -> dict:
 @click.option("--summary", is_flag=True,
               help="Videos: one line per person (track) instead of per frame: first/last seen, dominant emotion, "
                    "shares, changes; with --annotate, a timeline PNG per video too.")
+@answer_options
 @click.option("--quiet", "-q", is_flag=True,
               help="No progress line on stderr (it is shown only on a terminal, for work longer than half a second).")
 def predict(inputs, model, as_json, annotate, detector, yunet_model, tiling, min_score, threads, device, max_frames,
-            flip_tta, verify, summary, quiet):
+            flip_tta, verify, summary, quiet, balanced, min_emotion_score):
     """Faces and emotions in images, folders of images and video files.
 
     Exit status: 0 when every input was read, 1 when any input failed (each
@@ -106,8 +109,9 @@ def predict(inputs, model, as_json, annotate, detector, yunet_model, tiling, min
     if not paths:
         fail("no images or videos found in the given inputs")
     detector = _detector_choice(detector, yunet_model)
+    answers = {"balanced": balanced, "min_emotion_score": min_emotion_score}
     rec = _recognizer(model, detector, tiling, threads, device, min_score, video=False, flip_tta=flip_tta,
-                      verify=verify)
+                      verify=verify, **answers)
     vid_rec = None
     ann = None
     if annotate:
@@ -127,7 +131,7 @@ def predict(inputs, model, as_json, annotate, detector, yunet_model, tiling, min
             if is_video(path):
                 if vid_rec is None:
                     vid_rec = _recognizer(model, detector, tiling, threads, device, min_score, video=True,
-                                          flip_tta=flip_tta, verify=verify)
+                                          flip_tta=flip_tta, verify=verify, **answers)
                 vid_rec.reset()
                 images.close()
                 _predict_video(vid_rec, path, name, as_json, ann, max_frames, summary, quiet)
@@ -248,7 +252,7 @@ def models(as_json):
         rows.append({"name": name, "default": name == DEFAULT_MODEL, "tier": tier_of.get(name),
                      "size_kb": round(path.stat().st_size / 1024, 1),
                      **{k: v for k, v in meta.to_dict().items() if k in ("labels", "format", "recipe", "metrics",
-                                                                          "preprocessing", "version")}})
+                                                                          "preprocessing", "version", "calibration")}})
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
@@ -266,6 +270,15 @@ def models(as_json):
         if "stable_shift_1px" in m:
             facts.append(f"same answer {100 * m['stable_shift_1px']:.1f}% when the face moves 1 px, "
                          f"{100 * m['stable_mirror']:.1f}% mirrored")
+        cal = r["calibration"]
+        if cal.get("temperature"):
+            facts.append(f"calibrated (T {cal['temperature']:g}" + (f", test ECE {m['test_ece']}" if "test_ece" in m
+                                                                   else "") + ")")
+        else:
+            facts.append("probabilities not calibrated")
+        if "balanced_test_accuracy" in m:
+            facts.append(f"--balanced: test accuracy {m['balanced_test_accuracy']}, fear recall "
+                         f"{m['balanced_fear_recall']} (default {m.get('fear_recall', 'n/a')})")
         click.echo(f"{r['name']}{tier}: {', '.join(facts)}, labels {', '.join(r['labels'])}")
 
 

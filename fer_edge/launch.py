@@ -8,36 +8,10 @@ from the interpreter's first import to the last frame: no traceback, no "Aborted
 """
 from __future__ import annotations
 
-import os
 import signal
 import sys
 
-LIVE_VERBS = ("camera", "serve")  # a stop is their normal end: it prints the run's summary
-
-
-def _verb() -> str | None:
-    return next((a for a in sys.argv[1:] if not a.startswith("-")), None)
-
-
-def interrupted(signame: str = "SIGINT") -> None:
-    """End the run as the verb ends on Ctrl-C: a live verb's (empty) summary and 0, else one line and 130."""
-    if _verb() in LIVE_VERBS:
-        from .stream_summary import StreamSummary  # standard library only: numpy may be half-imported here
-
-        print(StreamSummary(stopped_by=signame).line(), file=sys.stderr, flush=True)
-        sys.exit(0)
-    print("interrupted", file=sys.stderr, flush=True)
-    sys.exit(130)
-
-
-def output_closed() -> None:
-    """The reader of stdout went away: nothing more can be said there, and nothing failed."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not raise again
-    except (OSError, ValueError):
-        pass
-    sys.exit(0)
+from .endings import LIVE_VERBS, interrupted, output_closed, verb
 
 
 def _raise_interrupt(signum, _frame):
@@ -45,12 +19,21 @@ def _raise_interrupt(signum, _frame):
 
 
 def run() -> None:
-    if _verb() in LIVE_VERBS:  # a service manager's stop while it starts ends it as a stop later does
+    if verb() in LIVE_VERBS:  # a service manager's stop while it starts ends it as a stop later does
         signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
+        import click
+
         from .cli import main
 
-        main()
+        try:
+            rv = main.main(standalone_mode=False)  # click's own handling would say "Aborted!" and exit 1
+        except click.exceptions.Abort as e:
+            raise KeyboardInterrupt(str(e.__cause__ or "") or "SIGINT") from None
+        except click.ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        sys.exit(rv if isinstance(rv, int) else 0)
     except KeyboardInterrupt as e:
         interrupted(str(e) or "SIGINT")
     except BrokenPipeError:

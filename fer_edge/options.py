@@ -143,6 +143,10 @@ class RecognizerOptions:
         num_threads: CPU threads for LiteRT.
         device: an Edge TPU (``usb``, ``usb:N``, ``pci``, ``pci:N``); None: the CPU.
         flip_tta: average each face with its mirror image (2x classifier cost).
+        balanced: the balanced operating point (the weakest emotions found more often, at a little accuracy;
+            per-class offsets in the model's metadata, fitted on ``val/``).
+        min_emotion_score: faces whose top calibrated probability is below this are reported with
+            ``emotion=None`` ("not sure"); 0: always an emotion.
         result_callback: LIVE_STREAM only: ``result_callback(result: FrameResult, frame, timestamp_ms)``, called on
             a worker thread.
     """
@@ -156,10 +160,13 @@ class RecognizerOptions:
     device: str | None = None
     flip_tta: bool = False
     result_callback: Callable | None = None
+    balanced: bool = False
+    min_emotion_score: float = 0.0
 
     def __init__(self, model=None, running_mode: RunningMode = RunningMode.IMAGE, detector=None, tracking=None,
                  smoothing=None, num_threads: int | None = 1, device: str | None = None, flip_tta: bool = False,
-                 result_callback: Callable | None = None, **flat):
+                 result_callback: Callable | None = None, balanced: bool = False, min_emotion_score: float = 0.0,
+                 **flat):
         unknown = sorted(set(flat) - set(FLAT))
         if unknown:
             raise TypeError(f"RecognizerOptions got an unexpected keyword argument {unknown[0]!r}")
@@ -181,6 +188,7 @@ class RecognizerOptions:
         self.detector, self.tracking = groups["detector"], groups["tracking"]
         self.smoothing = smoothing or SmoothingOptions()
         self.num_threads, self.device, self.flip_tta, self.result_callback = num_threads, device, flip_tta, result_callback
+        self.balanced, self.min_emotion_score = balanced, min_emotion_score
         self.__post_init__()
 
     def __post_init__(self):
@@ -190,6 +198,8 @@ class RecognizerOptions:
                           ("smoothing", SmoothingOptions)):
             if not isinstance(getattr(self, name), cls):
                 raise ValueError(f"{name} must be a {cls.__name__}, got {type(getattr(self, name)).__name__}")
+        if not 0.0 <= self.min_emotion_score <= 1.0:
+            raise ValueError(f"min_emotion_score must be within 0..1, got {self.min_emotion_score}")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"num_threads must be at least 1 (or None), got {self.num_threads}")
         live = self.running_mode is RunningMode.LIVE_STREAM

@@ -46,7 +46,8 @@ class EmotionRecognizer:
         self.options = options
         d = options.detector
         self.classifier = EmotionClassifier(options.model, num_threads=options.num_threads, device=options.device,
-                                            flip_tta=options.flip_tta)
+                                            flip_tta=options.flip_tta, balanced=options.balanced,
+                                            min_emotion_score=options.min_emotion_score)
         self.detector = create_detector(d.name, min_score=d.min_score, tiling=d.tiling, max_faces=d.max_faces,
                                         num_threads=options.num_threads, model_path=d.model)
         # VIDEO: a second opinion on new faces, the full-range BlazeFace model, whose phantoms are not the short model's

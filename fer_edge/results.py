@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+#: how a face whose top probability is under ``min_emotion_score`` is counted in shares and summaries
+#: (its ``emotion`` is None: "not sure")
+UNSURE = "unsure"
+
+
+def shown(emotion: str | None) -> str:
+    """The emotion as counted and shown: the label, or :data:`UNSURE` for a face reported without one."""
+    return UNSURE if emotion is None else emotion
+
 
 @dataclass(frozen=True)
 class FaceResult:
@@ -12,8 +21,9 @@ class FaceResult:
     Attributes:
         box: ``(x, y, w, h)`` in image pixels.
         detection_score: the face detector's confidence, 0..1.
-        emotion: the most probable label.
-        emotion_score: its probability, 0..1 (smoothed over time in VIDEO/LIVE_STREAM modes).
+        emotion: the most probable label; None when its probability is under the recognizer's
+            ``min_emotion_score`` ("not sure").
+        emotion_score: the top probability, 0..1 (calibrated; smoothed over time in VIDEO/LIVE_STREAM modes).
         probabilities: every label's probability.
         keypoints: the detector's landmarks in image pixels (BlazeFace: eyes, nose, mouth, ears).
         track_id: the face's identity across frames (VIDEO/LIVE_STREAM), else None.
@@ -21,7 +31,7 @@ class FaceResult:
 
     box: tuple[int, int, int, int]
     detection_score: float
-    emotion: str
+    emotion: str | None
     emotion_score: float
     probabilities: dict[str, float]
     keypoints: tuple[tuple[float, float], ...] = ()

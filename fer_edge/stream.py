@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from .rate import RateMeter
+from .results import shown
 from .stream_summary import StreamSummary  # noqa: F401  (the run's result: part of this module's API)
 
 EXIT_CAMERA_LOST = 3
@@ -184,7 +185,7 @@ def run_stream(source: FrameSource, recognizer, *, json_out=None, snapshot_dir=N
             summary.frames += 1
             rate.tick(now)
             summary.faces += len(result.faces)
-            summary.emotions.update(f.emotion for f in result.faces)
+            summary.emotions.update(shown(f.emotion) for f in result.faces)
             if json_out is not None:
                 try:
                     json_out.write(json.dumps(result.to_dict()) + "\n")

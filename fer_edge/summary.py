@@ -26,18 +26,21 @@ class PersonSummary:
         track_id: the id in the per-frame results.
         first_ms, last_ms: timestamps of its first and last reported frame.
         frames: frames it was reported in.
-        emotion: its dominant emotion (the label it showed in most frames).
+        emotion: its dominant emotion (the label it showed in most frames; None if it was never shown one).
         shares: each label's share of those frames (labels never shown are 0).
-        changes: how many times its shown emotion changed from one reported frame to the next.
+        changes: how many times its shown emotion changed from one reported frame to the next (frames reported
+            "not sure" left out).
+        unsure: the share of its frames reported without an emotion (``min_emotion_score``).
     """
 
     track_id: int
     first_ms: float
     last_ms: float
     frames: int
-    emotion: str
+    emotion: str | None
     shares: dict[str, float]
     changes: int
+    unsure: float = 0.0
     timeline: list = field(default_factory=list, repr=False)  # rows {"t_s", "probabilities"} for the picture
 
     @property
@@ -48,7 +51,8 @@ class PersonSummary:
         """The JSON of a person: ``--summary``, ``--summary-out`` and the MQTT ``track`` topic."""
         return {"track_id": self.track_id, "first_ms": round(self.first_ms, 1), "last_ms": round(self.last_ms, 1),
                 "duration_s": round(self.duration_s, 3), "frames": self.frames, "emotion": self.emotion,
-                "shares": {k: round(v, 4) for k, v in self.shares.items()}, "changes": self.changes}
+                "shares": {k: round(v, 4) for k, v in self.shares.items()}, "changes": self.changes,
+                "unsure": round(self.unsure, 4)}
 
 
 @dataclass
@@ -56,7 +60,7 @@ class _Open:
     first_ms: float
     last_ms: float
     counts: Counter
-    last_emotion: str
+    last_emotion: str | None
     changes: int = 0
     timeline: list = field(default_factory=list)
     stride: int = 1
@@ -85,9 +89,10 @@ class TrackLog:
             o = self._open.get(f.track_id)
             if o is None:
                 o = self._open[f.track_id] = _Open(result.timestamp_ms, result.timestamp_ms, Counter(), f.emotion)
-            elif f.emotion != o.last_emotion:
+            elif f.emotion is not None and o.last_emotion is not None and f.emotion != o.last_emotion:
                 o.changes += 1
-            o.last_ms, o.last_emotion = result.timestamp_ms, f.emotion
+            o.last_ms = result.timestamp_ms
+            o.last_emotion = f.emotion if f.emotion is not None else o.last_emotion
             o.counts[f.emotion] += 1
             if self.timeline:
                 if o.seen % o.stride == 0:
@@ -105,8 +110,10 @@ class TrackLog:
         o = self._open.pop(tid)
         frames = sum(o.counts.values())
         shares = {lab: o.counts.get(lab, 0) / frames for lab in self.labels}
-        emotion = max(o.counts, key=lambda lab: o.counts[lab])  # a tie goes to the label shown first
-        return PersonSummary(tid, o.first_ms, o.last_ms, frames, emotion, shares, o.changes, o.timeline)
+        labelled = [lab for lab in o.counts if lab is not None]
+        emotion = max(labelled, key=lambda lab: o.counts[lab]) if labelled else None  # a tie: the label shown first
+        return PersonSummary(tid, o.first_ms, o.last_ms, frames, emotion, shares, o.changes,
+                             o.counts.get(None, 0) / frames, o.timeline)
 
 
 def summarize(results, labels, *, timeline: bool = False) -> list[PersonSummary]:

@@ -291,9 +291,35 @@ def convert(model, f_all, calibration, data, out, n_calibration, sparsity, finet
                       finetune_limit=finetune_limit, run_parity_suite=parity, parity_limit=parity_limit,
                       thresholds=Thresholds(int_max_drop_pp=max_drop, int_min_agreement=min_agreement),
                       log=click.echo, verbose=2)
+    cal_data = data or (calibration if calibration and is_labelled(calibration) else None)
+    _calibrate_outputs(res, Path(out or Path(model).parent), cal_data)
     click.echo(_next_step(res, Path(out or Path(model).parent), model))
     if "parity" in res and not res["parity"]["passed"] and not no_enforce:
         fail("parity thresholds violated (see parity.md); use --no-enforce to accept", EXIT_INPUT_ERROR)
+
+
+def _calibrate_outputs(res: dict, out: Path, data) -> None:
+    """Calibrate every model convert wrote on ``data``'s ``val/`` faces (temperature and balanced offsets in its
+    metadata); a compiled Edge TPU file takes the calibration of the model it was compiled from."""
+    from fer_edge.metadata import read_tflite_metadata
+    from fer_edge.training.calibrate import calibrate_tflite
+    from fer_edge.training.tflite_metadata import with_metadata
+
+    if data is None:
+        click.echo("calibration of probabilities: skipped: it needs labelled val/ faces (--data)")
+        return
+    for info in res["outputs"]:
+        path = out / info["file"]
+        if not path.is_file() or path.suffix != ".tflite":
+            continue
+        cal = calibrate_tflite(path, data, log=click.echo)
+        compiled = (info.get("edgetpu_compiler") or {})
+        if compiled.get("compiled") and (out / compiled["file"]).is_file():
+            target = out / compiled["file"]
+            blob = target.read_bytes()
+            meta = read_tflite_metadata(blob, str(target))
+            meta.calibration = cal
+            target.write_bytes(with_metadata(blob, meta))
 
 
 def _next_step(res: dict, out: Path, model) -> str:
@@ -312,6 +338,30 @@ def _next_step(res: dict, out: Path, model) -> str:
     if cpu:
         steps.append(f"fer-edge predict IMAGE --model {out / cpu[-1]['file']}")
     return "next: " + "  |  ".join(steps + [f"fer-edge benchmark {model} --data DATA"])
+
+
+@main.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--data", "-d", default=None, type=click.Path(),
+              help="FER2013 root or CSV with labelled val/ faces [default: $FER2013_ROOT].")
+@click.option("--no-balanced", is_flag=True, help="Fit the temperature only (no balanced operating point).")
+@_workstation_errors
+def calibrate(models, data, no_balanced):
+    """Fit each TFLite model's calibration on val/ and store it in its metadata (the file is rewritten).
+
+    Temperature scaling makes the probabilities honest (a face reported at 0.8 is right about 80% of the
+    time) without changing any answer; the balanced operating point (--balanced at run time) adds per-class
+    offsets that lift the weakest emotions' recall. fer-edge convert does this for the models it writes.
+    """
+    from fer_edge.training.calibrate import calibrate_tflite
+
+    data = data or os.environ.get("FER2013_ROOT")
+    if not data:
+        fail("calibration needs labelled val/ faces: pass --data (a FER2013 root or CSV) or set $FER2013_ROOT")
+    for m in models:
+        if not str(m).endswith(".tflite"):
+            fail(f"{m}: expected a .tflite model (convert a .keras one first: fer-edge convert MODEL --int8)")
+        calibrate_tflite(m, data, balanced=not no_balanced, log=click.echo)
 
 
 @main.command()

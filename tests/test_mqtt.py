@@ -106,8 +106,8 @@ def test_topics_and_payloads(broker, tmp_path):
     states = sub.bodies("cam1/state")
     assert len(states) >= 2
     for s in states:
-        assert set(s) == {"device_id", "time", "face_count", "emotion", "shares", "counts", "fps", "frames", "dropped",
-                          "spooled"}
+        assert set(s) == {"device_id", "time", "face_count", "emotion", "shares", "counts", "unsure", "fps", "frames",
+                          "dropped", "spooled"}
         assert all(isinstance(n, int) for n in s["counts"].values()) and sum(s["counts"].values()) >= s["face_count"]
         assert s["device_id"] == "cam1" and set(s["shares"]) == set(LABELS) and s["fps"] > 0
         if s["emotion"] is not None:
@@ -201,6 +201,7 @@ def test_a_restarted_monitor_counts_no_retained_state_again(broker, tmp_path):
     time.sleep(1.0)
     pub = publisher(broker, tmp_path, interval_s=0.1)
     pub.start()
+    assert wait_for(lambda: pub._connected.is_set())
     for r in frames():
         pub.on_frame(None, r)
         time.sleep(0.01)
@@ -411,3 +412,20 @@ def test_three_cameras_on_one_broker_seen_by_monitor(broker, tmp_path):
                                        "GROUP BY device_id").fetchall()
     by = {d: (f, t) for d, f, t in rows}
     assert by["cam0"][0] == 30 and by["cam1"][0] == 30 and by["cam0"][1] >= 1, rows
+
+
+def test_faces_reported_not_sure_are_counted_apart_in_the_state(broker, tmp_path):
+    """--min-emotion-score: a face without an emotion counts in `unsure`, never as a label nor as the dominant one."""
+    sub = Listener(broker.url, "fer-edge/cam1/state")
+    pub = publisher(broker, tmp_path, interval_s=3600)
+    pub.start()
+    assert wait_for(lambda: pub._connected.is_set())
+    unsure = FaceResult((10, 10, 50, 50), 0.9, None, 0.3, {lab: 1 / 3 for lab in LABELS}, (), 0)
+    for i in range(6):
+        pub.on_frame(None, FrameResult(i, i * 40.0, [unsure] + ([face(1, "angry")] if i < 2 else [])))
+    pub.close()
+    assert wait_for(lambda: sub.bodies("state"))
+    (state,) = sub.bodies("state")
+    assert state["unsure"] == 6 and state["counts"] == {"angry": 2, "happy": 0, "neutral": 0}
+    assert state["emotion"] == "angry" and state["shares"]["angry"] == 0.25
+    sub.close()

@@ -220,6 +220,8 @@ def test_the_tier_table_is_what_the_models_say():
         assert cells[5].split(" / ")[0] == f"{100 * k['stable_shift_1px']:.1f}%", row
         assert cells[5].split(" / ")[3] == f"{100 * k['stable_mirror']:.1f}%", row
         assert cells[6] == f"{k['latency_vs_fer']:.2f}x", row
+        assert cells[7] == f"{k['test_ece']:.3f}", row
+        assert cells[8] == f"{100 * k['balanced_test_accuracy']:.2f}% / {k['balanced_fear_recall']:.3f}", row
 
 
 def test_the_recipe_table_lists_every_recipe():

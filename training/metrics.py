@@ -47,3 +47,46 @@ def macro_f1(y_true, pred, n_classes: int) -> float:
         fn = int(((p != c) & (y_true == c)).sum())
         f1.append(2 * tp / max(2 * tp + fp + fn, 1))
     return float(np.mean(f1)) if f1 else 0.0
+
+
+def expected_calibration_error(y_true, probs, bins: int = 15) -> float:
+    """ECE: over ``bins`` equal-width bins of the top probability, the face-weighted mean of |accuracy - mean
+    top probability| (0: a face reported at p is right a share p of the time)."""
+    acc, conf, count = reliability(y_true, probs, bins)
+    n = count.sum()
+    return float(np.sum(count * np.abs(acc - conf)) / n) if n else 0.0
+
+
+def reliability(y_true, probs, bins: int = 15) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per bin of the top probability (equal width on [0, 1]): accuracy, mean top probability and face count
+    (empty bins: 0, 0, 0). The reliability diagram plots the first against the second."""
+    probs, y_true = np.asarray(probs, np.float64), np.asarray(y_true)
+    top = probs.max(1)
+    right = probs.argmax(1) == y_true
+    which = np.minimum((top * bins).astype(int), bins - 1)
+    count = np.bincount(which, minlength=bins).astype(np.float64)
+    safe = np.maximum(count, 1)
+    acc = np.bincount(which, right, minlength=bins) / safe
+    conf = np.bincount(which, top, minlength=bins) / safe
+    return acc, conf, count
+
+
+def recall_per_class(y_true, pred, n_classes: int) -> np.ndarray:
+    """Each class's recall (accuracy on its faces); 0 for a class without faces."""
+    return np.array([class_recall(y_true, pred, c) for c in range(n_classes)])
+
+
+def coverage_accuracy(y_true, probs, threshold: float) -> tuple[float, float]:
+    """``(coverage, accuracy)`` of the answers whose top probability is at least ``threshold``: the share of faces
+    answered, and how many of those answers are right (1.0 when none is answered)."""
+    probs = np.asarray(probs)
+    kept = probs.max(1) >= threshold
+    return float(kept.mean()), accuracy(y_true, probs, kept) if kept.any() else 1.0
+
+
+def accuracy_at_coverage(y_true, probs, coverage: float) -> float:
+    """Accuracy of the most confident ``coverage`` share of the answers (at least one)."""
+    probs = np.asarray(probs)
+    k = max(1, int(round(coverage * len(probs))))
+    order = np.argsort(-probs.max(1), kind="stable")[:k]
+    return accuracy(np.asarray(y_true)[order], probs[order])

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..rate import RateMeter
+from ..results import UNSURE, shown
 from ..spool import Spool
 from ..summary import TrackLog, interval_shares
 from .discovery import discovery_messages
@@ -215,7 +216,7 @@ class MqttPublisher:
         self._frames += 1
         self._rate.tick(now)
         self._face_count = len(result.faces)
-        self._counts.update(f.emotion for f in result.faces)
+        self._counts.update(shown(f.emotion) for f in result.faces)
         for person in self._tracks.add(result):
             self._queue("track", person.to_dict())
         if self.options.frames:
@@ -228,11 +229,13 @@ class MqttPublisher:
         self.on_frame(frame, result)
 
     def _state(self, now: float) -> None:
-        emotion = max(self._counts, key=lambda k: self._counts[k]) if self._counts else None
+        labelled = {k: n for k, n in self._counts.items() if k != UNSURE}
+        emotion = max(labelled, key=lambda k: labelled[k]) if labelled else None
         self._queue("state", {"device_id": self.options.device_id, "time": round(time.time(), 3),
                               "face_count": self._face_count, "emotion": emotion,
                               "shares": {k: round(v, 4) for k, v in interval_shares(self._counts, self.labels).items()},
                               "counts": {k: self._counts.get(k, 0) for k in self.labels},
+                              UNSURE: self._counts.get(UNSURE, 0),
                               "fps": round(self._rate.rate, 2), "frames": self._frames,
                               "dropped": self.dropped, "spooled": len(self.spool) + len(self._pending)}, retain=True)
         if emotion is not None and emotion != self._dominant:

@@ -1,0 +1,108 @@
+"""How far a model's scores can be trusted: calibration, the balanced operating point and "not sure" thresholds,
+measured on ``test/`` through the runtime (the shipped file and its metadata, as a user gets them).
+
+Used by ``benchmarks/calibration.py`` (every tier, the cards, the docs' threshold table) and
+``fer-edge benchmark --calibration``. Every number comes from :mod:`fer_edge.training.metrics`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from fer_edge.calibration import Calibration
+from fer_edge.training.calibrate import raw_probabilities
+from fer_edge.training.metrics import (accuracy, accuracy_at_coverage, coverage_accuracy,
+                                       expected_calibration_error, recall_per_class, reliability)
+
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
+COVERAGES = (0.5, 0.8, 1.0)
+
+
+def measure(model, test, name: str) -> dict:
+    """Raw, calibrated and balanced figures of one ``.tflite`` model on ``test`` (a FaceData)."""
+    from fer_edge.classifier import EmotionClassifier
+
+    with EmotionClassifier(model) as clf:
+        cal, labels = clf.calibration, clf.labels
+    raw = raw_probabilities(model, test.x, test.classes)
+    # calibration is stored in the model's label order; the data's order may differ
+    order = [labels.index(c) for c in test.classes]
+    as_model = np.empty_like(raw)
+    as_model[:, order] = raw
+    calibrated = cal.apply(as_model)[:, order]
+    y = test.y
+    out = {"name": name, "faces": len(y), "classes": list(test.classes),
+           "temperature": cal.temperature, "has_balanced": cal.balanced_offsets is not None}
+    for key, p in (("raw", raw), ("calibrated", calibrated)):
+        r = recall_per_class(y, p, len(test.classes))
+        out[key] = {"accuracy": accuracy(y, p), "ece": expected_calibration_error(y, p),
+                    "mean_top": float(p.max(1).mean()), "recall": dict(zip(test.classes, r.round(4).tolist())),
+                    "macro_recall": float(r.mean()), "worst_recall": float(r.min())}
+    if cal.balanced_offsets is not None:
+        b = Calibration(cal.temperature, cal.balanced_offsets).apply(as_model, balanced=True)[:, order]
+        r = recall_per_class(y, b, len(test.classes))
+        out["balanced"] = {"accuracy": accuracy(y, b), "ece": expected_calibration_error(y, b),
+                           "recall": dict(zip(test.classes, r.round(4).tolist())),
+                           "macro_recall": float(r.mean()), "worst_recall": float(r.min()),
+                           "worst_class": test.classes[int(r.argmin())]}
+    out["thresholds"] = [dict(zip(("threshold", "coverage", "precision"), (t, *coverage_accuracy(y, calibrated, t))))
+                         for t in THRESHOLDS]
+    out["coverages"] = [{"coverage": c, "accuracy": accuracy_at_coverage(y, calibrated, c)} for c in COVERAGES]
+    out["reliability"] = {k: [a.tolist() for a in reliability(y, p)] for k, p in (("raw", raw),
+                                                                                   ("calibrated", calibrated))}
+    return out
+
+
+def markdown(rows: list[dict]) -> str:
+    """The tables: calibration per model, the balanced operating point, and precision per threshold."""
+    lines = ["| model | temperature | accuracy | ECE raw | ECE calibrated | mean top probability raw / calibrated | "
+             "accuracy of the most confident 50% / 80% |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cov = {c["coverage"]: c["accuracy"] for c in r["coverages"]}
+        lines.append(f"| {r['name']} | {r['temperature']:.3f} | {100 * r['calibrated']['accuracy']:.2f}% | "
+                     f"{r['raw']['ece']:.3f} | **{r['calibrated']['ece']:.3f}** | {r['raw']['mean_top']:.3f} / "
+                     f"{r['calibrated']['mean_top']:.3f} | {100 * cov[0.5]:.1f}% / {100 * cov[0.8]:.1f}% |")
+    lines += ["", "| model | operating point | accuracy | worst class recall | macro recall | "
+              + " | ".join(f"{c} recall" for c in rows[0]["classes"]) + " |", "|---|---|---|---|---|"
+              + "---|" * len(rows[0]["classes"])]
+    for r in rows:
+        for key in ("calibrated", "balanced"):
+            if key not in r:
+                continue
+            m = r[key]
+            lines.append(f"| {r['name']} | {'balanced' if key == 'balanced' else 'default'} | "
+                         f"{100 * m['accuracy']:.2f}% | {min(m['recall'].values()):.3f} | {m['macro_recall']:.3f} | "
+                         + " | ".join(f"{m['recall'][c]:.3f}" for c in r["classes"]) + " |")
+    lines += ["", "| model | " + " | ".join(f"min score {t}: answered / right" for t in THRESHOLDS) + " |",
+              "|---|" + "---|" * len(THRESHOLDS)]
+    for r in rows:
+        lines.append(f"| {r['name']} | " + " | ".join(f"{100 * t['coverage']:.0f}% / {100 * t['precision']:.1f}%"
+                                                      for t in r["thresholds"]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_reliability(rows: list[dict], path) -> Path:
+    """Reliability diagrams, one panel per model: accuracy against mean top probability per bin, raw and
+    calibrated, with the diagonal a calibrated model follows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(rows), figsize=(4.2 * len(rows), 4.2), squeeze=False)
+    for ax, r in zip(axes[0], rows):
+        ax.plot([0, 1], [0, 1], color="#999", lw=1, ls="--", label="calibrated: accuracy = score")
+        for key, color in (("raw", "#d9534f"), ("calibrated", "#2b7bba")):
+            acc, conf, count = (np.array(v) for v in r["reliability"][key])
+            seen = count > 0
+            ax.plot(conf[seen], acc[seen], "o-", color=color, ms=4,
+                    label=f"{key} (ECE {r[key]['ece']:.3f})")
+        ax.set(title=r["name"], xlabel="top probability (mean in bin)", ylabel="accuracy in bin", xlim=(0, 1),
+               ylim=(0, 1))
+        ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

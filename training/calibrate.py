@@ -1,0 +1,115 @@
+"""Fitting a model's calibration on ``val/`` (what :mod:`fer_edge.calibration` applies at run time).
+
+- :func:`fit_temperature`: the temperature that minimises the negative log-likelihood of the labels (answers
+  unchanged: the order of the probabilities stays).
+- :func:`fit_balanced_offsets`: per-class log offsets that raise the worst class's recall while the macro recall
+  stays at least the calibrated model's and the accuracy within 2 points of it, by coordinate search on ``val/``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fer_edge.calibration import Calibration
+
+from .metrics import accuracy, recall_per_class
+
+
+def nll(y_true, probs) -> float:
+    """Mean negative log-likelihood of the labels."""
+    p = np.asarray(probs, np.float64)[np.arange(len(y_true)), np.asarray(y_true)]
+    return float(-np.mean(np.log(np.maximum(p, 1e-12))))
+
+
+def fit_temperature(y_true, probs, lo: float = 0.1, hi: float = 10.0) -> float:
+    """The temperature of least NLL on (y_true, probs), by golden-section search on log T (the NLL is convex in
+    1/T for fixed logits); rounded to 4 digits."""
+    f = lambda log_t: nll(y_true, Calibration(float(np.exp(log_t))).apply(probs))  # noqa: E731
+    a, b = np.log(lo), np.log(hi)
+    g = (np.sqrt(5) - 1) / 2
+    c, d = b - g * (b - a), a + g * (b - a)
+    fc, fd = f(c), f(d)
+    for _ in range(60):
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - g * (b - a)
+            fc = f(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + g * (b - a)
+            fd = f(d)
+    return round(float(np.exp((a + b) / 2)), 4)
+
+
+def fit_balanced_offsets(y_true, probs, temperature: float, *, max_accuracy_drop: float = 0.02,
+                         steps=np.round(np.arange(-1.5, 2.001, 0.025), 3), rounds: int = 6) -> list[float]:
+    """Per-class offsets (log space, after the temperature) that raise the worst class's recall (ties: the macro
+    recall) on these faces, keeping the macro recall at least the calibrated model's and the accuracy within
+    ``max_accuracy_drop`` of it; coordinate search, one class at a time, over ``steps``."""
+    y_true = np.asarray(y_true)
+    n = probs.shape[1]
+    base = Calibration(temperature).apply(probs)
+    floor, macro_floor = accuracy(y_true, base) - max_accuracy_drop, recall_per_class(y_true, base, n).mean()
+
+    def score(b):
+        p = Calibration(temperature, tuple(b)).apply(probs, balanced=True)
+        r = recall_per_class(y_true, p, n)
+        if accuracy(y_true, p) < floor or r.mean() < macro_floor:
+            return -np.inf
+        return float(r.min() + 0.1 * r.mean())
+
+    b = np.zeros(n)
+    best = score(b)
+    for _ in range(rounds):
+        improved = False
+        for c in range(n):
+            for s in steps:
+                trial = b.copy()
+                trial[c] = s
+                v = score(trial)
+                if v > best + 1e-9:
+                    best, b, improved = v, trial, True
+        if not improved:
+            break
+    return [round(float(v - b.mean()), 4) for v in b]
+
+
+def raw_probabilities(model, faces: np.ndarray, labels_of_data, *, num_threads: int = 1) -> np.ndarray:
+    """The model's uncalibrated probabilities for uint8 faces, columns in the data's class order."""
+    from fer_edge.classifier import EmotionClassifier
+
+    with EmotionClassifier(model, num_threads=num_threads, calibrated=False) as clf:
+        order = [clf.labels.index(c) for c in labels_of_data]
+        out = np.concatenate([clf.predict_proba(faces[i:i + 256]) for i in range(0, len(faces), 256)])
+    return out[:, order]
+
+
+def calibrate_tflite(path, data, *, balanced: bool = True, log=print) -> dict:
+    """Fit the temperature (and the balanced offsets) of a converted model on ``data``'s ``val/`` faces and write
+    them into its metadata (the file is rewritten in place, like its measured metrics). Returns the calibration
+    written, with its val figures."""
+    from pathlib import Path
+
+    from fer_edge.metadata import read_tflite_metadata
+
+    from .data import load
+    from .metrics import expected_calibration_error
+    from .tflite_metadata import with_metadata
+
+    path = Path(path)
+    blob = path.read_bytes()
+    meta = read_tflite_metadata(blob, str(path))
+    val = load(data, "val", ",".join(meta.labels))
+    probs = raw_probabilities(path, val.x, val.classes)
+    order = [list(val.classes).index(c) for c in meta.labels]  # offsets are stored in the model's label order
+    t = fit_temperature(val.y, probs)
+    cal = {"temperature": t, "fitted_on": f"val/ ({len(val)} faces)", "method": "temperature scaling (NLL)",
+           "val_ece_before": round(expected_calibration_error(val.y, probs), 4),
+           "val_ece_after": round(expected_calibration_error(val.y, Calibration(t).apply(probs)), 4)}
+    if balanced:
+        b = fit_balanced_offsets(val.y, probs, t)
+        cal["balanced_offsets"] = [b[i] for i in order]
+    meta.calibration = cal
+    path.write_bytes(with_metadata(blob, meta))
+    log(f"calibration: {path.name}: temperature {t} on {len(val)} val faces, ECE {cal['val_ece_before']} -> "
+        f"{cal['val_ece_after']}" + (", balanced offsets fitted" if balanced else ""))
+    return cal
