@@ -66,6 +66,8 @@ class FrameResult:
     #: the track ids reported in earlier frames that ended at this one (the face left, or a cut): a person's
     #: record can be closed here (:mod:`fer_edge.summary`)
     ended: tuple[int, ...] = ()
+    #: VIDEO mode: the same time, stage by stage (:data:`fer_edge.video_pipeline.STAGES`), in ms; not in the JSON
+    stages_ms: dict[str, float] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict:
         """The per-frame JSON every output writes (``--json``, ``camera --json-out``, ``serve``'s events, MQTT)."""

@@ -402,10 +402,15 @@ def parity(float_model, converted, data, split, out, limit, max_drop, min_agreem
 @click.option("--stability", is_flag=True,
               help="Also the stability section: agreement under 1-2 px shifts, 5% zoom, mirror, 5 degree rotation "
                    "and 15% brightness, and through the pipeline (docs: benchmarks/results/stability.md).")
+@click.option("--calibration/--no-calibration", default=True, show_default=True,
+              help="Also each .tflite model's calibration: the error of its scores (ECE) with and without its "
+                   "calibration, the balanced operating point, the accuracy at each --min-emotion-score and at "
+                   "50/80/100% coverage, and a reliability diagram (calibration.png with --out).")
 @click.option("--out", "-o", type=click.Path(file_okay=False), default=None, help="Write benchmark.json/.md/.png here.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @_workstation_errors
-def benchmark(models, data, split, limit, runs, compare_fer, fer_model, pipeline, stability, out, as_json):
+def benchmark(models, data, split, limit, runs, compare_fer, fer_model, pipeline, stability, calibration, out,
+              as_json):
     """Every format of a model side by side: size, accuracy, agreement, latency; plus the pipeline frame rate.
 
     Progress goes to stderr, a line per model and stage (and per tenth of each clip set); the table to stdout.
@@ -436,6 +441,13 @@ def benchmark(models, data, split, limit, runs, compare_fer, fer_model, pipeline
     if stability:
         say("stability: each model's answers under small changes of the face ...")
         res["stability"] = _stability(tflites, fer_model, data, split, limit)
+    if calibration and tflites:
+        say("calibration: each model's scores against how often they are right ...")
+        from .calibration_report import measure
+
+        d = load(data, split)
+        d = d.subset(stratified_indices(d.y, limit, seed=0)) if limit and limit < len(d) else d
+        res["calibration"] = [measure(t, d, t.name) for t in tflites]
     say("peak: the machine's INT8 arithmetic ...")
     res["peak"] = B.arithmetic_peak()
     if out:

@@ -100,11 +100,14 @@ def run_clip(mode: str, clip, model=None, unit: UnitClock | None = None, unit_ev
     if verifier is not None:
         verifier.invokes = 0
     seconds, hits, truths, false, found, ids, cuts = 0.0, 0, 0, 0, [], [], []
+    stages: dict[str, float] = {}
     for i, frame in enumerate(clip.frames):
         t = time.perf_counter()
         res = rec.recognize(frame) if running is RunningMode.IMAGE else rec.recognize_for_video(frame, i * 1000.0 / 30)
         faces = res if running is RunningMode.IMAGE else res.faces
         seconds += time.perf_counter() - t
+        for k, v in getattr(res, "stages_ms", {}).items():
+            stages[k] = stages.get(k, 0.0) + v
         cuts.append(bool(getattr(res, "cut", False)))
         if unit is not None and i % unit_every == 0:
             unit.time(frame)
@@ -116,7 +119,7 @@ def run_clip(mode: str, clip, model=None, unit: UnitClock | None = None, unit_ev
         ids.append({fid: faces[ri].track_id for fid, ri in got.items()})
     out = {"ids": ids, "cuts": cuts, "seconds": seconds, "views": rec.detector.invokes,
            "checks": verifier.invokes if verifier is not None else 0, "frames": len(clip.frames),
-           "hits": hits, "truths": truths, "false": false, "found": found}
+           "hits": hits, "truths": truths, "false": false, "found": found, "stages": stages}
     rec.close()
     return out
 
@@ -162,6 +165,7 @@ def measure_video(bank, model=None, *, n_frames: int = 90, seed: int = 0, sets=N
     for name, spec in (sets or CLIP_SETS).items():
         clock, events = UnitClock(), []
         tally = {m: dict.fromkeys(keys, 0) for m in MODES}
+        stage_ms = {m: {} for m in MODES}
         n = spec["clips"]
         t0 = time.perf_counter()
         for k, clip in enumerate(iter_clips(bank, spec["n_faces"], n, n_frames, seed)):
@@ -174,6 +178,8 @@ def measure_video(bank, model=None, *, n_frames: int = 90, seed: int = 0, sets=N
                 t = tally[m]
                 for key in keys[:7]:
                     t[key] += r[key]
+                for k_, v in r["stages"].items():
+                    stage_ms[m][k_] = stage_ms[m].get(k_, 0.0) + v
                 both, found = kept(runs["image"], r)
                 t["kept"] += both
                 t["image_found"] += found
@@ -183,6 +189,8 @@ def measure_video(bank, model=None, *, n_frames: int = 90, seed: int = 0, sets=N
         rows = [_row(m, t) for m, t in tally.items()]
         for r in rows:
             r["whole_frame_invokes_per_frame"] = round(r["ms_per_frame"] / unit, 2)
+            if stage_ms[r["mode"]]:  # VIDEO modes: where a frame's time went (pipeline stages; frames decoded)
+                r["stages_ms_per_frame"] = {k: round(v / r["frames"], 4) for k, v in stage_ms[r["mode"]].items()}
         out["sets"].append({"clip_set": name, "clips": n, "whole_frame_invoke_ms": round(unit, 3),
                             "unit_samples": len(clock.times), "events": events[:6], "rows": rows})
         log(f"video {name}: " + "; ".join(f"{r['mode']} {r['fps_1t']} fps, recall {r['recall']:.3f}, "
@@ -201,5 +209,17 @@ def markdown(res: dict) -> str:
                          f"{r['verifier_views_per_frame']} | "
                          f"{100 * r['recall']:.1f}% | {100 * r['kept_vs_image']:.1f}% | {r['false_faces_per_frame']} |")
     units = ", ".join(f"{s['clip_set']}: {s['whole_frame_invoke_ms']} ms" for s in res["sets"])
+    staged = [(s, r) for s in res["sets"] for r in s["rows"] if r.get("stages_ms_per_frame") and r["mode"] == "video"]
+    if staged:
+        from fer_edge.video_pipeline import STAGES
+
+        lines += ["", "Where a VIDEO frame's time goes (defaults), per frame: ms, and in units of one whole-frame "
+                  "detect (frames already decoded; the camera adds its capture):", "",
+                  "| clip set | " + " | ".join(STAGES) + " | total |", "|---" * (len(STAGES) + 2) + "|"]
+        for s, r in staged:
+            st, u = r["stages_ms_per_frame"], s["whole_frame_invoke_ms"]
+            lines.append(f"| {s['clip_set']} | " + " | ".join(f"{st.get(k, 0):.3f} ({st.get(k, 0) / u:.2f})"
+                                                            for k in STAGES)
+                         + f" | {sum(st.values()):.3f} ({sum(st.values()) / u:.2f}) |")
     return "\n".join(lines) + ("\n\nOne whole-frame short-range detect (the cost unit), median of those timed "
                                f"between the frames of every row of the set: {units}.")

@@ -181,3 +181,18 @@ def test_the_threshold_table_in_the_docs_is_what_the_default_model_does(fer_root
         answered, right = rows[t["threshold"]]
         assert abs(answered - 100 * t["coverage"]) <= 1 and abs(right - 100 * t["precision"]) <= 1, t
     assert r["calibrated"]["ece"] <= 0.03 and r["calibrated"]["accuracy"] == r["raw"]["accuracy"]
+
+
+def test_benchmark_shows_calibration_and_a_reliability_diagram(mini_fer, tmp_path):
+    model = tmp_path / "fer_edge_default.tflite"
+    shutil.copy(bundled_models()[DEFAULT_MODEL], model)
+    out = tmp_path / "bench"
+    r = subprocess.run([*FER_EDGE, "benchmark", str(model), "--data", str(mini_fer), "--no-pipeline", "--runs", "5",
+                        "-o", str(out)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "## Calibration" in r.stdout and "| fer_edge_default.tflite | 0.663 |" in r.stdout
+    assert "min score 0.8: answered / right" in r.stdout and "| fer_edge_default.tflite | balanced |" in r.stdout
+    png = cv2.imread(str(out / "calibration.png"))
+    assert png is not None and png.shape[0] > 200
+    rows = json.loads((out / "benchmark.json").read_text())["calibration"]
+    assert rows[0]["faces"] == 7 * 8 and rows[0]["calibrated"]["accuracy"] == rows[0]["raw"]["accuracy"]

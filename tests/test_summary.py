@@ -37,7 +37,8 @@ def test_a_person_is_summarised_when_their_track_ends():
     assert [(q.track_id, q.frames, q.emotion, q.changes) for q in rest] == [(1, 20, "angry", 0)]
     assert log.open_tracks == []
     d = p.to_dict()
-    assert set(d) == {"track_id", "first_ms", "last_ms", "duration_s", "frames", "emotion", "shares", "changes"}
+    assert set(d) == {"track_id", "first_ms", "last_ms", "duration_s", "frames", "emotion", "shares", "changes",
+                      "unsure"}
     with pytest.raises(ValueError, match="track_id"):
         TrackLog(LABELS).add(FrameResult(0, 0.0, [face(None, "happy")]))
 
