@@ -96,7 +96,8 @@ def camera_command(*, source="picamera2", size="640x480", model=None, edgetpu_mo
                      if f is not None]
         summary = run_stream(src, rec, json_out=out, snapshot_dir=snapshot_dir, snapshot_every=snapshot_every,
                              display=display if display is not None else has_display(), max_frames=max_frames,
-                             on_frame=(lambda *a: [f(*a) for f in listeners]) if listeners else None, stop=stop)
+                             on_frame=(lambda *a: [f(*a) for f in listeners]) if listeners else None, stop=stop,
+                             stages=bool(os.environ.get("FER_EDGE_VERBOSE")))
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)

@@ -146,13 +146,14 @@ class OpenCVSource(FrameSource):
 def run_stream(source: FrameSource, recognizer, *, json_out=None, snapshot_dir=None, snapshot_every: float = 0.0,
                display: bool = False, max_frames: int | None = None, report_every: float = 5.0,
                log=lambda msg: print(msg, file=sys.stderr, flush=True), on_frame=None,
-               stop: dict | None = None) -> StreamSummary:
+               stop: dict | None = None, stages: bool = False) -> StreamSummary:
     """Run frames through ``recognizer`` until the source ends, ``max_frames``, a signal, a camera error or a
     ``json_out`` whose reader went away.
 
     ``on_frame(frame, result, capture_ms)`` is called after each frame (``fer-edge serve`` publishes there).
     ``stop`` (``{"why": None}``, see :func:`stop_on_signals`) carries a signal caught before the stream began:
-    the stream then ends before its first frame, with the same summary.
+    the stream then ends before its first frame, with the same summary. With ``stages``, each progress line
+    (every ``report_every`` seconds) also says where a frame's milliseconds went, capture and stage by stage.
     """
     from .drawing import draw_faces
 
@@ -164,6 +165,7 @@ def run_stream(source: FrameSource, recognizer, *, json_out=None, snapshot_dir=N
     t0 = last_report = last_snap = time.monotonic()
     restarts = 0
     rate = RateMeter(report_every)
+    spent, counted = {}, 0  # stage -> ms since the last report, and the frames they cover
     try:
         while stop["why"] is None and (max_frames is None or summary.frames < max_frames):
             t_read = time.perf_counter()
@@ -199,9 +201,15 @@ def run_stream(source: FrameSource, recognizer, *, json_out=None, snapshot_dir=N
                 cv2.imshow("fer-edge", draw_faces(frame, result.faces))
                 if cv2.waitKey(1) & 0xFF in (27, ord("q")):
                     stop["why"] = "key"
+            if stages:
+                counted += 1
+                for k, v in (("capture", capture_ms), *result.stages_ms.items()):
+                    spent[k] = spent.get(k, 0.0) + v
             if now - last_report >= report_every:
-                log(f"{rate.rate:.1f} frames/s, {len(result.faces)} faces")
-                last_report = now
+                log(f"{rate.rate:.1f} frames/s, {len(result.faces)} faces" + (
+                    "; ms per frame: " + ", ".join(f"{k} {v / counted:.2f}" for k, v in spent.items() if v > 0)
+                    if stages and counted else ""))
+                last_report, spent, counted = now, {}, 0
         if stop["why"]:
             summary.stopped_by = stop["why"]
         elif max_frames is not None and summary.frames >= max_frames:

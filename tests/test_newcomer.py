@@ -251,3 +251,16 @@ def test_the_face_api_example_answers_what_the_server_answers():
     assert abs(face.detection_score - shown["confidence"]) <= 0.03
     for label, p in shown["emotions"].items():
         assert abs(face.probabilities[label] - p) <= 0.03, label
+
+
+@pytest.mark.runtime
+def test_camera_verbose_says_where_a_frames_time_goes(tmp_path):
+    """`fer-edge -v camera`: every 5 s, frames/s and the milliseconds of each stage (capture included)."""
+    clip = _clip(tmp_path / "six_seconds.avi", n=60, fps=10)
+    r = _cli("-v", "camera", "--no-display", "--source", clip, "--realtime")
+    assert r.returncode == 0, r.stderr
+    line = next(x for x in r.stderr.splitlines() if "frames/s" in x and "ms per frame" in x)
+    for stage in ("capture", "prepare", "classifier", "tracking"):
+        assert re.search(rf"\b{stage} \d+\.\d\d\b", line), line
+    quiet = _cli("camera", "--no-display", "--source", clip, "--max-frames", 5)
+    assert "ms per frame" not in quiet.stderr

@@ -270,3 +270,26 @@ def test_a_face_that_appears_beside_a_followed_face_is_found_at_once(bank, monke
     assert _first_report_of_the_newcomer(frames) in (8, 9)
     monkeypatch.setattr(R, "MOTION_NEAR_BLOCK", 0)  # all motion near a followed face ignored (before)
     assert _first_report_of_the_newcomer(frames) >= 15  # found by the periodic whole-frame scan
+
+
+def test_a_video_frame_says_where_its_time_went_stage_by_stage(scene_faces):
+    """FrameResult.stages_ms covers every stage of the pipeline, and adds up to the frame's own timings."""
+    import time
+
+    from fer_edge.recognizer import EmotionRecognizer, RecognizerOptions, RunningMode
+    from fer_edge.release.clips import iter_clips
+    from fer_edge.video_pipeline import STAGES
+
+    bank = np.stack([f for f in scene_faces if f.std() > 20][:40])
+    clip = next(iter(iter_clips(bank, 2, 1, 30, 0)))
+    with EmotionRecognizer(RecognizerOptions(running_mode=RunningMode.VIDEO, num_threads=1)) as rec:
+        for i, frame in enumerate(clip.frames):
+            t = time.perf_counter()
+            r = rec.recognize_for_video(frame, i * 33.3)
+            wall = (time.perf_counter() - t) * 1000
+            assert tuple(r.stages_ms) == STAGES and all(v >= 0 for v in r.stages_ms.values())
+            total = sum(r.stages_ms.values())
+            assert abs(total - sum(r.timings_ms.values())) < 0.05 and total <= wall + 0.05
+            if i == 0:  # the first frame scans the whole frame
+                assert r.stages_ms["whole-frame scans"] > 0 and r.stages_ms["region views"] == 0
+    assert "stages_ms" not in r.to_dict()  # the JSON stays as documented
