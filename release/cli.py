@@ -83,6 +83,9 @@ def _use_jax(devices: int) -> None:
 @click.option("--init", type=click.Path(), default=None,
               help="Start from this earlier run's model.keras (same recipe and classes) with a fresh schedule.")
 @click.option("--lr", type=float, default=None, help="Peak learning rate (default: the recipe's).")
+@click.option("--arch", "arch_options", multiple=True, metavar="KEY=VALUE",
+              help="Architecture option of the recipe's net, e.g. --arch antialias=true --arch width=0.5 (repeat; "
+                   "--init needs the options its model was trained with).")
 @click.option("--teacher", "teachers", multiple=True, type=click.Path(),
               help="Distil from this trained model (.keras or .tflite, same classes; repeat for an ensemble).")
 @click.option("--distill", type=float, default=0.7, show_default=True,
@@ -104,8 +107,8 @@ def _use_jax(devices: int) -> None:
 @click.option("--verbose", type=int, default=1, show_default=True, help="Keras progress: 0 silent, 1 bar, 2 line per epoch.")
 @_workstation_errors
 def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, limit, stop_after, keep_duplicates, weights,
-          init, lr, teachers, distill, temperature, fit_val, consistency, devices, search, trials, list_recipes,
-          test_report, verbose):
+          init, lr, arch_options, teachers, distill, temperature, fit_val, consistency, devices, search, trials,
+          list_recipes, test_report, verbose):
     """Train a recipe on FER2013-style data (checkpoints every epoch; --resume continues)."""
     if devices and devices > 1:
         _use_jax(devices)
@@ -118,7 +121,16 @@ def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, li
         fail("--data and --out are required")
     if weights and not recipe.startswith("seed-transfer"):
         fail("--weights applies to the seed-transfer-* recipes only")
-    arch = {"weights": weights} if weights else None
+    arch = {"weights": weights} if weights else {}
+    for option in arch_options:
+        key, sep, value = option.partition("=")
+        if not sep or not key.strip():
+            fail(f"--arch {option!r}: use KEY=VALUE, e.g. --arch antialias=true")
+        try:
+            arch[key.strip()] = json.loads(value)
+        except ValueError:
+            arch[key.strip()] = value
+    arch = arch or None
     if search:
         from fer_edge.training.search import search as run_search
         res = run_search(recipe, data, out, trials=trials, epochs=epochs, classes=classes, seed=seed, limit=limit)

@@ -173,6 +173,9 @@ def test_init_starts_from_an_earlier_run_and_refuses_mismatches(mini_fer, tmp_pa
         assert np.array_equal(mine, theirs)
     with pytest.raises(ValueError, match="another architecture"):
         init_from(build_model(recipes.get("edge-s"), 7), a, names)
+    # the same weights, another graph: anti-aliased pooling has no weights of its own
+    with pytest.raises(ValueError, match="layers differ: .*BlurPool"):
+        init_from(build_model(recipes.get("edge-s").with_overrides(arch={**small, "antialias": True}), 7), a, names)
     with pytest.raises(ValueError, match="labels"):
         init_from(build_model(recipes.get("edge-s").with_overrides(arch=small), 4), a, ["happy", "sad", "x", "y"])
     with pytest.raises(FileNotFoundError, match="--init"):
@@ -215,6 +218,16 @@ def test_cli_train_evaluate_and_data_report(mini_fer, tmp_path):
                                   "--epochs", "1", "--limit", "28", "--init", str(out / "model.keras")])
     assert r.exit_code != 0 and r.output.startswith("error: --init:") and "another architecture" in r.output, r.output
     assert r.output.strip().count("\n") == 0 and not (tmp_path / "m" / "history.csv").exists()
+    # --arch: the net's options from the command line; --init into another graph is refused, the same one taken
+    aa = ["train", "--recipe", "edge-s", "--data", str(mini_fer), "--epochs", "1", "--limit", "28", "--verbose", "0",
+          "--no-test-report", "--init", str(out / "model.keras")]
+    r = CliRunner().invoke(main, [*aa, "--out", str(tmp_path / "aa"), "--arch", "antialias=true"])
+    assert r.exit_code != 0 and "layers differ: BlurPool" in r.output, r.output
+    r = CliRunner().invoke(main, [*aa[:-2], "--out", str(tmp_path / "aa2"), "--arch", "antialias=true"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "aa2" / "train.json").read_text())["arch"]["antialias"] is True
+    r = CliRunner().invoke(main, [*aa[:-2], "--out", str(tmp_path / "aa3"), "--arch", "bogus=1"])
+    assert r.exit_code != 0 and "unexpected keyword argument 'bogus'" in r.output and r.output.count("\n") == 1
     r = CliRunner().invoke(main, ["evaluate", str(out / "model.keras"), "--data", str(mini_fer), "--split", "val", "--json"])
     rep = json.loads(r.output)
     assert set(rep) >= {"accuracy", "macro_f1", "per_class", "confusion_matrix", "n"} and rep["n"] == 56

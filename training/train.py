@@ -146,7 +146,10 @@ def build_model(recipe, n_classes: int, seed: int = 0):
 
     keras.utils.set_random_seed(seed)
     channels = 1 if recipe.color == "grayscale" else 3
-    return recipe.build(n_classes, recipe.size, channels, **recipe.arch)
+    try:
+        return recipe.build(n_classes, recipe.size, channels, **recipe.arch)
+    except TypeError as e:  # an arch option this recipe's net does not take (fer-edge train --arch)
+        raise ValueError(f"recipe {recipe.name}: arch options {recipe.arch}: {e}") from None
 
 
 def init_from(model, path, labels) -> str:
@@ -173,6 +176,13 @@ def init_from(model, path, labels) -> str:
     if [w.shape for w in theirs] != [w.shape for w in ours]:
         raise ValueError(f"--init: {path} is another architecture ({src.count_params():,} params, "
                          f"this recipe {model.count_params():,})")
+    # layers without weights (anti-aliased pooling, blur, mirror averaging) change the net as much: the same
+    # weights in another graph would train something else than the run they came from
+    kinds = lambda m: [type(layer).__name__ for layer in m.layers]  # noqa: E731
+    if kinds(src) != kinds(model):
+        diff = sorted(set(kinds(src)) ^ set(kinds(model))) or ["their order"]
+        raise ValueError(f"--init: {path} is another architecture (layers differ: {', '.join(diff)}); give the "
+                         "recipe the same arch options it was trained with")
     model.set_weights(theirs)
     return short_path(path)
 
