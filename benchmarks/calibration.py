@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -20,26 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "calibration"
 
 
-def card_section(r: dict) -> str:
-    b = r.get("balanced")
-    th = {t["threshold"]: t for t in r["thresholds"]}
-    lines = ["## Calibration", "",
-             f"Probabilities are temperature-scaled (T = {r['temperature']:.3f}, fitted on `val/`): on `test/` the "
-             f"expected calibration error is {r['calibrated']['ece']:.3f} ({r['raw']['ece']:.3f} uncalibrated), "
-             f"answers unchanged. A face reported at 0.8 or more is right {100 * th[0.8]['precision']:.1f}% of the "
-             f"time ({100 * th[0.8]['coverage']:.0f}% of faces). Reliability diagram: "
-             f"benchmarks/results/calibration.png."]
-    if b:
-        lines += ["", f"Balanced operating point (`--balanced`): {100 * b['accuracy']:.2f}% accuracy, worst class "
-                      f"recall {b['worst_recall']:.3f} ({b['worst_class']}), macro recall {b['macro_recall']:.3f} "
-                      f"(default: {100 * r['calibrated']['accuracy']:.2f}%, {r['calibrated']['worst_recall']:.3f}, "
-                      f"{r['calibrated']['macro_recall']:.3f})."]
-    return "\n".join(lines) + "\n"
-
-
 def main(argv=None) -> list:
     from fer_edge.classifier import TIERS, bundled_models
-    from fer_edge.release.calibration_report import markdown, measure, plot_reliability
+    from fer_edge.release.calibration_report import (card_section, markdown, measure, metadata_figures,
+                                                     plot_reliability)
     from fer_edge.training.data import load
     from fer_edge.training.tflite_metadata import record_metrics
 
@@ -57,18 +40,9 @@ def main(argv=None) -> list:
         rows.append(measure(path, test, tier))
         if a.record:
             r = rows[-1]
-            figures = {"test_ece": round(r["calibrated"]["ece"], 4), "test_ece_uncalibrated": round(r["raw"]["ece"], 4),
-                       "fear_recall": r["calibrated"]["recall"]["fear"]}
-            if "balanced" in r:
-                b = r["balanced"]
-                figures.update(balanced_test_accuracy=round(b["accuracy"], 4),
-                               balanced_worst_recall=round(b["worst_recall"], 4),
-                               balanced_macro_recall=round(b["macro_recall"], 4),
-                               balanced_fear_recall=b["recall"]["fear"])
-            record_metrics(path, figures)
+            record_metrics(path, metadata_figures(r))
             card = path.with_suffix(".md")
-            text = re.sub(r"\n## Calibration\n.*?(?=\n## |\Z)", "", card.read_text(), flags=re.S).rstrip("\n")
-            card.write_text(text + "\n\n" + card_section(r))
+            card.write_text(card_section(r, card.read_text()))
     md = markdown(rows)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.with_suffix(".md").write_text(

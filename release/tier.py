@@ -73,6 +73,9 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
     if not conv["parity"]["passed"]:
         raise RuntimeError(f"parity failed: { {f: r.get('failures') for f, r in rows.items() if r.get('failures')} }")
     tflite = out / "converted" / f"{parent.stem}_int8.tflite"
+    from fer_edge.training.calibrate import calibrate_tflite
+
+    calibrate_tflite(tflite, data, log=log)  # the temperature and the balanced operating point, fitted on val/
     log("release: test reports (float, INT8) and the leak-free test faces")
     scorer = Scorer(data, None)
     predictors = {m: load_predictor(m) for m in (parent, tflite)}
@@ -112,8 +115,18 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
         where = str(out / "benchmark" / "benchmark.md")
     card = model_card(tflite, report, summary, rows["int8"], row, ref, leak_free=scores, benchmark_path=where,
                       stability=stab, mirror_averaged=mirror, blur=blur, members=summary.get("members", ()))
-    (out / f"{stem}.md").write_text(card.replace(f"# Model card: {tflite.name}", f"# Model card: {stem}.tflite"))
-    record_metrics(tflite, {**report_metrics(report),  # one rewrite of the metadata; `fer-edge models` lists these
+    from .calibration_report import card_section, measure, metadata_figures, plot_reliability
+
+    calibration = measure(tflite, scorer.test, stem)
+    diagram = plot_reliability([calibration], out / "calibration.png")
+    try:
+        diagram = diagram.resolve().relative_to(REPO)
+    except ValueError:
+        pass
+    (out / f"{stem}.md").write_text(card_section(calibration, card.replace(f"# Model card: {tflite.name}",
+                                                                           f"# Model card: {stem}.tflite"),
+                                                 diagram=str(diagram)))
+    record_metrics(tflite, {**report_metrics(report), **metadata_figures(calibration),  # one rewrite of the metadata; `fer-edge models` lists these
                             "leak_free_test_accuracy": scores["leak_free_test"], "leak_free_n": scores["leak_free_n"],
                             "macs": summary.get("macs"), **stability_metrics(stab),
                             **({"latency_vs_fer": round(mine["ratio_to_first"], 2)} if fer_model else {})})
