@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -199,7 +200,8 @@ def install(out) -> Path:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", help="a finished run folder (model.keras, train.json, best.json)")
-    ap.add_argument("--data", default=str(REPO.parent / "shared" / "datasets" / "fer2013"))
+    ap.add_argument("--data", default=os.environ.get("FER2013_ROOT",
+                                                     str(REPO.parent / "shared" / "datasets" / "fer2013")))
     ap.add_argument("--out", help="where the formats, reports and card go [default: the run folder]")
     ap.add_argument("--formats", default=",".join(FORMATS), help="comma-separated convert formats")
     ap.add_argument("--fer-model", help="the fer package's emotion_model_quantized.tflite (reference row)")
