@@ -11,13 +11,34 @@ SIMD_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8",  # x8
                  "asimd", "asimddp", "i8mm", "sve")  # aarch64 ("Features": asimddp is the int8 dot product)
 
 
+#: the CPU classes a latency ratio is given for: int8 dot products or not (a Raspberry Pi 4 is "no dot product")
+CPU_CLASSES = {"int8 dot product": "AVX-512 VNNI, AVX-VNNI or Arm's asimddp",
+               "no int8 dot product": "AVX2 only, or a Cortex-A72 such as a Raspberry Pi 4's"}
+
+
+def _cpuinfo(cpuinfo: str | None) -> str:
+    if cpuinfo is not None:
+        return cpuinfo
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
+def cpu_class(cpuinfo: str | None = None) -> str:
+    """This CPU's class for INT8 latency (:data:`CPU_CLASSES`): whether it has int8 dot-product instructions."""
+    flags = set()
+    for line in _cpuinfo(cpuinfo).splitlines():
+        key, _, value = (part.strip() for part in line.partition(":"))
+        if key in ("flags", "Features"):
+            flags = set(value.split())
+            break
+    return "int8 dot product" if flags & {"avx512_vnni", "avx_vnni", "asimddp"} else "no int8 dot product"
+
+
 def machine(cpuinfo: str | None = None) -> str:
     """``cpuinfo``: the text of /proc/cpuinfo (read here when None)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            cpuinfo = ""
+    cpuinfo = _cpuinfo(cpuinfo)
     name, features = None, None
     for line in cpuinfo.splitlines():  # the first core's lines stand for all
         key, _, value = (part.strip() for part in line.partition(":"))
