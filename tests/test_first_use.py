@@ -151,10 +151,11 @@ def test_numbers_in_the_docs_come_from_the_code():
     graphs = {"default": averaged([net("edge-s", antialias=True)], mirror=True, blur=0.6),
               "fast": averaged([net("edge-xs")], blur=0.5),
               "accurate": averaged([net("edge-s"), net("edge-s")], mirror=True, blur=0.5)}
+    graphs["edge-s anti-aliased, one view"] = net("edge-s", antialias=True)  # the single-pass default's candidate
     for tier, graph in graphs.items():
         st = summary(graph)
         stats[f"{tier} tier"] = (f"{st['params']:,}", f"{st['macs'] / 1e6:.1f}")
-        if TIERS[tier] in bundled_models():
+        if TIERS.get(tier) in bundled_models():
             assert EmotionClassifier(model=tier).metadata.training["macs"] == st["macs"], tier
     allowed_macs = {m for _, m in stats.values()} | {"20"}  # 20: the fast tier's limit
     allowed_params = {p for p, _ in stats.values()}
