@@ -22,7 +22,7 @@ def main(argv=None) -> dict:
 
     from fer_edge.classifier import TIERS, EmotionClassifier, bundled_models
     from fer_edge.release import benchmark as B
-    from fer_edge.release.calibration_report import measure
+    from fer_edge.release.score_report import measure
     from fer_edge.release.stability import face_stability
     from fer_edge.sysinfo import machine
     from fer_edge.training.campaign import Scorer

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .calibration import Calibration
+from .score_calibration import ScoreCalibration
 from .errors import DelegateError, InferenceError
 from .interpreter import BatchInterpreters, ModelError, make_interpreter, parse_device, read_model_bytes
 from .metadata import MetadataError, ModelMetadata, read_tflite_metadata
@@ -128,12 +128,12 @@ class EmotionClassifier:
         self._pool = None if on_tpu else BatchInterpreters(self._interp, data, num_threads, self._in["index"])
         # a model that averages the mirror image inside its graph (the default) would gain nothing: one invoke only
         self.flip_tta = flip_tta and not self.metadata.training.get("mirror_averaged")
-        cal = Calibration.from_metadata(self.metadata.calibration, len(self.labels))
+        cal = ScoreCalibration.from_metadata(self.metadata.score_calibration, len(self.labels))
         if balanced and cal.balanced_offsets is None:
             raise ValueError(f"{where}: balanced=True needs a model with a balanced operating point in its metadata "
-                             "(the bundled tiers have one; fer-edge calibrate adds one)")
+                             "(the bundled tiers have one; fer-edge calibrate-scores adds one)")
         #: what turns the network's probabilities into the reported ones (identity for an uncalibrated model)
-        self.calibration = cal if calibrated else Calibration()
+        self.score_calibration = cal if calibrated else ScoreCalibration()
         self.balanced = balanced
 
     @property
@@ -164,7 +164,7 @@ class EmotionClassifier:
                 start += k
             y = np.concatenate(y) if len(y) > 1 else y[0]
         y = (y[:n] + y[n:]) / 2 if self.flip_tta else y
-        return self.calibration.apply(y, self.balanced)
+        return self.score_calibration.apply(y, self.balanced)
 
     def _invoke(self, interp, x: np.ndarray) -> np.ndarray:
         try:

@@ -252,7 +252,7 @@ def models(as_json):
         rows.append({"name": name, "default": name == DEFAULT_MODEL, "tier": tier_of.get(name),
                      "size_kb": round(path.stat().st_size / 1024, 1),
                      **{k: v for k, v in meta.to_dict().items() if k in ("labels", "format", "recipe", "metrics",
-                                                                          "preprocessing", "version", "calibration")}})
+                                                                          "preprocessing", "version", "score_calibration")}})
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
@@ -273,7 +273,7 @@ def models(as_json):
         if "stable_shift_1px" in m:
             facts.append(f"same answer {100 * m['stable_shift_1px']:.1f}% when the face moves 1 px, "
                          f"{100 * m['stable_mirror']:.1f}% mirrored")
-        cal = r["calibration"]
+        cal = r["score_calibration"]
         if cal.get("temperature"):
             facts.append(f"calibrated (T {cal['temperature']:g}" + (f", test ECE {m['test_ece']}" if "test_ece" in m
                                                                    else "") + ")")

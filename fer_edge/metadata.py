@@ -38,7 +38,7 @@ class ModelMetadata:
     source: dict = field(default_factory=dict)  # parent model file name and sha256
     quantization: dict = field(default_factory=dict)  # calibration set hash and size, sparsity...
     training: dict = field(default_factory=dict)
-    calibration: dict = field(default_factory=dict)  # temperature, balanced_offsets (fer_edge.calibration); {}: none
+    score_calibration: dict = field(default_factory=dict)  # temperature, balanced_offsets (fer_edge.score_calibration)
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self):
@@ -81,13 +81,13 @@ class ModelMetadata:
         for key in ("name", "recipe", "format", "version"):
             if key in d and not isinstance(d[key], str):
                 raise MetadataError(f"metadata field '{key}': expected a string, got {_show(d[key])}")
-        for key in ("metrics", "source", "quantization", "training", "calibration"):
+        for key in ("metrics", "source", "quantization", "training", "score_calibration"):
             if key in d and not isinstance(d[key], dict):
                 raise MetadataError(f"metadata field '{key}': expected an object, got {_show(d[key])}")
-        if d.get("calibration"):
-            from .calibration import Calibration
+        if d.get("score_calibration"):
+            from .score_calibration import ScoreCalibration
 
-            Calibration.from_metadata(d["calibration"], len(labels))  # MetadataError names the bad field
+            ScoreCalibration.from_metadata(d["score_calibration"], len(labels))  # MetadataError names the bad field
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
         if "preprocessing" in d:
             known["preprocessing"] = _preprocessing(d["preprocessing"])

@@ -306,11 +306,11 @@ def markdown(result: dict) -> str:
         from .stability import markdown as stability_md
         lines += ["", "## Stability: the same answer when the face moves (agreement with the unchanged face)", "",
                   stability_md(result["stability"]).rstrip()]
-    if result.get("calibration"):
-        from .calibration_report import markdown as calibration_md
-        lines += ["", "## Calibration: scores against how often they are right; the balanced operating point; "
-                  "the accuracy kept at each --min-emotion-score", "", calibration_md(result["calibration"]).rstrip(),
-                  "", "Reliability diagram: calibration.png (with --out)."]
+    if result.get("score_calibration"):
+        from .score_report import markdown as scores_md
+        lines += ["", "## Score calibration: scores against how often they are right; the balanced operating point; "
+                  "the accuracy kept at each --min-emotion-score", "", scores_md(result["score_calibration"]).rstrip(),
+                  "", "Reliability diagram: score_calibration.png (with --out)."]
     if result.get("peak"):
         pk = result["peak"]
         lines += ["", f"Arithmetic peak (one thread, {pk['probe']}): {pk['gmacs_per_s']:.1f} GMAC/s."]
@@ -349,6 +349,6 @@ def write(result: dict, out_dir) -> None:
     (out / "benchmark.json").write_text(json.dumps(result, indent=1))
     (out / "benchmark.md").write_text(markdown(result))
     plot(result, out / "benchmark.png")
-    if result.get("calibration"):
-        from .calibration_report import plot_reliability
-        plot_reliability(result["calibration"], out / "calibration.png")
+    if result.get("score_calibration"):
+        from .score_report import plot_reliability
+        plot_reliability(result["score_calibration"], out / "score_calibration.png")

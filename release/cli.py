@@ -304,21 +304,21 @@ def convert(model, f_all, calibration, data, out, n_calibration, sparsity, finet
                       thresholds=Thresholds(int_max_drop_pp=max_drop, int_min_agreement=min_agreement),
                       log=click.echo, verbose=2)
     cal_data = data or (calibration if calibration and is_labelled(calibration) else None)
-    _calibrate_outputs(res, Path(out or Path(model).parent), cal_data)
+    _calibrate_scores(res, Path(out or Path(model).parent), cal_data)
     click.echo(_next_step(res, Path(out or Path(model).parent), model))
     if "parity" in res and not res["parity"]["passed"] and not no_enforce:
         fail("parity thresholds violated (see parity.md); use --no-enforce to accept", EXIT_INPUT_ERROR)
 
 
-def _calibrate_outputs(res: dict, out: Path, data) -> None:
-    """Calibrate every model convert wrote on ``data``'s ``val/`` faces (temperature and balanced offsets in its
+def _calibrate_scores(res: dict, out: Path, data) -> None:
+    """Calibrate the scores of every model convert wrote, on ``data``'s ``val/`` faces (temperature and balanced offsets in its
     metadata); a compiled Edge TPU file takes the calibration of the model it was compiled from."""
     from fer_edge.metadata import read_tflite_metadata
-    from fer_edge.training.calibrate import calibrate_tflite
+    from fer_edge.training.score_calibration import calibrate_tflite
     from fer_edge.training.tflite_metadata import with_metadata
 
     if data is None:
-        click.echo("calibration of probabilities: skipped: it needs labelled val/ faces (--data)")
+        click.echo("score calibration: skipped: it needs labelled val/ faces (--data)")
         return
     for info in res["outputs"]:
         path = out / info["file"]
@@ -330,7 +330,7 @@ def _calibrate_outputs(res: dict, out: Path, data) -> None:
             target = out / compiled["file"]
             blob = target.read_bytes()
             meta = read_tflite_metadata(blob, str(target))
-            meta.calibration = cal
+            meta.score_calibration = cal
             target.write_bytes(with_metadata(blob, meta))
 
 
@@ -352,24 +352,24 @@ def _next_step(res: dict, out: Path, model) -> str:
     return "next: " + "  |  ".join(steps + [f"fer-edge benchmark {model} --data DATA"])
 
 
-@main.command()
+@main.command("calibrate-scores")
 @click.argument("models", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--data", "-d", default=None, type=click.Path(),
               help="FER2013 root or CSV with labelled val/ faces [default: $FER2013_ROOT].")
 @click.option("--no-balanced", is_flag=True, help="Fit the temperature only (no balanced operating point).")
 @_workstation_errors
-def calibrate(models, data, no_balanced):
-    """Fit each TFLite model's calibration on val/ and store it in its metadata (the file is rewritten).
+def calibrate_scores(models, data, no_balanced):
+    """Fit each TFLite model's score calibration on val/ and store it in its metadata (the file is rewritten).
 
     Temperature scaling makes the probabilities honest (a face reported at 0.8 is right about 80% of the
     time) without changing any answer; the balanced operating point (--balanced at run time) adds per-class
     offsets that lift the weakest emotions' recall. fer-edge convert does this for the models it writes.
     """
-    from fer_edge.training.calibrate import calibrate_tflite
+    from fer_edge.training.score_calibration import calibrate_tflite
 
     data = data or os.environ.get("FER2013_ROOT")
     if not data:
-        fail("calibration needs labelled val/ faces: pass --data (a FER2013 root or CSV) or set $FER2013_ROOT")
+        fail("score calibration needs labelled val/ faces: pass --data (a FER2013 root or CSV) or set $FER2013_ROOT")
     for m in models:
         if not str(m).endswith(".tflite"):
             fail(f"{m}: expected a .tflite model (convert a .keras one first: fer-edge convert MODEL --int8)")
@@ -414,14 +414,14 @@ def parity(float_model, converted, data, split, out, limit, max_drop, min_agreem
 @click.option("--stability", is_flag=True,
               help="Also the stability section: agreement under 1-2 px shifts, 5% zoom, mirror, 5 degree rotation "
                    "and 15% brightness, and through the pipeline (docs: benchmarks/results/stability.md).")
-@click.option("--calibration/--no-calibration", default=True, show_default=True,
-              help="Also each .tflite model's calibration: the error of its scores (ECE) with and without its "
+@click.option("--scores/--no-scores", default=True, show_default=True,
+              help="Also how far each .tflite model's scores can be trusted: the error of its scores (ECE) with and without its "
                    "calibration, the balanced operating point, the accuracy at each --min-emotion-score and at "
-                   "50/80/100% coverage, and a reliability diagram (calibration.png with --out).")
+                   "50/80/100% coverage, and a reliability diagram (score_calibration.png with --out).")
 @click.option("--out", "-o", type=click.Path(file_okay=False), default=None, help="Write benchmark.json/.md/.png here.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @_workstation_errors
-def benchmark(models, data, split, limit, runs, compare_fer, fer_model, pipeline, stability, calibration, out,
+def benchmark(models, data, split, limit, runs, compare_fer, fer_model, pipeline, stability, scores, out,
               as_json):
     """Every format of a model side by side: size, accuracy, agreement, latency; plus the pipeline frame rate.
 
@@ -453,13 +453,13 @@ def benchmark(models, data, split, limit, runs, compare_fer, fer_model, pipeline
     if stability:
         say("stability: each model's answers under small changes of the face ...")
         res["stability"] = _stability(tflites, fer_model, data, split, limit)
-    if calibration and tflites:
-        say("calibration: each model's scores against how often they are right ...")
-        from .calibration_report import measure
+    if scores and tflites:
+        say("scores: each model's probabilities against how often they are right ...")
+        from .score_report import measure
 
         d = load(data, split)
         d = d.subset(stratified_indices(d.y, limit, seed=0)) if limit and limit < len(d) else d
-        res["calibration"] = [measure(t, d, t.name) for t in tflites]
+        res["score_calibration"] = [measure(t, d, t.name) for t in tflites]
     say("peak: the machine's INT8 arithmetic ...")
     res["peak"] = B.arithmetic_peak()
     if out:

@@ -75,7 +75,7 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
     if not conv["parity"]["passed"]:
         raise RuntimeError(f"parity failed: { {f: r.get('failures') for f, r in rows.items() if r.get('failures')} }")
     tflite = out / "converted" / f"{parent.stem}_int8.tflite"
-    from fer_edge.training.calibrate import calibrate_tflite
+    from fer_edge.training.score_calibration import calibrate_tflite
 
     calibrate_tflite(tflite, data, log=log)  # the temperature and the balanced operating point, fitted on val/
     log("release: test reports (float, INT8) and the leak-free test faces")
@@ -117,10 +117,10 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
         where = str(out / "benchmark" / "benchmark.md")
     card = model_card(tflite, report, summary, rows["int8"], row, ref, leak_free=scores, benchmark_path=where,
                       stability=stab, mirror_averaged=mirror, blur=blur, members=summary.get("members", ()))
-    from .calibration_report import card_section, measure, metadata_figures, plot_reliability
+    from .score_report import card_section, measure, metadata_figures, plot_reliability
 
     calibration = measure(tflite, scorer.test, stem)
-    diagram = plot_reliability([calibration], out / "calibration.png")
+    diagram = plot_reliability([calibration], out / "score_calibration.png")
     try:
         diagram = diagram.resolve().relative_to(REPO)
     except ValueError:

@@ -45,9 +45,9 @@ def test_convert_int8_with_no_other_flag_uses_the_recorded_data(fer_root, tmp_pa
     assert "parity int8: accuracy" in r.stdout and "-> pass" in r.stdout
     from fer_edge.metadata import read_tflite_metadata  # calibrated on the same labelled val/ faces
 
-    cal = read_tflite_metadata((tmp_path / "out" / "model_int8.tflite").read_bytes()).calibration
+    cal = read_tflite_metadata((tmp_path / "out" / "model_int8.tflite").read_bytes()).score_calibration
     assert 0.2 < cal["temperature"] < 5 and len(cal["balanced_offsets"]) == 7 and "val/" in cal["fitted_on"]
-    assert "calibration: model_int8.tflite: temperature" in r.stdout
+    assert "score calibration: model_int8.tflite: temperature" in r.stdout
     assert "cuda" not in (r.stdout + r.stderr).lower() and "absl" not in r.stderr  # quiet by default
     assert [ln for ln in r.stderr.splitlines() if not ln.startswith("calibration: ")] == []  # ours only
 
@@ -88,4 +88,4 @@ def test_calibration_from_a_flat_folder_of_faces(fer_root, tmp_path):
     write_keras_metadata(bare, meta)
     r = _cli("convert", bare, "--int8", "--calibration", flat, "-o", tmp_path / "o3", "--no-enforce")
     assert r.returncode == 0 and "parity: skipped: it needs labelled val/ faces" in r.stdout
-    assert "calibration of probabilities: skipped" in r.stdout
+    assert "score calibration: skipped" in r.stdout

@@ -233,4 +233,4 @@ def test_flip_tta_averages_face_and_mirror_unless_the_model_does_it_itself(test_
     assert np.allclose(tta.predict_proba(faces), expected, atol=1e-6)
     assert not np.allclose(tta.predict_proba(faces), plain.predict_proba(faces), atol=1e-6)
     calibrated = EmotionClassifier(metadata=meta, flip_tta=True)
-    assert np.allclose(calibrated.predict_proba(faces), calibrated.calibration.apply(expected), atol=1e-5)
+    assert np.allclose(calibrated.predict_proba(faces), calibrated.score_calibration.apply(expected), atol=1e-5)

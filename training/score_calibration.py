@@ -1,4 +1,4 @@
-"""Fitting a model's calibration on ``val/`` (what :mod:`fer_edge.calibration` applies at run time).
+"""Fitting a model's calibration on ``val/`` (what :mod:`fer_edge.score_calibration` applies at run time).
 
 - :func:`fit_temperature`: the temperature that minimises the negative log-likelihood of the labels (answers
   unchanged: the order of the probabilities stays).
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fer_edge.calibration import Calibration
+from fer_edge.score_calibration import ScoreCalibration
 
 from .metrics import accuracy, recall_per_class
 
@@ -23,7 +23,7 @@ def nll(y_true, probs) -> float:
 def fit_temperature(y_true, probs, lo: float = 0.1, hi: float = 10.0) -> float:
     """The temperature of least NLL on (y_true, probs), by golden-section search on log T (the NLL is convex in
     1/T for fixed logits); rounded to 4 digits."""
-    f = lambda log_t: nll(y_true, Calibration(float(np.exp(log_t))).apply(probs))  # noqa: E731
+    f = lambda log_t: nll(y_true, ScoreCalibration(float(np.exp(log_t))).apply(probs))  # noqa: E731
     a, b = np.log(lo), np.log(hi)
     g = (np.sqrt(5) - 1) / 2
     c, d = b - g * (b - a), a + g * (b - a)
@@ -47,11 +47,11 @@ def fit_balanced_offsets(y_true, probs, temperature: float, *, max_accuracy_drop
     ``max_accuracy_drop`` of it; coordinate search, one class at a time, over ``steps``."""
     y_true = np.asarray(y_true)
     n = probs.shape[1]
-    base = Calibration(temperature).apply(probs)
+    base = ScoreCalibration(temperature).apply(probs)
     floor, macro_floor = accuracy(y_true, base) - max_accuracy_drop, recall_per_class(y_true, base, n).mean()
 
     def score(b):
-        p = Calibration(temperature, tuple(b)).apply(probs, balanced=True)
+        p = ScoreCalibration(temperature, tuple(b)).apply(probs, balanced=True)
         r = recall_per_class(y_true, p, n)
         if accuracy(y_true, p) < floor or r.mean() < macro_floor:
             return -np.inf
@@ -104,12 +104,12 @@ def calibrate_tflite(path, data, *, balanced: bool = True, log=print) -> dict:
     t = fit_temperature(val.y, probs)
     cal = {"temperature": t, "fitted_on": f"val/ ({len(val)} faces)", "method": "temperature scaling (NLL)",
            "val_ece_before": round(expected_calibration_error(val.y, probs), 4),
-           "val_ece_after": round(expected_calibration_error(val.y, Calibration(t).apply(probs)), 4)}
+           "val_ece_after": round(expected_calibration_error(val.y, ScoreCalibration(t).apply(probs)), 4)}
     if balanced:
         b = fit_balanced_offsets(val.y, probs, t)
         cal["balanced_offsets"] = [b[i] for i in order]
-    meta.calibration = cal
+    meta.score_calibration = cal
     path.write_bytes(with_metadata(blob, meta))
-    log(f"calibration: {path.name}: temperature {t} on {len(val)} val faces, ECE {cal['val_ece_before']} -> "
+    log(f"score calibration: {path.name}: temperature {t} on {len(val)} val faces, ECE {cal['val_ece_before']} -> "
         f"{cal['val_ece_after']}" + (", balanced offsets fitted" if balanced else ""))
     return cal

@@ -5,7 +5,7 @@ them). Temperature scaling, fitted on ``val/`` when the model is converted or re
 changing any answer: ``softmax(log(p) / T)``. A *balanced* operating point adds per-class offsets fitted on
 ``val/`` to lift the weakest emotions' recall (``softmax(log(p) / T + b)``): it changes answers, on purpose.
 
-Metadata ``calibration``: ``{"temperature": T, "balanced_offsets": [b per label] (optional), "fitted_on": ...}``.
+Metadata ``score_calibration`` (not the INT8 calibration faces, which are the converter's): ``{"temperature": T, "balanced_offsets": [b per label] (optional), "fitted_on": ...}``.
 A model without it runs unchanged, its probabilities as the network gives them.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ FLOOR = 1.0 / 512
 
 
 @dataclass(frozen=True)
-class Calibration:
+class ScoreCalibration:
     """``temperature`` (1: none) and optional per-class ``balanced_offsets``, in the model's label order."""
 
     temperature: float = 1.0
@@ -46,18 +46,18 @@ class Calibration:
         return self.temperature == 1.0 and self.balanced_offsets is None
 
     @classmethod
-    def from_metadata(cls, calibration: dict, n_labels: int) -> "Calibration":
-        """The metadata's ``calibration`` object, checked; :class:`MetadataError` names the bad field."""
+    def from_metadata(cls, calibration: dict, n_labels: int) -> "ScoreCalibration":
+        """The metadata's ``score_calibration`` object, checked; :class:`MetadataError` names the bad field."""
         if not calibration:
             return cls()
         t = calibration.get("temperature", 1.0)
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or not 0.05 <= t <= 20:
-            raise MetadataError(f"metadata field 'calibration.temperature': expected a number in 0.05..20, got {t!r}")
+            raise MetadataError(f"metadata field 'score_calibration.temperature': expected a number in 0.05..20, got {t!r}")
         b = calibration.get("balanced_offsets")
         if b is not None:
             if (not isinstance(b, list) or len(b) != n_labels
                     or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in b)):
-                raise MetadataError(f"metadata field 'calibration.balanced_offsets': expected {n_labels} finite "
+                raise MetadataError(f"metadata field 'score_calibration.balanced_offsets': expected {n_labels} finite "
                                     f"numbers (one per label), got {str(b)[:60]}")
             b = tuple(float(v) for v in b)
         return cls(float(t), b)

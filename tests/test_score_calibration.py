@@ -1,4 +1,4 @@
-"""Scores a user can put a threshold on (issue 45): calibration from the metadata, the balanced operating point,
+"""Scores a user can put a threshold on (issue 45): score calibration from the metadata, the balanced operating point,
 "not sure", and the metrics behind them."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fer_edge import EmotionClassifier, EmotionRecognizer, MetadataError, RecognizerOptions
-from fer_edge.calibration import Calibration
+from fer_edge.score_calibration import ScoreCalibration
 from fer_edge.classifier import DEFAULT_MODEL, bundled_models
 from fer_edge.metadata import ModelMetadata
 from command import FER_EDGE
@@ -33,7 +33,7 @@ def _rows(rng, n, c=7, sharp=3.0):
 @pytest.mark.runtime
 def test_calibration_keeps_every_answer_and_rows_sum_to_one(seed, t):
     p = _rows(np.random.default_rng(seed), 50).astype(np.float32)
-    q = Calibration(t).apply(p)
+    q = ScoreCalibration(t).apply(p)
     assert (q.argmax(1) == p.argmax(1)).all()
     assert np.allclose(q.sum(1), 1, atol=1e-5)
     if abs(t - 1) > 0.01:  # T < 1 sharpens, T > 1 flattens
@@ -43,31 +43,32 @@ def test_calibration_keeps_every_answer_and_rows_sum_to_one(seed, t):
 @pytest.mark.runtime
 def test_metadata_refuses_a_bad_calibration_by_name():
     base = {"labels": ["a", "b", "c"]}
-    for cal, field in (({"temperature": 0}, "calibration.temperature"),
-                       ({"temperature": "hot"}, "calibration.temperature"),
-                       ({"temperature": 1.0, "balanced_offsets": [0.1, 0.2]}, "calibration.balanced_offsets")):
+    for cal, field in (({"temperature": 0}, "score_calibration.temperature"),
+                       ({"temperature": "hot"}, "score_calibration.temperature"),
+                       ({"temperature": 1.0, "balanced_offsets": [0.1, 0.2]}, "score_calibration.balanced_offsets")):
         with pytest.raises(MetadataError, match=field):
-            ModelMetadata.from_dict({**base, "calibration": cal})
-    assert ModelMetadata.from_dict({**base, "calibration": {"temperature": 0.7}}).calibration == {"temperature": 0.7}
+            ModelMetadata.from_dict({**base, "score_calibration": cal})
+    assert ModelMetadata.from_dict({**base, "score_calibration": {"temperature": 0.7}}).score_calibration == {
+        "temperature": 0.7}
 
 
 def test_a_fitted_temperature_takes_the_calibration_error_down():
     """Under-confident scores (true probabilities flattened by T = 2) get their temperature back and an ECE near 0."""
-    from fer_edge.training.calibrate import fit_temperature
+    from fer_edge.training.score_calibration import fit_temperature
     from fer_edge.training.metrics import expected_calibration_error
 
     rng = np.random.default_rng(0)
     true = _rows(rng, 6000)
     y = np.array([rng.choice(7, p=row) for row in true])
-    flat = Calibration(2.0).apply(true)
+    flat = ScoreCalibration(2.0).apply(true)
     t = fit_temperature(y, flat)
     assert 0.45 <= t <= 0.55
-    before, after = expected_calibration_error(y, flat), expected_calibration_error(y, Calibration(t).apply(flat))
+    before, after = expected_calibration_error(y, flat), expected_calibration_error(y, ScoreCalibration(t).apply(flat))
     assert before > 0.1 and after < 0.02, (before, after)
 
 
 def test_balanced_offsets_lift_the_class_a_model_under_predicts():
-    from fer_edge.training.calibrate import fit_balanced_offsets
+    from fer_edge.training.score_calibration import fit_balanced_offsets
     from fer_edge.training.metrics import accuracy, recall_per_class
 
     rng = np.random.default_rng(1)
@@ -76,7 +77,7 @@ def test_balanced_offsets_lift_the_class_a_model_under_predicts():
     logits[:, 2] -= 1.2  # class 2 is seen, but rarely answered
     p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     b = fit_balanced_offsets(y, p, 1.0)
-    q = Calibration(1.0, tuple(b)).apply(p, balanced=True)
+    q = ScoreCalibration(1.0, tuple(b)).apply(p, balanced=True)
     before, after = recall_per_class(y, p, 4), recall_per_class(y, q, 4)
     assert after[2] > before[2] + 0.2 and after.min() > before.min()
     assert after.mean() >= before.mean() and accuracy(y, q) >= accuracy(y, p) - 0.02
@@ -91,7 +92,7 @@ def calibrated_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("cal") / "model.tflite"
     blob = bundled_models()[DEFAULT_MODEL].read_bytes()
     meta = read_tflite_metadata(blob)
-    meta.calibration = {"temperature": 0.5, "balanced_offsets": [0, 0, 3.0, 0, 0, 0, 0]}  # fear strongly favoured
+    meta.score_calibration = {"temperature": 0.5, "balanced_offsets": [0, 0, 3.0, 0, 0, 0, 0]}  # fear strongly favoured
     path.write_bytes(with_metadata(blob, meta))
     return path
 
@@ -104,7 +105,7 @@ def test_every_consumer_gets_the_calibrated_probabilities(calibrated_model):
         raw = raw_clf.predict_proba(faces)
     with EmotionClassifier(calibrated_model) as clf:
         cal = clf.predict_proba(faces)
-    assert np.allclose(cal, Calibration(0.5).apply(raw), atol=1e-5)
+    assert np.allclose(cal, ScoreCalibration(0.5).apply(raw), atol=1e-5)
     assert (cal.argmax(1) == raw.argmax(1)).all() and cal.max(1).mean() > raw.max(1).mean()
     with EmotionClassifier(calibrated_model, balanced=True) as bal:
         assert [e.label for e in bal.classify(faces)].count("fear") > list(raw.argmax(1)).count(2)
@@ -118,9 +119,9 @@ def test_a_model_without_calibration_runs_as_before_and_balanced_says_why_not():
     from fer_edge.metadata import read_tflite_metadata
 
     meta = read_tflite_metadata(bundled_models()[DEFAULT_MODEL].read_bytes())
-    meta.calibration = {}
+    meta.score_calibration = {}
     with EmotionClassifier(metadata=meta) as clf:
-        assert clf.calibration.is_identity
+        assert clf.score_calibration.is_identity
     with pytest.raises(ValueError, match="balanced operating point"):
         EmotionClassifier(metadata=meta, balanced=True)
 
@@ -159,7 +160,7 @@ def test_not_sure_is_counted_apart_in_summaries():
 def test_the_bundled_tiers_carry_their_calibration():
     for name, path in bundled_models().items():
         with EmotionClassifier(path) as clf:
-            assert not clf.calibration.is_identity and clf.calibration.balanced_offsets is not None, name
+            assert not clf.score_calibration.is_identity and clf.score_calibration.balanced_offsets is not None, name
             assert clf.metadata.metrics["test_ece"] <= 0.03, name
 
 
@@ -169,7 +170,7 @@ def test_the_threshold_table_in_the_docs_is_what_the_default_model_does(fer_root
     round a few faces differently)."""
     import re
 
-    from fer_edge.release.calibration_report import measure
+    from fer_edge.release.score_report import measure
     from fer_edge.training.data import load
 
     r = measure(bundled_models()[DEFAULT_MODEL], load(fer_root, "test"), "default")
@@ -190,9 +191,9 @@ def test_benchmark_shows_calibration_and_a_reliability_diagram(mini_fer, tmp_pat
     r = subprocess.run([*FER_EDGE, "benchmark", str(model), "--data", str(mini_fer), "--no-pipeline", "--runs", "5",
                         "-o", str(out)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "## Calibration" in r.stdout and "| fer_edge_default.tflite | 0.663 |" in r.stdout
+    assert "## Score calibration" in r.stdout and "| fer_edge_default.tflite | 0.663 |" in r.stdout
     assert "min score 0.8: answered / right" in r.stdout and "| fer_edge_default.tflite | balanced |" in r.stdout
-    png = cv2.imread(str(out / "calibration.png"))
+    png = cv2.imread(str(out / "score_calibration.png"))
     assert png is not None and png.shape[0] > 200
-    rows = json.loads((out / "benchmark.json").read_text())["calibration"]
+    rows = json.loads((out / "benchmark.json").read_text())["score_calibration"]
     assert rows[0]["faces"] == 7 * 8 and rows[0]["calibrated"]["accuracy"] == rows[0]["raw"]["accuracy"]

@@ -2,7 +2,7 @@
 measured on ``test/`` through the runtime (the shipped file and its metadata, as a user gets them).
 
 Used by ``benchmarks/calibration.py`` (every tier, the cards, the docs' threshold table) and
-``fer-edge benchmark --calibration``. Every number comes from :mod:`fer_edge.training.metrics`.
+``fer-edge benchmark --scores``. Every number comes from :mod:`fer_edge.training.metrics`.
 """
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_edge.calibration import Calibration
-from fer_edge.training.calibrate import raw_probabilities
+from fer_edge.score_calibration import ScoreCalibration
+from fer_edge.training.score_calibration import raw_probabilities
 from fer_edge.training.metrics import (accuracy, accuracy_at_coverage, coverage_accuracy,
                                        expected_calibration_error, recall_per_class, reliability)
 
@@ -24,7 +24,7 @@ def measure(model, test, name: str) -> dict:
     from fer_edge.classifier import EmotionClassifier
 
     with EmotionClassifier(model) as clf:
-        cal, labels = clf.calibration, clf.labels
+        cal, labels = clf.score_calibration, clf.labels
     raw = raw_probabilities(model, test.x, test.classes)
     # calibration is stored in the model's label order; the data's order may differ
     order = [labels.index(c) for c in test.classes]
@@ -40,7 +40,7 @@ def measure(model, test, name: str) -> dict:
                     "mean_top": float(p.max(1).mean()), "recall": dict(zip(test.classes, r.round(4).tolist())),
                     "macro_recall": float(r.mean()), "worst_recall": float(r.min())}
     if cal.balanced_offsets is not None:
-        b = Calibration(cal.temperature, cal.balanced_offsets).apply(as_model, balanced=True)[:, order]
+        b = ScoreCalibration(cal.temperature, cal.balanced_offsets).apply(as_model, balanced=True)[:, order]
         r = recall_per_class(y, b, len(test.classes))
         out["balanced"] = {"accuracy": accuracy(y, b), "ece": expected_calibration_error(y, b),
                            "recall": dict(zip(test.classes, r.round(4).tolist())),
@@ -65,12 +65,12 @@ def metadata_figures(r: dict) -> dict:
     return figures
 
 
-def card_section(r: dict, card: str = "", diagram: str = "benchmarks/results/calibration.png") -> str:
-    """``card`` with its "Calibration" section (re)written from :func:`measure`'s figures; ``diagram``: where the
+def card_section(r: dict, card: str = "", diagram: str = "benchmarks/results/score_calibration.png") -> str:
+    """``card`` with its "Score calibration" section (re)written from :func:`measure`'s figures; ``diagram``: where the
     reliability diagram is."""
     b = r.get("balanced")
     th = {t["threshold"]: t for t in r["thresholds"]}
-    lines = ["## Calibration", "",
+    lines = ["## Score calibration", "",
              f"Probabilities are temperature-scaled (T = {r['temperature']:.3f}, fitted on `val/`): on `test/` the "
              f"expected calibration error is {r['calibrated']['ece']:.3f} ({r['raw']['ece']:.3f} uncalibrated), "
              f"answers unchanged. A face reported at 0.8 or more is right {100 * th[0.8]['precision']:.1f}% of the "
@@ -82,7 +82,7 @@ def card_section(r: dict, card: str = "", diagram: str = "benchmarks/results/cal
                       f"{r['calibrated']['macro_recall']:.3f})."]
     import re
 
-    text = re.sub(r"\n## Calibration\n.*?(?=\n## |\Z)", "", card, flags=re.S).rstrip("\n")
+    text = re.sub(r"\n## (Score c|C)alibration\n.*?(?=\n## |\Z)", "", card, flags=re.S).rstrip("\n")
     return (text + "\n\n" if text else "") + "\n".join(lines) + "\n"
 
 
