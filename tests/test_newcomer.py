@@ -142,11 +142,11 @@ def _on_a_terminal(args, timeout=120) -> tuple[int, str]:
 
 @pytest.mark.runtime
 def test_long_work_shows_progress_on_a_terminal_only(tmp_path):
-    long_clip = _clip(tmp_path / "long.avi", n=150)
+    long_clip = _clip(tmp_path / "long.avi", n=300)  # about 1 s even on a fast CPU: past the 0.5 s before a line
     code, drawn = _on_a_terminal(["predict", long_clip, "--json", "--summary"])
     assert code == 0
     lines = [x for x in drawn.split("\r") if "frames/s" in x]
-    assert lines and "/150 frames (" in lines[-1] and "s left" in lines[-1], drawn
+    assert lines and "/300 frames (" in lines[-1] and "s left" in lines[-1], drawn
     code, drawn = _on_a_terminal(["predict", long_clip, "--json", "--summary", "-q"])
     assert code == 0 and "frames/s" not in drawn
     r = _cli("predict", long_clip, "--json", "--summary")  # stderr is a pipe: a log, not a person
