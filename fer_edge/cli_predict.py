@@ -265,10 +265,8 @@ def models(as_json):
             facts.append(f"leak-free test {m['leak_free_test_accuracy']}")
         if m.get("macs"):
             facts.append(f"{m['macs'] / 1e6:.1f} M MACs")
-        if "latency_vs_fer" in m:  # one CPU class's ratio: without int8 dot products it is several times higher
-            where = {"int8 dot product": "on CPUs with int8 dot products",
-                     "no int8 dot product": "on CPUs without int8 dot products"}.get(m.get("latency_cpu"),
-                                                                                  "(CPU class not recorded)")
+        if "latency_vs_fer" in m:  # one machine's ratio: other CPUs differ by several times (docs/models.md)
+            where = f"on {m['latency_machine']}" if m.get("latency_machine") else "(machine not recorded)"
             facts.append(f"{m['latency_vs_fer']}x the fer model's latency {where}")
         if "stable_shift_1px" in m:
             facts.append(f"same answer {100 * m['stable_shift_1px']:.1f}% when the face moves 1 px, "

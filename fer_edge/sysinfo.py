@@ -36,6 +36,12 @@ def cpu_class(cpuinfo: str | None = None) -> str:
     return "int8 dot product" if flags & {"avx512_vnni", "avx_vnni", "asimddp"} else "no int8 dot product"
 
 
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The CPU's name with the features that decide INT8 speed, e.g. ``AMD EPYC (avx2 avx512f avx512_vnni)``:
+    what a latency ratio is true of."""
+    return machine(cpuinfo).split(", ")[0]
+
+
 def machine(cpuinfo: str | None = None) -> str:
     """``cpuinfo``: the text of /proc/cpuinfo (read here when None)."""
     cpuinfo = _cpuinfo(cpuinfo)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from fer_edge.classifier import TIERS
 from fer_edge.metadata import read_keras_metadata
-from fer_edge.sysinfo import cpu_class
+from fer_edge.sysinfo import cpu_class, cpu_model
 
 from fer_edge.training.campaign import REPO, Scorer
 from fer_edge.training.train import best_weights
@@ -131,8 +131,8 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
     record_metrics(tflite, {**report_metrics(report), **metadata_figures(calibration),  # one rewrite of the metadata; `fer-edge models` lists these
                             "leak_free_test_accuracy": scores["leak_free_test"], "leak_free_n": scores["leak_free_n"],
                             "macs": summary.get("macs"), **stability_metrics(stab),
-                            **({"latency_vs_fer": round(mine["ratio_to_first"], 2), "latency_cpu": cpu_class()}
-                               if fer_model else {})})
+                            **({"latency_vs_fer": round(mine["ratio_to_first"], 2), "latency_cpu": cpu_class(),
+                                "latency_machine": cpu_model()} if fer_model else {})})
     result = {"run": str(run), **({"members": [str(m) for m in members]} if members else {}), "tier": tier,
               "weights": parent.name, "tflite": str(tflite.relative_to(out)),
               "bytes": tflite.stat().st_size, "val": scores["val"], "test_int8": report["accuracy"],

@@ -20,3 +20,12 @@ def test_machine_names_the_cpu_and_its_int8_relevant_features():
     line = machine(ARM)
     assert "(asimd asimddp), " in line and "Other" not in line
     assert "(" not in machine("model name\t: Plain CPU\nflags\t: fpu sse2\n").split(",")[0]
+
+
+def test_a_latency_ratio_names_its_cpu_and_class():
+    from fer_edge.sysinfo import cpu_class, cpu_model
+
+    assert cpu_model(X86) == "AMD EPYC (avx2 avx512f avx512_vnni)"
+    assert cpu_class(X86) == cpu_class(ARM) == "int8 dot product"
+    assert cpu_class("model name\t: Pi 4\nFeatures\t: fp asimd crc32\n") == "no int8 dot product"
+    assert cpu_class("flags\t: fpu avx avx2 fma\n") == "no int8 dot product"
