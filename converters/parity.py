@@ -138,7 +138,7 @@ def run_parity(float_model, converted, data_source, split: str = "val", out_dir=
     p_float = parent.predict(data.x)
     rows = []
     for path in converted:
-        conv = load_predictor(path)
+        conv = load_predictor(path, calibrated=False)  # the network against its parent, not the score calibration
         if conv.metadata.labels != parent.metadata.labels:
             raise ValueError(f"{path}: labels {conv.metadata.labels} differ from the parent's {parent.metadata.labels}")
         row = compare(data.y, p_float, conv.predict(data.x), parent.metadata.labels, conv.metadata.format, thresholds)

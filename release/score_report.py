@@ -1,7 +1,7 @@
-"""How far a model's scores can be trusted: calibration, the balanced operating point and "not sure" thresholds,
+"""How far a model's scores can be trusted: score calibration, the balanced operating point and "not sure" thresholds,
 measured on ``test/`` through the runtime (the shipped file and its metadata, as a user gets them).
 
-Used by ``benchmarks/calibration.py`` (every tier, the cards, the docs' threshold table) and
+Used by ``benchmarks/score_calibration.py`` (every tier, the cards, the docs' threshold table) and
 ``fer-edge benchmark --scores``. Every number comes from :mod:`fer_edge.training.metrics`.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_edge.score_calibration import ScoreCalibration
-from fer_edge.training.score_calibration import raw_probabilities
+from fer_edge.training.evaluate import load_predictor
 from fer_edge.training.metrics import (accuracy, accuracy_at_coverage, coverage_accuracy,
                                        expected_calibration_error, recall_per_class, reliability)
 
@@ -19,33 +19,33 @@ THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 COVERAGES = (0.5, 0.8, 1.0)
 
 
-def measure(model, test, name: str) -> dict:
-    """Raw, calibrated and balanced figures of one ``.tflite`` model on ``test`` (a FaceData)."""
-    from fer_edge.classifier import EmotionClassifier
+def measure(model, test, name: str, raw: np.ndarray | None = None) -> dict:
+    """Raw, calibrated and balanced figures of one ``.tflite`` model on ``test`` (a FaceData); ``raw``: the model's
+    uncalibrated probabilities for ``test.x`` when the caller has them already (a release predicts test/ once).
+    Everything is in the model's label order; ``test``'s labels are mapped to it."""
+    from fer_edge.metadata import read_tflite_metadata
 
-    with EmotionClassifier(model) as clf:
-        cal, labels = clf.score_calibration, clf.labels
-    raw = raw_probabilities(model, test.x, test.classes)
-    # calibration is stored in the model's label order; the data's order may differ
-    order = [labels.index(c) for c in test.classes]
-    as_model = np.empty_like(raw)
-    as_model[:, order] = raw
-    calibrated = cal.apply(as_model)[:, order]
-    y = test.y
-    out = {"name": name, "faces": len(y), "classes": list(test.classes),
+    meta = read_tflite_metadata(Path(model).read_bytes(), str(model))
+    classes = list(meta.labels)
+    cal = ScoreCalibration.from_metadata(meta.score_calibration, len(classes))
+    if raw is None:
+        raw = load_predictor(model, calibrated=False).predict(test.x)
+    y = np.array([classes.index(c) for c in test.classes])[test.y]
+    calibrated = cal.apply(raw)
+    out = {"name": name, "faces": len(y), "classes": classes,
            "temperature": cal.temperature, "has_balanced": cal.balanced_offsets is not None}
     for key, p in (("raw", raw), ("calibrated", calibrated)):
-        r = recall_per_class(y, p, len(test.classes))
+        r = recall_per_class(y, p, len(classes))
         out[key] = {"accuracy": accuracy(y, p), "ece": expected_calibration_error(y, p),
-                    "mean_top": float(p.max(1).mean()), "recall": dict(zip(test.classes, r.round(4).tolist())),
+                    "mean_top": float(p.max(1).mean()), "recall": dict(zip(classes, r.round(4).tolist())),
                     "macro_recall": float(r.mean()), "worst_recall": float(r.min())}
     if cal.balanced_offsets is not None:
-        b = ScoreCalibration(cal.temperature, cal.balanced_offsets).apply(as_model, balanced=True)[:, order]
-        r = recall_per_class(y, b, len(test.classes))
+        b = cal.apply(raw, balanced=True)
+        r = recall_per_class(y, b, len(classes))
         out["balanced"] = {"accuracy": accuracy(y, b), "ece": expected_calibration_error(y, b),
-                           "recall": dict(zip(test.classes, r.round(4).tolist())),
+                           "recall": dict(zip(classes, r.round(4).tolist())),
                            "macro_recall": float(r.mean()), "worst_recall": float(r.min()),
-                           "worst_class": test.classes[int(r.argmin())]}
+                           "worst_class": classes[int(r.argmin())]}
     out["thresholds"] = [dict(zip(("threshold", "coverage", "precision"), (t, *coverage_accuracy(y, calibrated, t))))
                          for t in THRESHOLDS]
     out["coverages"] = [{"coverage": c, "accuracy": accuracy_at_coverage(y, calibrated, c)} for c in COVERAGES]
@@ -60,8 +60,8 @@ def metadata_figures(r: dict) -> dict:
                "fear_recall": r["calibrated"]["recall"]["fear"]}
     if "balanced" in r:
         b = r["balanced"]
-        figures.update(balanced_test_accuracy=round(b["accuracy"], 4), balanced_worst_recall=round(b["worst_recall"], 4),
-                       balanced_macro_recall=round(b["macro_recall"], 4), balanced_fear_recall=b["recall"]["fear"])
+        figures.update(balanced_test_accuracy=round(b["accuracy"], 4),
+                       balanced_worst_recall=round(b["worst_recall"], 4), balanced_macro_recall=round(b["macro_recall"], 4), balanced_fear_recall=b["recall"]["fear"])
     return figures
 
 

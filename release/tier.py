@@ -22,6 +22,7 @@ from pathlib import Path
 
 from fer_edge.classifier import TIERS
 from fer_edge.metadata import read_keras_metadata
+from fer_edge.score_calibration import ScoreCalibration
 from fer_edge.sysinfo import cpu_class, cpu_model
 
 from fer_edge.training.campaign import REPO, Scorer
@@ -80,8 +81,13 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
     calibrate_tflite(tflite, data, log=log)  # the temperature and the balanced operating point, fitted on val/
     log("release: test reports (float, INT8) and the leak-free test faces")
     scorer = Scorer(data, None)
-    predictors = {m: load_predictor(m) for m in (parent, tflite)}
-    probs = {m: p.predict(scorer.test.x) for m, p in predictors.items()}  # test/ predicted once each
+    # test/ predicted once each; the INT8 model's raw probabilities serve its report (calibrated) and its
+    # calibration figures alike
+    predictors = {parent: load_predictor(parent), tflite: load_predictor(tflite, calibrated=False)}
+    probs = {m: p.predict(scorer.test.x) for m, p in predictors.items()}
+    raw_int8 = probs[tflite]
+    meta = predictors[tflite].metadata
+    probs[tflite] = ScoreCalibration.from_metadata(meta.score_calibration, len(meta.labels)).apply(raw_int8)
     float_report = evaluate(parent, data, "test", out_dir=out / "report_test_keras", data=scorer.test,
                             probs=probs[parent])
     report = evaluate(tflite, data, "test", out_dir=out / "report_test_int8", data=scorer.test, probs=probs[tflite])
@@ -119,7 +125,7 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
                       stability=stab, mirror_averaged=mirror, blur=blur, members=summary.get("members", ()))
     from .score_report import card_section, measure, metadata_figures, plot_reliability
 
-    calibration = measure(tflite, scorer.test, stem)
+    calibration = measure(tflite, scorer.test, stem, raw=raw_int8)
     diagram = plot_reliability([calibration], out / "score_calibration.png")
     try:
         diagram = diagram.resolve().relative_to(REPO)
@@ -128,7 +134,8 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
     (out / f"{stem}.md").write_text(card_section(calibration, card.replace(f"# Model card: {tflite.name}",
                                                                            f"# Model card: {stem}.tflite"),
                                                  diagram=str(diagram)))
-    record_metrics(tflite, {**report_metrics(report), **metadata_figures(calibration),  # one rewrite of the metadata; `fer-edge models` lists these
+    # one rewrite of the metadata; `fer-edge models` lists these
+    record_metrics(tflite, {**report_metrics(report), **metadata_figures(calibration),
                             "leak_free_test_accuracy": scores["leak_free_test"], "leak_free_n": scores["leak_free_n"],
                             "macs": summary.get("macs"), **stability_metrics(stab),
                             **({"latency_vs_fer": round(mine["ratio_to_first"], 2), "latency_cpu": cpu_class(),

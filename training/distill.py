@@ -136,7 +136,7 @@ def load_teachers(paths, labels, alpha: float = 0.7, temperature: float = 1.0) -
             preds.append(cached)
             continue
         try:
-            p = load_predictor(path)
+            p = load_predictor(path, calibrated=False)  # the network's own: --temperature softens it
         except (ValueError, MetadataError, OSError) as e:
             raise DistillError(f"--teacher: {str(e).splitlines()[0]}") from None
         if list(p.metadata.labels) != list(labels):
@@ -165,7 +165,7 @@ def write_teacher_cache(models, data, dest, log=print, shifts=((0, 0),), with_mi
     from .metrics import accuracy
     from .views import view_average
 
-    preds = [load_predictor(m) for m in ([models] if isinstance(models, (str, Path)) else models)]
+    preds = [load_predictor(m, calibrated=False) for m in ([models] if isinstance(models, (str, Path)) else models)]
     labels = list(preds[0].metadata.labels)
     for p in preds[1:]:
         if list(p.metadata.labels) != labels:

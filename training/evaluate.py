@@ -68,8 +68,10 @@ def as_float32(model):
     return clone
 
 
-def load_predictor(path, batch_size: int = 256, num_threads: int | None = None) -> Predictor:
-    """A :class:`Predictor` for a ``.keras`` or ``.tflite`` file, preprocessing from its metadata."""
+def load_predictor(path, batch_size: int = 256, num_threads: int | None = None, calibrated: bool = True) -> Predictor:
+    """A :class:`Predictor` for a ``.keras`` or ``.tflite`` file, preprocessing from its metadata. ``calibrated``:
+    a ``.tflite``'s probabilities as users get them (its score calibration applied); False: the network's own
+    (parity with the float parent, distillation targets, fitting the calibration)."""
     path = str(path)
     if path.endswith(".keras"):
         meta = read_keras_metadata(path)
@@ -83,7 +85,7 @@ def load_predictor(path, batch_size: int = 256, num_threads: int | None = None) 
         return Predictor(path, "keras", meta, predict, model)
     from fer_edge.classifier import EmotionClassifier
 
-    clf = EmotionClassifier(path, num_threads=num_threads)
+    clf = EmotionClassifier(path, num_threads=num_threads, calibrated=calibrated)
 
     def predict_tflite(x):
         out = [clf.predict_input(normalize(x[i:i + batch_size], clf.preprocessing)) for i in range(0, len(x), batch_size)]

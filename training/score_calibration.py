@@ -1,4 +1,4 @@
-"""Fitting a model's calibration on ``val/`` (what :mod:`fer_edge.score_calibration` applies at run time).
+"""Fitting a model's score calibration on ``val/`` (what :mod:`fer_edge.score_calibration` applies at run time).
 
 - :func:`fit_temperature`: the temperature that minimises the negative log-likelihood of the labels (answers
   unchanged: the order of the probabilities stays).
@@ -73,16 +73,6 @@ def fit_balanced_offsets(y_true, probs, temperature: float, *, max_accuracy_drop
     return [round(float(v - b.mean()), 4) for v in b]
 
 
-def raw_probabilities(model, faces: np.ndarray, labels_of_data, *, num_threads: int = 1) -> np.ndarray:
-    """The model's uncalibrated probabilities for uint8 faces, columns in the data's class order."""
-    from fer_edge.classifier import EmotionClassifier
-
-    with EmotionClassifier(model, num_threads=num_threads, calibrated=False) as clf:
-        order = [clf.labels.index(c) for c in labels_of_data]
-        out = np.concatenate([clf.predict_proba(faces[i:i + 256]) for i in range(0, len(faces), 256)])
-    return out[:, order]
-
-
 def calibrate_tflite(path, data, *, balanced: bool = True, log=print) -> dict:
     """Fit the temperature (and the balanced offsets) of a converted model on ``data``'s ``val/`` faces and write
     them into its metadata (the file is rewritten in place, like its measured metrics). Returns the calibration
@@ -92,22 +82,21 @@ def calibrate_tflite(path, data, *, balanced: bool = True, log=print) -> dict:
     from fer_edge.metadata import read_tflite_metadata
 
     from .data import load
+    from .evaluate import load_predictor
     from .metrics import expected_calibration_error
     from .tflite_metadata import with_metadata
 
     path = Path(path)
     blob = path.read_bytes()
     meta = read_tflite_metadata(blob, str(path))
-    val = load(data, "val", ",".join(meta.labels))
-    probs = raw_probabilities(path, val.x, val.classes)
-    order = [list(val.classes).index(c) for c in meta.labels]  # offsets are stored in the model's label order
+    val = load(data, "val", ",".join(meta.labels))  # classes in the model's order: offsets are stored so
+    probs = load_predictor(path, calibrated=False).predict(val.x)
     t = fit_temperature(val.y, probs)
     cal = {"temperature": t, "fitted_on": f"val/ ({len(val)} faces)", "method": "temperature scaling (NLL)",
            "val_ece_before": round(expected_calibration_error(val.y, probs), 4),
            "val_ece_after": round(expected_calibration_error(val.y, ScoreCalibration(t).apply(probs)), 4)}
     if balanced:
-        b = fit_balanced_offsets(val.y, probs, t)
-        cal["balanced_offsets"] = [b[i] for i in order]
+        cal["balanced_offsets"] = fit_balanced_offsets(val.y, probs, t)
     meta.score_calibration = cal
     path.write_bytes(with_metadata(blob, meta))
     log(f"score calibration: {path.name}: temperature {t} on {len(val)} val faces, ECE {cal['val_ece_before']} -> "
