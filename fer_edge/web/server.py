@@ -122,10 +122,16 @@ class WebServer:
         app = web.Application(middlewares=[self._guard])  # uploads are bounded as they are read (_read_upload)
         if self.face_api is not None:
             app.router.add_post("/v1/vision/face", self.vision_face)
-        app.router.add_get("/", self.page)
-        app.router.add_get("/stream.mjpg", self.stream)
-        app.router.add_get("/events", self.events)
-        app.router.add_get("/api/faces", self.faces)
+        if self.camera:
+            app.router.add_get("/", self.page)
+            app.router.add_get("/stream.mjpg", self.stream)
+            app.router.add_get("/events", self.events)
+            app.router.add_get("/api/faces", self.faces)
+        else:  # the face API only: / describes it, the camera's routes say there is none
+            app.router.add_get("/", self.api_page)
+            app.router.add_get("/api/faces", self.no_camera_faces)
+            app.router.add_get("/stream.mjpg", self.no_camera)
+            app.router.add_get("/events", self.no_camera)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
@@ -199,7 +205,8 @@ class WebServer:
                     while chunk := await part.read_chunk(64 * 1024):
                         buf += chunk
                         if len(buf) > limit:
-                            raise ApiError(413, f"the image is larger than {self.face_api.max_upload_mb:g} MB (--max-upload-mb)")
+                            raise ApiError(413, f"the image is larger than {self.face_api.max_upload_mb:g} MB "
+                                                "(--max-upload-mb)")
                     image = bytes(buf)
                 elif part.name == "api_key":
                     api_key = (await part.read_chunk(1024)).decode("utf-8", "replace").strip()
@@ -209,14 +216,16 @@ class WebServer:
             raise ApiError(400, "no 'image' field in the form")
         return image, api_key
 
-    async def page(self, request: web.Request) -> web.Response:
-        if not self.camera:
-            return self._api_page(request)
-        html = PAGE.replace("__LABELS__", json.dumps(self.labels)).replace("__TITLE__", self.title)
-        return web.Response(text=html, content_type="text/html",
+    @staticmethod
+    def _html(text: str) -> web.Response:
+        return web.Response(text=text, content_type="text/html",
                             headers={"Content-Security-Policy": CSP, "Referrer-Policy": "no-referrer", **HEADERS})
 
-    def _api_page(self, request: web.Request) -> web.Response:
+    async def page(self, request: web.Request) -> web.Response:
+        return self._html(PAGE.replace("__LABELS__", json.dumps(self.labels)).replace("__TITLE__", self.title))
+
+    async def api_page(self, request: web.Request) -> web.Response:
+        """``serve --no-camera``'s ``/``: how to call the face API, with this server's host, limit and key."""
         from html import escape
 
         keyed = self.token is not None
@@ -226,14 +235,18 @@ class WebServer:
                 .replace("__KEY_FIELD__", "-F api_key=YOUR_TOKEN " if keyed else "")
                 .replace("__KEY_TEXT__", "this server's token (or <code>?token=</code>, or "
                          "<code>Authorization: Bearer</code>)" if keyed else "not needed here (no --token)"))
-        return web.Response(text=html, content_type="text/html",
-                            headers={"Content-Security-Policy": CSP, "Referrer-Policy": "no-referrer", **HEADERS})
+        return self._html(html)
+
+    async def no_camera_faces(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "no camera", "frame": None, "faces": [],
+                                  "message": "fer-edge serve --no-camera: POST images to /v1/vision/face"},
+                                 headers=HEADERS)
+
+    async def no_camera(self, request: web.Request) -> web.Response:
+        return web.Response(status=404, text="404: no camera here (serve --no-camera): POST images to "
+                            "/v1/vision/face\n", headers=HEADERS)
 
     async def faces(self, request: web.Request) -> web.Response:
-        if not self.camera:
-            return web.json_response({"status": "no camera", "frame": None, "faces": [],
-                                      "message": "fer-edge serve --no-camera: POST images to /v1/vision/face"},
-                                     headers=HEADERS)
         latest = self.hub.latest
         body = dict(latest.event) if latest is not None else {"frame": None, "faces": []}
         body["status"] = self.hub.ended["status"] if self.hub.ended else "running"
@@ -242,9 +255,6 @@ class WebServer:
         return web.json_response(body, headers=HEADERS)
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
-        if not self.camera:
-            return web.Response(status=404, text="404: no camera here (serve --no-camera): POST images to "
-                                "/v1/vision/face\n", headers=HEADERS)
         resp = web.StreamResponse(headers={"Content-Type": "multipart/x-mixed-replace; boundary=frame", **HEADERS})
         await resp.prepare(request)
         seq, period = 0, 1.0 / self.stream_fps
@@ -265,9 +275,6 @@ class WebServer:
         return resp
 
     async def events(self, request: web.Request) -> web.StreamResponse:
-        if not self.camera:
-            return web.Response(status=404, text="404: no camera here (serve --no-camera): POST images to "
-                                "/v1/vision/face\n", headers=HEADERS)
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no", **HEADERS})
         await resp.prepare(request)
         seq = 0
