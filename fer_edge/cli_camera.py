@@ -34,7 +34,7 @@ def camera_command(*, source="picamera2", size="640x480", model=None, edgetpu_mo
                          run_stream, stop_on_signals)
 
     stop = {"why": None}  # Ctrl-C while the model loads or the camera opens: the stream ends before its first frame
-    handlers = stop_on_signals(stop) if _in_main_thread() else {}
+    handlers = stop_on_signals(stop)
 
     try:
         wh = parse_size(size)
@@ -120,12 +120,6 @@ def camera_command(*, source="picamera2", size="640x480", model=None, edgetpu_mo
         click.echo(f"error: {summary.error} (stopped after {summary.frames} frames; results so far were saved)", err=True)
         return EXIT_CAMERA_LOST
     return 0
-
-
-def _in_main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 def _mqtt_publisher(options, labels):
@@ -270,9 +264,9 @@ def camera(source, size, model, device, edgetpu_model, json_out, append, snapsho
               help="Images that may wait for a worker; more get 503.")
 @answer_options
 @publishing_options
-def serve(source, port, host, token, max_clients, stream_fps, size, model, device, json_out, append, max_frames, threads,
-          loop, realtime, no_camera, max_upload_mb, api_workers, api_queue, summary_out, balanced, min_emotion_score,
-          **mqtt):
+def serve(source, port, host, token, max_clients, stream_fps, size, model, device, json_out, append, max_frames,
+          threads, loop, realtime, no_camera, max_upload_mb, api_workers, api_queue, summary_out, balanced,
+          min_emotion_score, **mqtt):
     """A live web page of the camera with faces and emotions, for a Pi without a screen, and a
     DeepStack-compatible face API.
 

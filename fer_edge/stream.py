@@ -226,7 +226,12 @@ def run_stream(source: FrameSource, recognizer, *, json_out=None, snapshot_dir=N
 
 def stop_on_signals(stop: dict) -> dict:
     """SIGINT and SIGTERM set ``stop["why"]`` (the first one's name) instead of raising; returns the handlers
-    they replace, to put back."""
+    they replace, to put back. Off the main thread, where Python delivers no signal, nothing is changed."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
     def on_signal(signum, _frame):
         stop["why"] = stop["why"] or signal.Signals(signum).name
 
