@@ -39,6 +39,13 @@ class StageClock:
         self.ms[stage] += (t - self._t) * 1000.0
         self._t = t
 
+    def split(self) -> dict[str, float]:
+        """The same time as ``FrameResult.timings_ms`` reports it: ``classify`` (crops and the emotion model),
+        ``track`` (matching and smoothing) and ``detect``, every other stage."""
+        classify, track = self.ms["classifier"], self.ms["tracking"]
+        return {"detect": round(sum(self.ms.values()) - classify - track, 3), "classify": round(classify, 3),
+                "track": round(track, 3)}
+
 
 class VideoPipeline:
     """One video's frames in order.
@@ -77,7 +84,6 @@ class VideoPipeline:
     def process(self, img: np.ndarray, ts: float) -> FrameResult:
         o, tr = self.options, self.tracker
         clock = self._clock = StageClock()
-        t0 = time.perf_counter()
         gray = to_gray_u8(img)
         self._prev_small, self._small = self._small, small_frame(gray)
         clock.mark("prepare")
@@ -90,10 +96,8 @@ class VideoPipeline:
         detected, ids, skipped = self._detect(img, gray)
         keep = [i for i, b in enumerate(detected) if min(b.w, b.h) >= o.detector.min_face_size]
         clock.mark("rest")
-        t1 = time.perf_counter()
         boxes, probs = self.classify(gray, [detected[i] for i in keep])
         clock.mark("classifier")
-        t2 = time.perf_counter()
         ids = None if ids is None else [ids[i] for i in keep]
         before = {t.track_id for t in tr.tracks}
         looks = [face_look(gray, b.box) for b in boxes]
@@ -105,11 +109,9 @@ class VideoPipeline:
                 if t.track_id in seen:
                     t.template = template(gray, t.box)
         clock.mark("tracking")
-        t3 = time.perf_counter()
         if self.verifier is not None:
             self._verify(img, [t for t in tr.tracks if t.track_id not in before], seen)
         clock.mark("full-range checks")
-        t4 = time.perf_counter()
         faces = self._faces(seen, skipped)
         if any(t.missed == max(1, self._coast()) and tr.confirmed(t) for t in tr.tracks):
             self._scan_requested = True  # a followed face stays lost: look at the whole frame next time
@@ -117,11 +119,8 @@ class VideoPipeline:
         ended = tuple(sorted(self._reported - alive))
         self._reported = (self._reported & alive) | {f.track_id for f in faces}
         clock.mark("tracking")
-        t5 = time.perf_counter()
-        ms = lambda dt: round(dt * 1000.0, 3)  # noqa: E731
-        result = FrameResult(self.frame_index, ts, faces,
-                             {"detect": ms(t1 - t0 + t4 - t3), "classify": ms(t2 - t1), "track": ms(t3 - t2 + t5 - t4)},
-                             cut=cut, ended=ended, stages_ms={k: round(v, 4) for k, v in clock.ms.items()})
+        result = FrameResult(self.frame_index, ts, faces, clock.split(), cut=cut, ended=ended,
+                             stages_ms={k: round(v, 4) for k, v in clock.ms.items()})
         self.frame_index += 1
         return result
 
