@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .score_calibration import ScoreCalibration
 from .errors import DelegateError, InferenceError
 from .interpreter import BatchInterpreters, ModelError, make_interpreter, parse_device, read_model_bytes
 from .metadata import MetadataError, ModelMetadata, read_tflite_metadata
 from .preprocessing import dequantize, faces_to_input, quantize
+from .score_calibration import ScoreCalibration
 from .tflite_file import EDGETPU_CUSTOM_OP, is_edgetpu_compiled
 
 #: The bundled model ``fer-edge predict`` uses when none is given.

@@ -99,6 +99,8 @@ device_option = click.option("--device", "device", default=None,
                              help="Edge TPU device: usb, usb:N, pci, pci:N (default: CPU); needs a compiled model.")
 threads_option = click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
                               help="CPU threads for LiteRT.")
+
+
 def answer_options(command):
     """``--balanced`` and ``--min-emotion-score``: which answer a face gets (predict, camera, serve)."""
     command = click.option("--min-emotion-score", type=click.FloatRange(0, 1), default=0.0, show_default=True,

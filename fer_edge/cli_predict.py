@@ -251,8 +251,9 @@ def models(as_json):
             fail(str(e))
         rows.append({"name": name, "default": name == DEFAULT_MODEL, "tier": tier_of.get(name),
                      "size_kb": round(path.stat().st_size / 1024, 1),
-                     **{k: v for k, v in meta.to_dict().items() if k in ("labels", "format", "recipe", "metrics",
-                                                                          "preprocessing", "version", "score_calibration")}})
+                     **{k: v for k, v in meta.to_dict().items()
+                        if k in ("labels", "format", "recipe", "metrics", "preprocessing", "version",
+                                 "score_calibration")}})
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return

@@ -19,7 +19,8 @@ def draw_faces(bgr: np.ndarray, faces) -> np.ndarray:
         x, y, w, h = f.box
         color = COLORS.get(f.emotion, (0, 255, 0))
         cv2.rectangle(out, (x, y), (x + w, y + h), color, thick)
-        text = f"{shown(f.emotion)} {f.emotion_score:.2f}" + (f" #{f.track_id}" if getattr(f, "track_id", None) is not None else "")
+        track = getattr(f, "track_id", None)
+        text = f"{shown(f.emotion)} {f.emotion_score:.2f}" + (f" #{track}" if track is not None else "")
         scale = 0.4 * thick + 0.1
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
         ty = max(th + base, y)

@@ -5,8 +5,9 @@ them). Temperature scaling, fitted on ``val/`` when the model is converted or re
 changing any answer: ``softmax(log(p) / T)``. A *balanced* operating point adds per-class offsets fitted on
 ``val/`` to lift the weakest emotions' recall (``softmax(log(p) / T + b)``): it changes answers, on purpose.
 
-Metadata ``score_calibration`` (not the INT8 calibration faces, which are the converter's): ``{"temperature": T, "balanced_offsets": [b per label] (optional), "fitted_on": ...}``.
-A model without it runs unchanged, its probabilities as the network gives them.
+Metadata ``score_calibration`` (not the INT8 calibration faces, which are the converter's):
+``{"temperature": T, "balanced_offsets": [b per label] (optional), "fitted_on": ...}``. A model without it runs
+unchanged, its probabilities as the network gives them.
 """
 from __future__ import annotations
 
@@ -52,11 +53,13 @@ class ScoreCalibration:
             return cls()
         t = calibration.get("temperature", 1.0)
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or not 0.05 <= t <= 20:
-            raise MetadataError(f"metadata field 'score_calibration.temperature': expected a number in 0.05..20, got {t!r}")
+            raise MetadataError(f"metadata field 'score_calibration.temperature': expected a number in 0.05..20, "
+                                f"got {t!r}")
         b = calibration.get("balanced_offsets")
         if b is not None:
             if (not isinstance(b, list) or len(b) != n_labels
-                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in b)):
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                               for v in b)):
                 raise MetadataError(f"metadata field 'score_calibration.balanced_offsets': expected {n_labels} finite "
                                     f"numbers (one per label), got {str(b)[:60]}")
             b = tuple(float(v) for v in b)

@@ -311,8 +311,8 @@ def convert(model, f_all, calibration, data, out, n_calibration, sparsity, finet
 
 
 def _calibrate_scores(res: dict, out: Path, data) -> None:
-    """Calibrate the scores of every model convert wrote, on ``data``'s ``val/`` faces (temperature and balanced offsets in its
-    metadata); a compiled Edge TPU file takes the calibration of the model it was compiled from."""
+    """Calibrate the scores of every model convert wrote, on ``data``'s ``val/`` faces (temperature and balanced
+    offsets in its metadata); a compiled Edge TPU file takes the calibration of the model it was compiled from."""
     from fer_edge.metadata import read_tflite_metadata
     from fer_edge.training.score_calibration import calibrate_tflite
     from fer_edge.training.tflite_metadata import with_metadata
@@ -415,8 +415,8 @@ def parity(float_model, converted, data, split, out, limit, max_drop, min_agreem
               help="Also the stability section: agreement under 1-2 px shifts, 5% zoom, mirror, 5 degree rotation "
                    "and 15% brightness, and through the pipeline (docs: benchmarks/results/stability.md).")
 @click.option("--scores/--no-scores", default=True, show_default=True,
-              help="Also how far each .tflite model's scores can be trusted: the error of its scores (ECE) with and without its "
-                   "calibration, the balanced operating point, the accuracy at each --min-emotion-score and at "
+              help="Also how far each .tflite model's scores can be trusted: the error of its scores (ECE) with and "
+                   "without its calibration, the balanced operating point, the accuracy at each --min-emotion-score and at "
                    "50/80/100% coverage, and a reliability diagram (score_calibration.png with --out).")
 @click.option("--out", "-o", type=click.Path(file_okay=False), default=None, help="Write benchmark.json/.md/.png here.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")

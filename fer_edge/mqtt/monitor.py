@@ -199,7 +199,8 @@ def run_monitor(url: str, *, prefix: str = "fer-edge", db=None, duration_s: floa
     end = None if duration_s is None else time.monotonic() + duration_s
     try:
         if required and not connected.wait(connect_timeout_s):
-            raise BrokerUnreachable(f"MQTT broker {broker}: {said[-1] if said else f'no answer within {connect_timeout_s:g} s'}")
+            why = said[-1] if said else f"no answer within {connect_timeout_s:g} s"
+            raise BrokerUnreachable(f"MQTT broker {broker}: {why}")
         while not stop.is_set() and (end is None or time.monotonic() < end):
             stop.wait(refresh_s if end is None else max(0.0, min(refresh_s, end - time.monotonic())))
             if not as_json:

@@ -4,7 +4,8 @@ Topics, under ``<prefix>/<device_id>/`` (``fer-edge/<host name>/`` by default), 
 
 - ``availability``: ``online`` / ``offline``, retained; ``offline`` is also the last will;
 - ``state`` (retained), every ``interval_s``: ``face_count`` now, the interval's dominant ``emotion``, each
-  emotion's ``shares`` of the faces seen in it and their ``counts`` (a face counts once per frame), ``fps``, ``frames``, ``dropped`` and ``spooled`` messages;
+  emotion's ``shares`` of the faces seen in it and their ``counts`` (a face counts once per frame), the faces
+  reported not sure (``unsure``), ``fps``, ``frames``, ``dropped`` and ``spooled`` messages;
 - ``track``: a person's summary when their track ends (:class:`~fer_edge.summary.PersonSummary`);
 - ``event``: ``{"event_type": <emotion>, "previous": ...}`` when the dominant emotion changes; not retained
   (Home Assistant ignores retained events), so with discovery on, events (and what follows them) wait
