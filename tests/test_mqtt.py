@@ -9,14 +9,12 @@ import subprocess
 import threading
 import time
 
-import cv2
-import numpy as np
 import pytest
 
 paho = pytest.importorskip("paho.mqtt.client", reason="the mqtt extra (paho-mqtt) is not installed")
 
 from brokers import Broker  # noqa: E402
-from conftest import ROOT  # noqa: E402
+from clips import group_clip  # noqa: E402
 
 from fer_edge.mqtt import MqttOptions, MqttPublisher, discovery_messages, parse_mqtt_url  # noqa: E402
 from fer_edge.mqtt.discovery import REQUIRED  # noqa: E402
@@ -337,15 +335,6 @@ def test_a_broker_restart_loses_nothing_and_keeps_the_order(broker, tmp_path):
     sub.close()
 
 
-def _clip(path, n=30, fps=10):
-    img = cv2.imread(str(ROOT / "examples" / "images" / "group.jpg"))
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), fps, (img.shape[1], img.shape[0]))
-    for i in range(n):
-        w.write(np.roll(img, i % 3, axis=1))
-    w.release()
-    return path
-
-
 def _camera(*args, **kw):
     return subprocess.Popen([*FER_EDGE, "camera", "--no-display", *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
@@ -358,7 +347,7 @@ def test_bad_credentials_are_one_line_and_the_camera_keeps_running(tmp_path):
         pytest.skip("mosquitto (with mosquitto_passwd) is not installed; .ci/run installs it")
     b = Broker(tmp_path / "auth", users={"cam": "right"}).start()
     try:
-        clip = _clip(tmp_path / "clip.avi", n=10)
+        clip = group_clip(tmp_path / "clip.avi", n=10)
         host = f"127.0.0.1:{b.port}"
         wrong = _camera("--source", clip, "--realtime", "--mqtt", f"mqtt://cam:wrong@{host}",
                         "--mqtt-spool", tmp_path / "s1")  # 1 s: the broker answers meanwhile, even on a busy machine
@@ -384,7 +373,7 @@ def test_bad_credentials_are_one_line_and_the_camera_keeps_running(tmp_path):
 
 
 def test_three_cameras_on_one_broker_seen_by_monitor(broker, tmp_path):
-    clip = _clip(tmp_path / "clip.avi")
+    clip = group_clip(tmp_path / "clip.avi")
     db = tmp_path / "fleet.sqlite"
     mon = subprocess.Popen([*FER_EDGE, "monitor", broker.url, "--duration", "25",
                             "--refresh", "0.5", "--json", "--db", str(db)], stdout=subprocess.PIPE,

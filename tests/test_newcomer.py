@@ -14,28 +14,19 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 
 from brokers import free_port
+from clips import group_clip
 from command import FER_EDGE
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUP = ROOT / "examples" / "images" / "group.jpg"
 
 
-def _clip(path, n=40, fps=10):
-    img = cv2.imread(str(GROUP))
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (img.shape[1], img.shape[0]))
-    for i in range(n):
-        w.write(np.roll(img, i % 3, axis=1))
-    w.release()
-    return path
-
-
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    return _clip(tmp_path_factory.mktemp("clip") / "clip.avi")
+    return group_clip(tmp_path_factory.mktemp("clip") / "clip.avi", n=40, fourcc="MJPG")
 
 
 def _cli(*args, **kw):
@@ -142,7 +133,8 @@ def _on_a_terminal(args, timeout=120) -> tuple[int, str]:
 
 @pytest.mark.runtime
 def test_long_work_shows_progress_on_a_terminal_only(tmp_path):
-    long_clip = _clip(tmp_path / "long.avi", n=300)  # about 1 s even on a fast CPU: past the 0.5 s before a line
+    # about 1 s even on a fast CPU: past the 0.5 s before a progress line
+    long_clip = group_clip(tmp_path / "long.avi", n=300, fourcc="MJPG")
     code, drawn = _on_a_terminal(["predict", long_clip, "--json", "--summary"])
     assert code == 0
     lines = [x for x in drawn.split("\r") if "frames/s" in x]
@@ -195,7 +187,7 @@ def test_the_pi_example_runs_off_a_pi_with_a_source(clip):
     assert [json.loads(x)["frame"] for x in r.stdout.splitlines()] == [0, 1, 2]
 
 
-# ---------------------------------------------------------------- numbers in the docs come from one source (items 11, 16)
+# ------------------------------------------------ numbers in the docs come from one source (items 11, 16)
 README = (ROOT / "README.md").read_text()
 
 
@@ -216,7 +208,8 @@ def test_the_tier_table_is_what_the_models_say():
         cells = [c.strip() for c in row.strip("|").split("|")]
         k = m["metrics"]
         assert cells[2] == f"{k['macs'] / 1e6:.1f} M", row
-        assert cells[3] == f"{100 * k['test_accuracy']:.2f}%" and cells[4] == f"{100 * k['leak_free_test_accuracy']:.2f}%"
+        assert cells[3] == f"{100 * k['test_accuracy']:.2f}%"
+        assert cells[4] == f"{100 * k['leak_free_test_accuracy']:.2f}%"
         assert cells[5].split(" / ")[0] == f"{100 * k['stable_shift_1px']:.1f}%", row
         assert cells[5].split(" / ")[3] == f"{100 * k['stable_mirror']:.1f}%", row
         assert cells[6] == f"{k['latency_vs_fer']:.2f}x", row
@@ -256,7 +249,7 @@ def test_the_face_api_example_answers_what_the_server_answers():
 @pytest.mark.runtime
 def test_camera_verbose_says_where_a_frames_time_goes(tmp_path):
     """`fer-edge -v camera`: every 5 s, frames/s and the milliseconds of each stage (capture included)."""
-    clip = _clip(tmp_path / "six_seconds.avi", n=60, fps=10)
+    clip = group_clip(tmp_path / "six_seconds.avi", n=60, fourcc="MJPG")
     r = _cli("-v", "camera", "--no-display", "--source", clip, "--realtime")
     assert r.returncode == 0, r.stderr
     line = next(x for x in r.stderr.splitlines() if "frames/s" in x and "ms per frame" in x)
