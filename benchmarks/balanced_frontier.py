@@ -30,6 +30,7 @@ def frontier_offsets(y, raw, temperature: float, aim: float, max_accuracy_drop: 
     it does), accuracy within ``max_accuracy_drop`` of the calibrated model's; coordinate search."""
     from fer_edge.score_calibration import ScoreCalibration
     from fer_edge.training.metrics import accuracy, recall_per_class
+    from fer_edge.training.score_calibration import coordinate_search
 
     n = raw.shape[1]
     floor = accuracy(y, ScoreCalibration(temperature).apply(raw)) - max_accuracy_drop
@@ -41,19 +42,7 @@ def frontier_offsets(y, raw, temperature: float, aim: float, max_accuracy_drop: 
         r = recall_per_class(y, p, n)
         return float(r.mean() + min(0.0, 10 * (r.min() - aim)))
 
-    b, best = np.zeros(n), score(np.zeros(n))
-    for _ in range(4):
-        improved = False
-        for c in range(n):
-            for s in STEPS:
-                trial = b.copy()
-                trial[c] = s
-                v = score(trial)
-                if v > best + 1e-9:
-                    best, b, improved = v, trial, True
-        if not improved:
-            break
-    return b - b.mean()
+    return coordinate_search(score, n, STEPS, rounds=4)
 
 
 def read(y, raw, temperature: float, offsets) -> dict:

@@ -57,6 +57,13 @@ def fit_balanced_offsets(y_true, probs, temperature: float, *, max_accuracy_drop
             return -np.inf
         return float(r.min() + 0.1 * r.mean())
 
+    b = coordinate_search(score, n, steps, rounds)
+    return [round(float(v), 4) for v in b]
+
+
+def coordinate_search(score, n: int, steps, rounds: int) -> np.ndarray:
+    """The ``n`` offsets of the highest ``score(offsets)``, one coordinate at a time over ``steps``, from zeros,
+    until a round improves nothing (at most ``rounds``); centred (a common shift changes no answer)."""
     b = np.zeros(n)
     best = score(b)
     for _ in range(rounds):
@@ -70,7 +77,7 @@ def fit_balanced_offsets(y_true, probs, temperature: float, *, max_accuracy_drop
                     best, b, improved = v, trial, True
         if not improved:
             break
-    return [round(float(v - b.mean()), 4) for v in b]
+    return b - b.mean()
 
 
 def calibrate_tflite(path, data, *, balanced: bool = True, log=print) -> dict:
