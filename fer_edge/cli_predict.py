@@ -242,6 +242,7 @@ def models(as_json):
     """The models bundled in this install, with their metadata."""
     from .classifier import DEFAULT_MODEL, TIERS, bundled_models
     from .metadata import MetadataError, read_tflite_metadata
+    from .sysinfo import describe_latency, latency_by_cpu
 
     rows, tier_of = [], {f: t for t, f in TIERS.items()}
     for name, path in sorted(bundled_models().items()):
@@ -266,9 +267,8 @@ def models(as_json):
             facts.append(f"leak-free test {m['leak_free_test_accuracy']}")
         if m.get("macs"):
             facts.append(f"{m['macs'] / 1e6:.1f} M MACs")
-        if "latency_vs_fer" in m:  # one machine's ratio: other CPUs differ by several times (docs/models.md)
-            where = f"on {m['latency_machine']}" if m.get("latency_machine") else "(machine not recorded)"
-            facts.append(f"{m['latency_vs_fer']}x the fer model's latency {where}")
+        if latency_by_cpu(m):  # a ratio per CPU: INT8 speed differs by several times between CPUs (docs/models.md)
+            facts.append(f"latency vs the fer model {describe_latency(latency_by_cpu(m))}")
         if "stable_shift_1px" in m:
             facts.append(f"same answer {100 * m['stable_shift_1px']:.1f}% when the face moves 1 px, "
                          f"{100 * m['stable_mirror']:.1f}% mirrored")

@@ -55,3 +55,40 @@ def machine(cpuinfo: str | None = None) -> str:
     simd = f" ({' '.join(features)})" if features else ""
     return (f"{name or platform.processor() or platform.machine()}{simd}, {os.cpu_count()} cores, "
             f"{platform.system()} {platform.machine()}, Python {platform.python_version()}")
+
+
+def latency_by_cpu(metrics: dict) -> list[dict]:
+    """A model's measured latency ratios to the ``fer`` model, one per CPU (metadata ``metrics.latency_by_cpu``:
+    ``{"cpu": cpu_model(), "class": cpu_class(), "ratio": [low, high]}``), with the older single
+    ``latency_vs_fer`` / ``latency_machine`` pair (the release's own timing) standing for its machine: a ratio is
+    true of a CPU, not of the model."""
+    rows = [dict(r) for r in metrics.get("latency_by_cpu", [])]
+    if "latency_vs_fer" in metrics:
+        cpu = metrics.get("latency_machine") or "machine not recorded"
+        rows = [{"cpu": cpu, "class": metrics.get("latency_cpu", cpu_class(cpu_flags_line(cpu))),
+                 "ratio": [metrics["latency_vs_fer"]] * 2}] + [r for r in rows if r["cpu"] != cpu]
+    return rows
+
+
+def with_latency(metrics: dict, ratio_low: float, ratio_high: float, cpu: str | None = None,
+                 klass: str | None = None) -> list[dict]:
+    """``metrics.latency_by_cpu`` with this CPU's (or ``cpu``'s: a :func:`cpu_model` string) ratio range put in place
+    of any earlier one."""
+    klass = klass or (cpu_class(cpu_flags_line(cpu)) if cpu else cpu_class())
+    cpu = cpu or cpu_model()
+    rows = [r for r in latency_by_cpu(metrics) if r["cpu"] != cpu]
+    return rows + [{"cpu": cpu, "class": klass, "ratio": [round(ratio_low, 2), round(ratio_high, 2)]}]
+
+
+def describe_latency(rows: list[dict]) -> str:
+    """``0.98x on AMD EPYC (...), 3.30-3.97x on AVX2-only x86 (...)``: every CPU's ratio, cheapest first."""
+    def ratio(r):
+        lo, hi = r["ratio"]
+        return f"{lo:.2f}x" if lo == hi else f"{lo:.2f}-{hi:.2f}x"
+    return ", ".join(f"{ratio(r)} on {r['cpu']}" for r in sorted(rows, key=lambda r: r["ratio"][0]))
+
+
+def cpu_flags_line(cpu: str) -> str:
+    """A cpuinfo ``flags`` line from a :func:`cpu_model` string's features in brackets (for :func:`cpu_class`)."""
+    inside = cpu.rpartition("(")[2].rstrip(")") if "(" in cpu else ""
+    return f"flags : {inside}"

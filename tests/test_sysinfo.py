@@ -29,3 +29,22 @@ def test_a_latency_ratio_names_its_cpu_and_class():
     assert cpu_class(X86) == cpu_class(ARM) == "int8 dot product"
     assert cpu_class("model name\t: Pi 4\nFeatures\t: fp asimd crc32\n") == "no int8 dot product"
     assert cpu_class("flags\t: fpu avx avx2 fma\n") == "no int8 dot product"
+
+
+def test_a_model_keeps_one_latency_ratio_per_cpu():
+    """with_latency puts a CPU's ratio beside the others (replacing that CPU's older one); the release's own pair
+    stands for its machine; describe_latency lists them cheapest first, a range where runs differed."""
+    from fer_edge.sysinfo import describe_latency, latency_by_cpu, with_latency
+
+    m = {"latency_vs_fer": 0.98, "latency_machine": "AMD EPYC (avx2 avx512f avx512_vnni)"}
+    rows = with_latency(m, 3.3, 3.97, cpu="AVX2-only x86 (avx2)")
+    assert [(r["cpu"], r["class"], r["ratio"]) for r in rows] == [
+        ("AMD EPYC (avx2 avx512f avx512_vnni)", "int8 dot product", [0.98, 0.98]),
+        ("AVX2-only x86 (avx2)", "no int8 dot product", [3.3, 3.97])]
+    rows = with_latency({**m, "latency_by_cpu": rows}, 3.5, 3.5, cpu="AVX2-only x86 (avx2)")
+    assert len(rows) == 2 and rows[1]["ratio"] == [3.5, 3.5]
+    m2 = {**m, "latency_vs_fer": 1.31, "latency_by_cpu": rows}  # the release's pair wins for its machine
+    assert describe_latency(latency_by_cpu(m2)) == ("1.31x on AMD EPYC (avx2 avx512f avx512_vnni), "
+                                                    "3.50x on AVX2-only x86 (avx2)")
+    assert describe_latency(with_latency({}, 1.11, 1.32, cpu="Pi 4 (asimd)")) == "1.11-1.32x on Pi 4 (asimd)"
+    assert latency_by_cpu({}) == []
