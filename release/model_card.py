@@ -143,3 +143,26 @@ def _latency_ratio(row: dict, reference: dict) -> float:
     """The median of per-round ratios when rounds were interleaved (the number the model's metadata carries), else
     the ratio of the two medians."""
     return row.get("ratio_to_first") or row["ms_median_1t"] / reference["ms_median_1t"]
+
+
+def latency_section(rows: list[dict], card: str) -> str:
+    """``card`` with its "Latency by CPU" section (re)written from metadata ``latency_by_cpu`` rows
+    (:func:`fer_edge.sysinfo.latency_by_cpu`), before "Known weaknesses": a ratio is true of a CPU, so every CPU
+    measured gets its own."""
+    import re
+
+    def ratio(r):
+        lo, hi = r["ratio"]
+        return f"{lo:.2f}x" if lo == hi else f"{lo:.2f}x - {hi:.2f}x (over runs)"
+
+    lines = ["## Latency by CPU", "", "One thread, the median ratio to the `fer` package's model timed in the same "
+             "run. INT8 kernels are several times faster with int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI, "
+             "Arm's asimddp) than without (AVX2 only; a Raspberry Pi 4's Cortex-A72).", "",
+             "| CPU (features) | int8 dot products | latency vs `fer` |", "|---|---|---|"]
+    lines += [f"| {r['cpu']} | {'yes' if r['class'] == 'int8 dot product' else 'no'} | {ratio(r)} |"
+              for r in sorted(rows, key=lambda r: r["ratio"][0])]
+    text = re.sub(r"\n## Latency by CPU\n.*?(?=\n## |\Z)", "", card, flags=re.S)
+    block = "\n".join(lines) + "\n"
+    if "\n## Known weaknesses" in text:
+        return text.replace("\n## Known weaknesses", "\n" + block + "\n## Known weaknesses", 1)
+    return text.rstrip("\n") + "\n\n" + block

@@ -48,3 +48,28 @@ def test_a_model_keeps_one_latency_ratio_per_cpu():
                                                     "3.50x on AVX2-only x86 (avx2)")
     assert describe_latency(with_latency({}, 1.11, 1.32, cpu="Pi 4 (asimd)")) == "1.11-1.32x on Pi 4 (asimd)"
     assert latency_by_cpu({}) == []
+
+
+def test_a_card_lists_every_cpus_latency_as_the_model_carries_it():
+    """The "Latency by CPU" section goes before the weaknesses, is rewritten (not added twice), and the shipped cards
+    say what their models' metadata says."""
+    from fer_edge.classifier import bundled_models
+    from fer_edge.metadata import read_tflite_metadata
+    from fer_edge.release.model_card import latency_section
+    from fer_edge.sysinfo import latency_by_cpu
+
+    rows = [{"cpu": "B (avx2)", "class": "no int8 dot product", "ratio": [3.3, 3.97]},
+            {"cpu": "A (avx512_vnni)", "class": "int8 dot product", "ratio": [0.98, 0.98]}]
+    card = "# m\n\n## Speed\n\nfast.\n\n## Known weaknesses\n\n- fear\n"
+    once = latency_section(rows, card)
+    assert once.index("## Speed") < once.index("## Latency by CPU") < once.index("## Known weaknesses")
+    assert "| A (avx512_vnni) | yes | 0.98x |\n| B (avx2) | no | 3.30x - 3.97x (over runs) |" in once
+    assert latency_section(rows[:1], once).count("## Latency by CPU") == 1
+    assert "A (avx512_vnni)" not in latency_section(rows[:1], once)
+    assert latency_section(rows, "# m\n").endswith("(over runs) |\n")
+    for name, path in bundled_models().items():
+        m = read_tflite_metadata(path.read_bytes(), name).metrics
+        text = path.with_suffix(".md").read_text()
+        assert len(latency_by_cpu(m)) >= 2, name
+        for r in latency_by_cpu(m):
+            assert f"| {r['cpu']} |" in text and f"{r['ratio'][0]:.2f}x" in text, (name, r)
