@@ -80,12 +80,15 @@ def with_latency(metrics: dict, ratio_low: float, ratio_high: float, cpu: str | 
     return rows + [{"cpu": cpu, "class": klass, "ratio": [round(ratio_low, 2), round(ratio_high, 2)]}]
 
 
+def ratio_text(ratio, dash: str = "-") -> str:
+    """``[low, high]`` as ``0.98x`` (one figure) or ``3.30-3.97x`` (a range over runs)."""
+    lo, hi = ratio
+    return f"{lo:.2f}x" if lo == hi else f"{lo:.2f}{dash}{hi:.2f}x"
+
+
 def describe_latency(rows: list[dict]) -> str:
     """``0.98x on AMD EPYC (...), 3.30-3.97x on AVX2-only x86 (...)``: every CPU's ratio, cheapest first."""
-    def ratio(r):
-        lo, hi = r["ratio"]
-        return f"{lo:.2f}x" if lo == hi else f"{lo:.2f}-{hi:.2f}x"
-    return ", ".join(f"{ratio(r)} on {r['cpu']}" for r in sorted(rows, key=lambda r: r["ratio"][0]))
+    return ", ".join(f"{ratio_text(r['ratio'])} on {r['cpu']}" for r in sorted(rows, key=lambda r: r["ratio"][0]))
 
 
 def cpu_flags_line(cpu: str) -> str:

