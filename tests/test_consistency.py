@@ -24,6 +24,34 @@ def test_the_partner_is_the_face_moved_a_pixel_or_two():
     assert np.array_equal(part, again)  # drawn from its generator only
 
 
+
+def test_a_mirror_share_of_partners_is_mirrored_and_none_without_it():
+    """consistency_mirror: about that share of the copies is the moved face mirrored; 0 gives the very copies the
+    generator gave before the option existed (a resumed run's epochs do not change)."""
+    yy, xx = np.mgrid[0:48, 0:48]
+    gains = np.random.default_rng(3).uniform(0.5, 1.0, 400)
+    faces = np.stack([g * (4 * xx + yy) for g in gains]).astype(np.uint8)  # mirrored, a face is far from itself
+    plain = jittered(faces, np.random.default_rng(5))
+    assert np.array_equal(jittered(faces, np.random.default_rng(5), 0.0), plain)
+    mixed = jittered(faces, np.random.default_rng(5), 0.5)
+
+    def near(a, b):  # the copy matches the face moved a pixel or two better than anything else does
+        return np.abs(a[8:40, 8:40].astype(int) - b[8:40, 8:40].astype(int)).mean()
+    flipped = [near(m, f[:, ::-1]) < near(m, f) for m, f in zip(mixed, faces)]
+    assert 0.4 < np.mean(flipped) < 0.6
+    assert all(near(p, f) < near(p, f[:, ::-1]) for p, f in zip(plain, faces))
+
+
+def test_consistency_mirror_needs_consistency(tmp_path):
+    from click.testing import CliRunner
+
+    from fer_edge.release.cli import train
+
+    r = CliRunner().invoke(train, ["--data", str(tmp_path), "--out", str(tmp_path / "o"), "--consistency-mirror",
+                                   "0.5"])
+    assert r.exit_code != 0 and "--consistency-mirror needs --consistency" in r.output
+    assert r.output.count("\n") == 1
+
 def test_pair_loss_adds_nothing_for_agreeing_views_and_grows_as_they_part():
     import keras
 
@@ -43,7 +71,8 @@ def test_a_consistency_run_trains_resumes_and_saves_the_single_view_net(mini_fer
     from fer_edge.training.evaluate import load_predictor
     from fer_edge.training.train import train
 
-    kw = dict(epochs=2, limit=40, verbose=0, arch={"width": 0.5}, ema=0.9, consistency=1.0, batch_size=8)
+    kw = dict(epochs=2, limit=40, verbose=0, arch={"width": 0.5}, ema=0.9, consistency=1.0, batch_size=8,
+              consistency_mirror=0.5)
     train("edge-s", mini_fer, tmp_path / "a", stop_after=1, **kw)
     s = train("edge-s", mini_fer, tmp_path / "a", resume=True, **kw)
     straight = train("edge-s", mini_fer, tmp_path / "b", **kw)
@@ -54,4 +83,5 @@ def test_a_consistency_run_trains_resumes_and_saves_the_single_view_net(mini_fer
         assert np.allclose(wa, wb, atol=1e-5)  # resuming after epoch 1 trains what one call trains
     hist = (tmp_path / "a" / "history.csv").read_text().splitlines()
     assert len(hist) == 3 and "val_accuracy" in hist[0]
-    assert json.loads((tmp_path / "a" / "train.json").read_text())["consistency"] == 1.0
+    summary = json.loads((tmp_path / "a" / "train.json").read_text())
+    assert summary["consistency"] == 1.0 and summary["consistency_mirror"] == 0.5

@@ -51,12 +51,13 @@ class Mixup:
 
 def build_epoch(faces: np.ndarray, labels: np.ndarray, n_classes: int, spec: Preprocessing, epoch: int, seed: int,
                 *, augment: Augment = NONE, shuffle: bool = True, class_weights: np.ndarray | None = None,
-                teachers=None, mixup: Mixup | None = None, pairs: bool = False, chunk: int = 512) -> Epoch:
+                teachers=None, mixup: Mixup | None = None, pairs: bool = False, pair_mirror: float = 0.0,
+                chunk: int = 512) -> Epoch:
     """The arrays of one epoch; identical for the same ``(seed, epoch)``.
 
     ``teachers`` (:class:`~.distill.Teachers`) see each augmented face before mixup,
     so a blended face gets the blend of its parts' soft targets. ``pairs`` adds each augmented face's jittered
-    copy as a second channel (:mod:`.consistency`).
+    copy as a second channel (:mod:`.consistency`), a ``pair_mirror`` share of them mirrored.
     """
     order = np.random.default_rng([seed, epoch]).permutation(len(labels)) if shuffle else np.arange(len(labels))
     y = labels[order]
@@ -75,7 +76,7 @@ def build_epoch(faces: np.ndarray, labels: np.ndarray, n_classes: int, spec: Pre
         x[start:start + chunk, ..., :channels] = normalize(resize_batch(part, spec.size), spec)
         if pairs:
             from .consistency import jittered
-            partner = jittered(part, np.random.default_rng([seed, epoch, i, 7]))
+            partner = jittered(part, np.random.default_rng([seed, epoch, i, 7]), pair_mirror)
             x[start:start + chunk, ..., channels:] = normalize(resize_batch(partner, spec.size), spec)
 
     n_chunks = -(-len(y) // chunk)

@@ -34,6 +34,7 @@ class Recipe:
     mixup: float = 0.0  # Beta(alpha, alpha) of mixup; 0 = off
     mixup_prob: float = 0.5  # share of faces that are blended
     consistency: float = 0.0  # weight of the agreement of each face with its jittered copy (.consistency); 0 = off
+    consistency_mirror: float = 0.0  # share of those copies that are also mirrored
     search_space: dict = field(default_factory=dict)
     notes: str = ""
 

@@ -279,7 +279,8 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
     mix = Mixup(recipe.mixup, recipe.mixup_prob) if recipe.mixup else None
     feed = EpochFeed(lambda e: build_epoch(train_d.x, train_d.y, len(cs), spec, e, seed,
                                            augment=recipe.augment or NONE, class_weights=cw, teachers=teach,
-                                           mixup=mix, pairs=bool(recipe.consistency)), recipe.epochs)
+                                           mixup=mix, pairs=bool(recipe.consistency),
+                                           pair_mirror=recipe.consistency_mirror), recipe.epochs)
     val = build_epoch(val_d.x, val_d.y, len(cs), spec, 0, seed, shuffle=False)
     ema = WeightAverage(model, recipe.ema) if recipe.ema else None
     ckpt = Checkpoint(out / "backup")
@@ -333,6 +334,7 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
                "lr": recipe.lr, "optimizer": recipe.optimizer, "augment": (recipe.augment or NONE).to_dict(),
                "ema": recipe.ema, "mixup": recipe.mixup,
                **({"consistency": recipe.consistency} if recipe.consistency else {}),
+               **({"consistency_mirror": recipe.consistency_mirror} if recipe.consistency_mirror else {}),
                "classes": list(cs.names), "params": int(model.count_params()),
                **meta.training, "best_val_accuracy": best["val_accuracy"]}
     if (out / "best_ema.json").exists():
