@@ -267,8 +267,8 @@ def models(as_json):
             facts.append(f"leak-free test {m['leak_free_test_accuracy']}")
         if m.get("macs"):
             facts.append(f"{m['macs'] / 1e6:.1f} M MACs")
-        if latency_by_cpu(m):  # a ratio per CPU: INT8 speed differs by several times between CPUs (docs/models.md)
-            facts.append(f"latency vs the fer model {describe_latency(latency_by_cpu(m))}")
+        if per_cpu := latency_by_cpu(m):  # a ratio per CPU: INT8 speed differs several times between CPUs
+            facts.append(f"latency vs the fer model {describe_latency(per_cpu)}")
         if "stable_shift_1px" in m:
             facts.append(f"same answer {100 * m['stable_shift_1px']:.1f}% when the face moves 1 px, "
                          f"{100 * m['stable_mirror']:.1f}% mirrored")

@@ -149,8 +149,6 @@ def latency_section(rows: list[dict], card: str) -> str:
     """``card`` with its "Latency by CPU" section (re)written from metadata ``latency_by_cpu`` rows
     (:func:`fer_edge.sysinfo.latency_by_cpu`), before "Known weaknesses": a ratio is true of a CPU, so every CPU
     measured gets its own."""
-    import re
-
     from fer_edge.sysinfo import ratio_text
 
     def ratio(r):
@@ -162,8 +160,17 @@ def latency_section(rows: list[dict], card: str) -> str:
              "| CPU (features) | int8 dot products | latency vs `fer` |", "|---|---|---|"]
     lines += [f"| {r['cpu']} | {'yes' if r['class'] == 'int8 dot product' else 'no'} | {ratio(r)} |"
               for r in sorted(rows, key=lambda r: r["ratio"][0])]
-    text = re.sub(r"\n## Latency by CPU\n.*?(?=\n## |\Z)", "", card, flags=re.S)
-    block = "\n".join(lines) + "\n"
-    if "\n## Known weaknesses" in text:
-        return text.replace("\n## Known weaknesses", "\n" + block + "\n## Known weaknesses", 1)
-    return text.rstrip("\n") + "\n\n" + block
+    return with_section(card, "Latency by CPU", "\n".join(lines) + "\n", before="Known weaknesses")
+
+
+def with_section(card: str, heading: str, block: str, before: str | None = None) -> str:
+    """``card`` with its section under ``## <heading>`` (a regular expression) taken out and ``block`` put in:
+    before the ``## <before>`` section when the card has one, else at the end. Sections measured after a release
+    (score calibration, latency on another CPU) are rewritten in place, never added twice."""
+    import re
+
+    text = re.sub(rf"\n## (?:{heading})\n.*?(?=\n## |\Z)", "", card, flags=re.S)
+    if before and f"\n## {before}" in text:
+        return text.replace(f"\n## {before}", f"\n{block}\n## {before}", 1)
+    text = text.rstrip("\n")
+    return (text + "\n\n" if text else "") + block

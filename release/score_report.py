@@ -80,10 +80,9 @@ def card_section(r: dict, card: str = "", diagram: str = "benchmarks/results/sco
                       f"recall {b['worst_recall']:.3f} ({b['worst_class']}), macro recall {b['macro_recall']:.3f} "
                       f"(default: {100 * r['calibrated']['accuracy']:.2f}%, {r['calibrated']['worst_recall']:.3f}, "
                       f"{r['calibrated']['macro_recall']:.3f})."]
-    import re
+    from .model_card import with_section
 
-    text = re.sub(r"\n## (Score c|C)alibration\n.*?(?=\n## |\Z)", "", card, flags=re.S).rstrip("\n")
-    return (text + "\n\n" if text else "") + "\n".join(lines) + "\n"
+    return with_section(card, "Score calibration|Calibration", "\n".join(lines) + "\n")
 
 
 def markdown(rows: list[dict]) -> str:
