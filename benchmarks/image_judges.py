@@ -51,9 +51,15 @@ def judge_all(rec, full, img) -> list[dict]:
     return rows
 
 
-def rule(floor=0.55, mesh=0.5, disagree=0.12, sure_mesh=None, sure_disagree=None, full=None):
-    """A candidate's verdict from its judges' scores; the defaults are today's check (following.found_again)."""
-    from fer_edge.following import IMAGE_AGAIN, IMAGE_SURE, PRESENCE_AGAIN
+def rule(floor=None, mesh=None, disagree=None, sure_mesh=None, sure_disagree=None, full=None):
+    """A candidate's verdict from its judges' scores; left out, floor, mesh and disagree are today's check
+    (the detector's min_score and following.found_again's constants)."""
+    from fer_edge.following import IMAGE_AGAIN, IMAGE_SURE, PRESENCE_AGAIN, PRESENCE_AGREE, PRESENCE_MIN
+    from fer_edge.options import DetectorOptions
+
+    floor = DetectorOptions().min_score if floor is None else floor
+    mesh = PRESENCE_MIN if mesh is None else mesh
+    disagree = PRESENCE_AGREE if disagree is None else disagree
 
     def ok(r) -> bool:
         if r["s"] < floor:
