@@ -70,14 +70,13 @@ def latency_by_cpu(metrics: dict) -> list[dict]:
     return rows
 
 
-def with_latency(metrics: dict, ratio_low: float, ratio_high: float, cpu: str | None = None,
-                 klass: str | None = None) -> list[dict]:
-    """``metrics.latency_by_cpu`` with this CPU's (or ``cpu``'s: a :func:`cpu_model` string) ratio range put in place
-    of any earlier one."""
-    klass = klass or (cpu_class(cpu_flags_line(cpu)) if cpu else cpu_class())
+def with_latency(metrics: dict, ratio_low: float, ratio_high: float, cpu: str | None = None) -> list[dict]:
+    """``metrics.latency_by_cpu`` with this CPU's (or ``cpu``'s: a :func:`cpu_model` string, whose features give its
+    class) ratio range put in place of any earlier one."""
     cpu = cpu or cpu_model()
     rows = [r for r in latency_by_cpu(metrics) if r["cpu"] != cpu]
-    return rows + [{"cpu": cpu, "class": klass, "ratio": [round(ratio_low, 2), round(ratio_high, 2)]}]
+    return rows + [{"cpu": cpu, "class": cpu_class(cpu_flags_line(cpu)),
+                    "ratio": [round(ratio_low, 2), round(ratio_high, 2)]}]
 
 
 def ratio_text(ratio, dash: str = "-") -> str:
