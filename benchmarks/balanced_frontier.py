@@ -58,11 +58,10 @@ def read(y, raw, temperature: float, offsets) -> dict:
 
 def halves(y, seed: int) -> np.ndarray:
     """A stratified random half of ``y``'s faces (a mask)."""
-    rng, mask = np.random.default_rng(seed), np.zeros(len(y), bool)
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        rng.shuffle(idx)
-        mask[idx[: len(idx) // 2]] = True
+    from fer_edge.training.data import stratified_indices
+
+    mask = np.zeros(len(y), bool)
+    mask[stratified_indices(y, len(y) // 2, seed)] = True
     return mask
 
 
