@@ -118,7 +118,7 @@ class ModelMetadata:
 
 #: Preprocessing fields and the JSON types each accepts (bool is not a number here).
 _PREP_TYPES = {"size": (int,), "color": (str,), "mean": (int, float), "std": (int, float),
-               "crop_margin": (int, float), "crop_offset": (int, float)}
+               "crop_margin": (int, float), "crop_offset": (int, float), "canonical_side": (bool,)}
 
 
 def _show(v) -> str:
@@ -130,9 +130,9 @@ def _preprocessing(p) -> Preprocessing:
     if not isinstance(p, dict):
         raise MetadataError(f"metadata field 'preprocessing': expected an object, got {_show(p)}")
     for key, types in _PREP_TYPES.items():
-        if key in p and (isinstance(p[key], bool) or not isinstance(p[key], types)
+        if key in p and (isinstance(p[key], bool) != (types == (bool,)) or not isinstance(p[key], types)
                          or (isinstance(p[key], float) and not math.isfinite(p[key]))):
-            want = "an integer" if types == (int,) else "a string" if types == (str,) else "a finite number"
+            want = {(int,): "an integer", (str,): "a string", (bool,): "true or false"}.get(types, "a finite number")
             raise MetadataError(f"metadata field 'preprocessing.{key}': expected {want}, got {_show(p[key])}")
     try:
         return Preprocessing.from_dict(p)

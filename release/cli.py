@@ -100,6 +100,9 @@ def _use_jax(devices: int) -> None:
 @click.option("--consistency-mirror", type=click.FloatRange(0, 1), default=None,
               help="With --consistency: the share of those copies that are also mirrored (one view answering a "
                    "mirrored face as it answers the face).")
+@click.option("--canonical-side", is_flag=True,
+              help="Turn every face to its canonical side (the brighter half left) before the net, in training and "
+                   "in the model's metadata: a face and its mirror image get one answer at single-view cost.")
 @click.option("--devices", type=click.IntRange(min=1), default=None,
               help="Train data-parallel on N devices (GPUs; JAX backend, set here unless KERAS_BACKEND says otherwise).")
 @click.option("--search", is_flag=True, help="Hyper-parameter search over the recipe's space (keras-tuner).")
@@ -110,8 +113,8 @@ def _use_jax(devices: int) -> None:
 @click.option("--verbose", type=int, default=1, show_default=True, help="Keras progress: 0 silent, 1 bar, 2 line per epoch.")
 @_workstation_errors
 def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, limit, stop_after, keep_duplicates, weights,
-          init, lr, arch_options, teachers, distill, temperature, fit_val, consistency, consistency_mirror, devices,
-          search, trials, list_recipes, test_report, verbose):
+          init, lr, arch_options, teachers, distill, temperature, fit_val, consistency, consistency_mirror, canonical_side,
+          devices, search, trials, list_recipes, test_report, verbose):
     """Train a recipe on FER2013-style data (checkpoints every epoch; --resume continues)."""
     if devices and devices > 1:
         _use_jax(devices)
@@ -146,7 +149,8 @@ def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, li
                         batch_size=batch_size, limit=limit, dedupe=not keep_duplicates, verbose=verbose,
                         arch=arch, size=size, stop_after=stop_after, init=init, lr=lr, teachers=teachers,
                         distill=distill, temperature=temperature, fit_val=fit_val, devices=devices,
-                        consistency=consistency, consistency_mirror=consistency_mirror)
+                        consistency=consistency, consistency_mirror=consistency_mirror,
+                        canonical_side=canonical_side or None)
     if not summary["complete"]:
         click.echo(f"paused after {summary['epochs_run']} of {summary['epochs']} epochs; continue with --resume")
         return

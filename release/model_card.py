@@ -51,7 +51,9 @@ def model_card(tflite_path, test_report: dict, train_summary: dict, parity_row: 
              *([f"- **Ensemble**: the mean of {len(members)} nets in one graph, the runs {', '.join(members)}; the "
                 f"training facts below are {members[0]}'s (the others': `results/README.md`)."] if members else []),
              f"- **Input**: {p.size}x{p.size} {p.color}, `(pixel - {p.mean:g}) / {p.std:g}`, int8 = pixel - 128; "
-             f"face crop = detector box widened by {p.crop_margin:g} per side, centre moved by {p.crop_offset:g} x box height.",
+             f"face crop = detector box widened by {p.crop_margin:g} per side, centre moved by {p.crop_offset:g} x box height"
+             + ("; each face turned to its canonical side first (the brighter half left: a face and its mirror image "
+                "are one input, so they get one answer)." if p.canonical_side else "."),
              f"- **Training data**: FER2013 `train/` ({train_summary.get('train_images', 'n/a')} faces after removing "
              f"{train_summary.get('cleaning', {}).get('leaks_removed', 'n/a')} images identical to val/test faces and "
              f"{train_summary.get('cleaning', {}).get('duplicates_removed', 'n/a')} repeats).",

@@ -35,6 +35,7 @@ class Recipe:
     mixup_prob: float = 0.5  # share of faces that are blended
     consistency: float = 0.0  # weight of the agreement of each face with its jittered copy (.consistency); 0 = off
     consistency_mirror: float = 0.0  # share of those copies that are also mirrored
+    canonical_side: bool = False  # faces turned to one side before the net (preprocessing.canonical_side)
     search_space: dict = field(default_factory=dict)
     notes: str = ""
 

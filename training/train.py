@@ -231,7 +231,7 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     cs = ClassSet.parse(recipe.classes)
-    spec = Preprocessing(size=recipe.size, color=recipe.color)
+    spec = Preprocessing(size=recipe.size, color=recipe.color, canonical_side=recipe.canonical_side)
 
     t0 = time.time()
     schedule = cosine_lr(recipe.lr, recipe.epochs) if recipe.schedule == "cosine" else constant_lr(recipe.lr)
@@ -335,6 +335,7 @@ def train(recipe_name: str, data, out, *, epochs: int | None = None, classes: st
                "ema": recipe.ema, "mixup": recipe.mixup,
                **({"consistency": recipe.consistency} if recipe.consistency else {}),
                **({"consistency_mirror": recipe.consistency_mirror} if recipe.consistency_mirror else {}),
+               **({"canonical_side": True} if recipe.canonical_side else {}),
                "classes": list(cs.names), "params": int(model.count_params()),
                **meta.training, "best_val_accuracy": best["val_accuracy"]}
     if (out / "best_ema.json").exists():
