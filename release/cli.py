@@ -186,9 +186,11 @@ def train(recipe, data, out, epochs, batch_size, classes, size, resume, seed, li
 @click.option("--hours", type=click.FloatRange(min=0), default=None,
               help="With --record: training hours to book [default: the folder's last call].")
 @click.option("--note", default="", help="With --record: a note for the results row (machine, caveats).")
+@click.option("--run", "only", default=None, metavar="RUN",
+              help="Train plan run RUN alone (beside a runner that goes through the plan; it skips RUN).")
 @_workstation_errors
-def campaign(budget_minutes, plan, data, runs, show_status, record, record_from, hours, note):
-    """Resume the training campaign: train the plan's first unfinished CPU run until the budget ends."""
+def campaign(budget_minutes, plan, data, runs, show_status, record, record_from, hours, note, only):
+    """Resume the training campaign: train the plan's first unfinished CPU run (or --run RUN) until the budget ends."""
     from fer_edge.training import campaign as camp
 
     plan = plan or camp.PLAN
@@ -206,7 +208,7 @@ def campaign(budget_minutes, plan, data, runs, show_status, record, record_from,
     if not budget_minutes or budget_minutes <= 0:
         fail("--budget-minutes is required (a positive number): the runner must stop before your time on the machine ends")
     segs = camp.run_campaign(plan, data=data, runs_dir=runs,
-                             budget_s=budget_minutes * 60,
+                             budget_s=budget_minutes * 60, only=only,
                              log=lambda m: click.echo(f"[{time.strftime('%H:%M:%S')}] {m}"))
     click.echo(f"campaign: {len(segs)} segment(s) recorded -> results/README.md")
 

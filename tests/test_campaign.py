@@ -109,6 +109,42 @@ def test_a_lost_checkpoint_restarts_the_run_and_says_so(tmp_path):
     assert seg["note"] == "checkpoint lost after 4 epochs: restarted from epoch 0, this checkpoint holds 1 of them; "
 
 
+def test_one_run_trains_beside_the_plan_runner_and_the_ledger_keeps_both(tmp_path):
+    plan = _plan(tmp_path, [{"name": "a", "recipe": "edge-s", "args": {"epochs": 4}},
+                            {"name": "b", "recipe": "edge-xs", "args": {"epochs": 2}},
+                            {"name": "g", "recipe": "edge-s", "args": {"epochs": 2}, "device": "gpu"}], tmp_path)
+    runs, fake = tmp_path / "runs", FakeTrain(stop_at={"a": 1})
+    runs.mkdir()
+    seg, = camp.run_campaign(plan, runs_dir=runs, budget_s=3600, reserve_s=0, train_fn=fake, log=lambda m: None,
+                             only="b")  # b alone, though a comes first
+    assert seg["complete"] and [c["recipe"] for c in fake.calls] == ["edge-xs"] and not (runs / "b.lock").exists()
+    (runs / "a.lock").write_text(str(os.getpid()))  # a runner (this live process) is training a
+    with pytest.raises(camp.CampaignError, match="run a is being trained by another runner"):
+        camp.run_campaign(plan, runs_dir=runs, budget_s=3600, reserve_s=0, train_fn=fake, only="a")
+    assert camp.run_campaign(plan, runs_dir=runs, budget_s=3600, reserve_s=0, train_fn=fake, log=lambda m: None) == []
+    (runs / "a.lock").write_text("999999999")  # left by a process that is gone: no holder
+    seg, = camp.run_campaign(plan, runs_dir=runs, budget_s=3600, reserve_s=0, train_fn=fake, log=lambda m: None)
+    assert (seg["epochs_to"], seg["complete"]) == (1, False)
+    ledger = json.loads((tmp_path / "results" / "ledger.json").read_text())
+    assert ledger["runs"]["b"]["complete"] and ledger["runs"]["a"]["epochs_done"] == 1
+    with pytest.raises(camp.CampaignError, match="run b is already complete"):
+        camp.run_campaign(plan, runs_dir=runs, budget_s=3600, train_fn=fake, only="b")
+    with pytest.raises(camp.CampaignError, match="planned for a GPU machine"):
+        camp.run_campaign(plan, runs_dir=runs, budget_s=3600, train_fn=fake, only="g")
+    with pytest.raises(camp.CampaignError, match="no run 'zz'"):
+        camp.run_campaign(plan, runs_dir=runs, budget_s=3600, train_fn=fake, only="zz")
+
+
+def test_a_ledger_write_keeps_what_another_runner_wrote_since_it_read(tmp_path):
+    plan = _plan(tmp_path, [{"name": "a", "recipe": "edge-s"}, {"name": "b", "recipe": "edge-s"}], tmp_path)
+    c = camp.Campaign.load(plan)
+    stale = c.ledger()  # read by one runner...
+    c.save_run("a", {"epochs_done": 3})  # ...while another records its run
+    stale["runs"]["b"] = {"epochs_done": 1}
+    merged = c.save_run("b", stale["runs"]["b"])
+    assert merged["runs"] == {"a": {"epochs_done": 3}, "b": {"epochs_done": 1}} == c.ledger()["runs"]
+
+
 def test_budget_and_lock_and_bad_plans(tmp_path):
     plan = _plan(tmp_path, [{"name": "a", "recipe": "edge-s", "args": {"epochs": 2}}], tmp_path)
     fake = FakeTrain()
@@ -222,9 +258,9 @@ def test_gpu_runs_are_recorded_from_their_folder_and_skipped_by_the_runner(tmp_p
     (run / "best.json").unlink()
     with pytest.raises(camp.CampaignError, match="not a finished run folder: no best.json"):
         camp.record_run("h", run, plan_path=plan, data=tmp_path)
-    (tmp_path / "runs" / "campaign.lock").write_text(str(os.getpid()))
+    (tmp_path / "runs" / "h.lock").write_text(str(os.getpid()))
     plan = _plan(tmp_path, [{"name": "h", "recipe": "edge-s", "args": {"epochs": 3}, "device": "gpu"}], tmp_path)
-    with pytest.raises(camp.CampaignError, match="a campaign runner is active"):
+    with pytest.raises(camp.CampaignError, match="a campaign runner is training h"):
         camp.record_run("h", _device_run(tmp_path / "device" / "h-run"), plan_path=plan, data=tmp_path)
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"runs": [{"name": "x", "recipe": "edge-s", "device": "tpu"}]}))

@@ -115,13 +115,25 @@ class Campaign:
         return json.loads(self.ledger_path.read_text()) if self.ledger_path.exists() else {"runs": {}}
 
     def save_ledger(self, ledger: dict) -> None:
-        tmp = self.ledger_path.with_suffix(".tmp")
+        tmp = self.ledger_path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(ledger, indent=1) + "\n")
         tmp.replace(self.ledger_path)
 
-    def next_run(self, ledger: dict) -> PlannedRun | None:
+    def save_run(self, name: str, state: dict) -> dict:
+        """Write run ``name``'s ledger entry into the ledger as it is on disk now, under a file lock, and return
+        that ledger: two runners training different runs (``--run``) each keep the other's records."""
+        import fcntl
+
+        with open(self.ledger_path.with_suffix(".lock"), "w") as guard:
+            fcntl.flock(guard, fcntl.LOCK_EX)
+            ledger = self.ledger()
+            ledger["runs"][name] = state
+            self.save_ledger(ledger)
+        return ledger
+
+    def next_run(self, ledger: dict, skip=()) -> PlannedRun | None:
         for r in self.runs:
-            if r.device == "cpu" and not ledger["runs"].get(r.name, {}).get("complete"):
+            if r.device == "cpu" and r.name not in skip and not ledger["runs"].get(r.name, {}).get("complete"):
                 return r
         return None
 
@@ -180,12 +192,14 @@ def default_runs_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "fer-edge" / "campaign"
 
 
-def run_campaign(plan_path=PLAN, *, data=None, runs_dir=None, budget_s: float,
-                 reserve_s: float = 300.0, log=print, train_fn=None) -> list[dict]:
+def run_campaign(plan_path=PLAN, *, data=None, runs_dir=None, budget_s: float, reserve_s: float = 300.0,
+                 log=print, train_fn=None, only: str | None = None) -> list[dict]:
     """Train the plan's runs in order until ``budget_s`` seconds from now; returns the segments recorded.
 
-    ``reserve_s`` of the budget is kept for evaluating and writing the results. ``train_fn``
-    replaces :func:`.train.train` (tests).
+    ``only`` trains that run alone (a CPU run of the plan), beside a runner that goes through the plan: each run
+    is held by one runner at a time (``NAME.lock`` in ``runs_dir``), the plan's runner skips a run held by another,
+    and ledger writes merge. ``reserve_s`` of the budget is kept for evaluating and writing the results.
+    ``train_fn`` replaces :func:`.train.train` (tests).
     """
     from .train import train
 
@@ -194,29 +208,60 @@ def run_campaign(plan_path=PLAN, *, data=None, runs_dir=None, budget_s: float,
     data = camp.resolve_data(data)
     runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
     runs_dir.mkdir(parents=True, exist_ok=True)
+    if only:
+        run = camp.run(only)
+        if run.device != "cpu":
+            raise CampaignError(f"run {only} is planned for a {run.device.upper()} machine: train it there and record "
+                                "it with --record")
+        if camp.ledger()["runs"].get(only, {}).get("complete"):
+            raise CampaignError(f"run {only} is already complete in {camp.ledger_path}")
     lock = runs_dir / "campaign.lock"
-    if lock.exists() and _alive(int(lock.read_text() or 0)):
-        raise CampaignError(f"another campaign runner is active (pid {lock.read_text()}, {lock})")
-    lock.write_text(str(os.getpid()))
+    if not only:
+        if _holder(lock):
+            raise CampaignError(f"another campaign runner is active (pid {_holder(lock)}, {lock})")
+        lock.write_text(str(os.getpid()))
     t_end = time.time() + budget_s
     segments, scorers = [], {}
     try:
         while True:
             ledger = camp.ledger()
-            run = camp.next_run(ledger)
+            if only:
+                run = None if segments else camp.run(only)
+            else:
+                held = [r.name for r in camp.runs if _holder(runs_dir / f"{r.name}.lock")]
+                run = camp.next_run(ledger, skip=held)
             if run is None:
-                log("campaign: every planned run is complete")
+                log("campaign: every planned run is complete or held by another runner" if not segments else
+                    f"campaign: {only} segment done")
                 break
             if time.time() + reserve_s + 60 > t_end:
                 log("campaign: budget spent")
                 break
-            seg = _run_segment(camp, run, ledger, data, runs_dir / run.name, t_end - reserve_s, train_fn, scorers, log)
+            run_lock = runs_dir / f"{run.name}.lock"
+            if _holder(run_lock):
+                raise CampaignError(f"run {run.name} is being trained by another runner (pid {_holder(run_lock)})")
+            run_lock.write_text(str(os.getpid()))
+            try:
+                seg = _run_segment(camp, run, ledger, data, runs_dir / run.name, t_end - reserve_s, train_fn,
+                                   scorers, log)
+            finally:
+                run_lock.unlink(missing_ok=True)
             segments.append(seg)
-            if not seg["complete"]:
+            if not seg["complete"] or only:
                 break
     finally:
-        lock.unlink(missing_ok=True)
+        if not only:
+            lock.unlink(missing_ok=True)
     return segments
+
+
+def _holder(lock: Path) -> int:
+    """The pid of the live process that holds ``lock`` (0: none; a lock left by a dead process counts as none)."""
+    try:
+        pid = int(lock.read_text() or 0)
+    except (OSError, ValueError):
+        return 0
+    return pid if _alive(pid) else 0
 
 
 def _alive(pid: int) -> bool:
@@ -328,7 +373,7 @@ def _record(camp: Campaign, run: PlannedRun, ledger: dict, state: dict, seg: dic
             elif (out / f).exists():
                 seg["note"] += f"{f} too big to commit, left in {_home_relative(out)}; "
         plot_history(out / "history.csv", keep / "history.png")
-    camp.save_ledger(ledger)
+    ledger = camp.save_run(run.name, state)
     write_table(camp, ledger, runs_dir)
 
 
@@ -358,10 +403,9 @@ def record_run(name: str, run_dir, *, plan_path=PLAN, data=None, hours: float | 
         if list(ClassSet.parse(run.args["classes"]).names) != list(s.get("classes", [])):
             raise CampaignError(f"{run_dir} trained classes {s.get('classes')}; run {name} plans {run.args['classes']}")
     data = camp.resolve_data(data)
-    lock = (Path(default_runs_dir()) / "campaign.lock")
-    if lock.exists() and _alive(int(lock.read_text() or 0)):
-        raise CampaignError(f"a campaign runner is active (pid {lock.read_text()}): it would overwrite the ledger; "
-                            "record when it has stopped")
+    lock = Path(default_runs_dir()) / f"{name}.lock"
+    if _holder(lock):
+        raise CampaignError(f"a campaign runner is training {name} (pid {_holder(lock)}); record when it has stopped")
     ledger = camp.ledger()
     state = ledger["runs"].setdefault(name, {"recipe": run.recipe, "args": run.args, "segments": []})
     if state.get("complete"):
