@@ -118,7 +118,8 @@ class ModelMetadata:
 
 #: Preprocessing fields and the JSON types each accepts (bool is not a number here).
 _PREP_TYPES = {"size": (int,), "color": (str,), "mean": (int, float), "std": (int, float),
-               "crop_margin": (int, float), "crop_offset": (int, float), "canonical_side": (bool,)}
+               "crop_margin": (int, float), "crop_offset": (int, float), "canonical_side": (bool,),
+               "blur": (int, float)}
 
 
 def _show(v) -> str:

@@ -36,7 +36,7 @@ def model_card(tflite_path, test_report: dict, train_summary: dict, parity_row: 
     ``leak_free`` (``leak_free_test``, ``leak_free_n``) the accuracy on test faces with no copy in train/val;
     ``stability`` (:func:`fer_edge.release.stability.face_stability` of the INT8 model on test, with ``n``) how
     often it keeps its answer when the face moves; ``mirror_averaged``: the model averages each face with its
-    mirror image inside its graph; ``blur``: the Gaussian blur (px) its graph applies to the face first;
+    mirror image inside its graph; ``blur``: the Gaussian blur (px) each face gets first (in preprocessing);
     ``members``: the runs whose nets it averages (an ensemble in one graph; the training facts are the first's)."""
     meta = read_tflite_metadata(Path(tflite_path).read_bytes(), str(tflite_path))
     p = meta.preprocessing
@@ -53,7 +53,8 @@ def model_card(tflite_path, test_report: dict, train_summary: dict, parity_row: 
              f"- **Input**: {p.size}x{p.size} {p.color}, `(pixel - {p.mean:g}) / {p.std:g}`, int8 = pixel - 128; "
              f"face crop = detector box widened by {p.crop_margin:g} per side, centre moved by {p.crop_offset:g} x box height"
              + ("; each face turned to its canonical side first (the brighter half left: a face and its mirror image "
-                "are one input, so they get one answer)." if p.canonical_side else "."),
+                "are one input, so they get one answer)" if p.canonical_side else "")
+             + (f"; each face blurred by {p.blur:g} px (Gaussian, edge reflected) before the model." if p.blur else "."),
              f"- **Training data**: FER2013 `train/` ({train_summary.get('train_images', 'n/a')} faces after removing "
              f"{train_summary.get('cleaning', {}).get('leaks_removed', 'n/a')} images identical to val/test faces and "
              f"{train_summary.get('cleaning', {}).get('duplicates_removed', 'n/a')} repeats).",
@@ -94,9 +95,10 @@ def model_card(tflite_path, test_report: dict, train_summary: dict, parity_row: 
                   "| " + " | ".join(f"{100 * stability[k]:.1f}%" for k in changes) + " |", ""]
         how = []
         if blur:
-            how.append(f"the model blurs the face by {blur:g} px first, inside its graph (a fixed Gaussian "
-                       "depthwise convolution): augmentation taught it resampled faces, so a plain face's pixel "
-                       "noise, which a one-pixel move reshuffles, no longer decides its answer")
+            how.append(f"each face is blurred by {blur:g} px before the model (a fixed Gaussian, in preprocessing: "
+                       "the model's metadata says so, and every consumer applies it): augmentation taught the net "
+                       "resampled faces, so a plain face's pixel noise, which a one-pixel move reshuffles, no longer "
+                       "decides its answer")
         if train_summary.get("arch", {}).get("antialias"):
             how.append("it pools with BlurPool (the max at stride 1, then a fixed blur at stride 2) instead of 2x2 "
                        "max-pools, so a face moved by one pixel does not land on another sampling grid")

@@ -47,7 +47,7 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
     leak-free test faces, measure the INT8 model's stability, benchmark every format side by side, and write the
     card and ``release.json``. ``mirror`` ships the weights mirror-averaged inside the model
     (:func:`fer_edge.training.architectures.mirror_averaged`); ``blur`` blurs each face by that many px first,
-    inside the model (:class:`~fer_edge.training.architectures.Blur`); ``members`` (more finished runs) are
+    in preprocessing (the model's metadata: :func:`fer_edge.preprocessing.blur_faces`); ``members`` (more finished runs) are
     averaged with ``run`` in the one model (:func:`fer_edge.training.architectures.averaged`): an ensemble that is
     one file and one invoke. The card's training facts are ``run``'s."""
     from fer_edge.converters.export import convert
@@ -170,8 +170,10 @@ def _finished(run: Path) -> dict:
 
 
 def _views(parents: list[Path], out: Path, mirror: bool, blur: float) -> Path:
-    """``parents`` (one model or an ensemble's members) in one graph that blurs each face by ``blur`` px,
-    (``mirror``) adds its mirror image and averages them all, saved beside the release with its metadata."""
+    """``parents`` (one model or an ensemble's members) in one graph that (``mirror``) adds each face's mirror image
+    and averages them all, saved beside the release with its metadata; ``blur`` goes into that metadata's
+    preprocessing (:func:`fer_edge.preprocessing.blur_faces`: every consumer blurs each face by that many px
+    before the model), not into the graph."""
     from dataclasses import replace
 
     from fer_edge.metadata import write_keras_metadata
@@ -187,11 +189,12 @@ def _views(parents: list[Path], out: Path, mirror: bool, blur: float) -> Path:
     tag = (f"_ens{len(parents)}" if len(parents) > 1 else "") + ("_mirror" if mirror else "") + (
         f"_blur{blur:g}" if blur else "")
     dest = out / f"{parents[0].stem}{tag}.keras"
-    model = averaged([load_keras(p) for p in parents], mirror=mirror, blur=blur)
+    model = averaged([load_keras(p) for p in parents], mirror=mirror)
     model.save(dest)
     extra = {"mirror_averaged": mirror, **({"blur": blur} if blur else {}),
              **({"members": [str(p) for p in parents]} if len(parents) > 1 else {})}
     write_keras_metadata(dest, replace(meta, name=f"{meta.name}{tag.replace('_', '-')}",
+                                       preprocessing=replace(meta.preprocessing, blur=float(blur)),
                                        training={**meta.training, **summary(model), **extra}))
     return dest
 
@@ -219,7 +222,8 @@ def main(argv=None) -> int:
     ap.add_argument("--mirror", action="store_true",
                     help="ship the weights averaged with the mirror image inside the model (2x MACs)")
     ap.add_argument("--blur", type=float, default=0.0, metavar="SIGMA",
-                    help="blur each face by SIGMA px inside the model first (a fixed Gaussian; ~0.06 M MACs)")
+                    help="blur each face by SIGMA px before the model (a fixed Gaussian, in preprocessing: the model's "
+                         "metadata says so)")
     ap.add_argument("--member", action="append", default=[], metavar="RUN",
                     help="another finished run whose net is averaged with RUN's in the one model (repeatable)")
     ap.add_argument("--install", action="store_true", help="also copy the model and card into fer_edge/models")

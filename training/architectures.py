@@ -11,6 +11,8 @@ import math
 import keras
 from keras import layers
 
+from fer_edge.preprocessing import gaussian_taps
+
 # The one list of Keras layers that become Edge TPU ops (Coral docs, "TensorFlow models on the Edge TPU"):
 # the edge nets use nothing else, and converters.tflite.keras_edgetpu_problems checks any model against it
 # before converting (the TFLite op names it checks after converting are converters.tflite.EDGETPU_OPS).
@@ -39,8 +41,9 @@ def _separable_kernel(taps, channels: int, dtype):
 class Blur(layers.Layer):
     """A fixed Gaussian blur of ``sigma`` px (the edge reflected, as OpenCV's ``GaussianBlur`` does): the edge row
     and column indices gathered (GATHER), then one depthwise convolution with a constant kernel. Both are Edge TPU
-    ops; ~25 multiply-adds a pixel. Used by :func:`averaged`: the nets learn faces that augmentation has
-    resampled, so a test face is sharper than most training faces, and the answer turns on its pixel noise."""
+    ops; ~25 multiply-adds a pixel. Released models up to 0.4.4 blur inside their graph this way (:func:`averaged`);
+    releases now blur in preprocessing (:func:`fer_edge.preprocessing.blur_faces`, the same taps), which costs
+    microseconds instead of a third of a small model's invoke. Kept so those models load."""
 
     def __init__(self, sigma: float, **kw):
         super().__init__(**kw)
@@ -50,8 +53,7 @@ class Blur(layers.Layer):
         self.radius = max(1, int(math.ceil(3.0 * self.sigma)))
 
     def _taps(self):
-        t = [math.exp(-(i * i) / (2.0 * self.sigma ** 2)) for i in range(-self.radius, self.radius + 1)]
-        return [v / sum(t) for v in t]
+        return gaussian_taps(self.sigma)
 
     def _reflect(self, n: int):
         """Indices that pad an axis of ``n`` by ``radius`` on each side, the edge reflected (``dcb|abcd|cba``)."""
