@@ -202,6 +202,9 @@ def _views(parents: list[Path], out: Path, mirror: bool, blur: float) -> Path:
 def install(out) -> Path:
     """Copy the released INT8 model and its card into the package as its tier's file."""
     out = Path(out)
+    if not (MODELS.parent.parent / "pyproject.toml").is_file():
+        raise ValueError(f"--install copies into a checkout's fer_edge/models, and {MODELS} is not in one: run the "
+                         "release from a folder inside the checkout (its results/campaign/plan.json locates it)")
     result = json.loads((out / "release.json").read_text())
     stem = tier_stem(result.get("tier", "default"))
     shutil.copy2(out / result["tflite"], MODELS / f"{stem}.tflite")
