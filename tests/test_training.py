@@ -459,3 +459,20 @@ def test_a_run_cut_short_on_the_device_resumes_on_another_machine_from_what_came
     with pytest.raises(SystemExit, match=r"^device_job --resume-from: .*not edge-s for 5"):
         main(["edge-s", "--data", str(mini_fer), "--run", str(tmp_path / "third"), "--bring-back",
               str(tmp_path / "b3"), "--budget-s", "60", "--epochs", "5", "--resume-from", str(back)])
+
+
+def test_release_install_refuses_to_write_outside_a_checkout(tmp_path, monkeypatch):
+    """An installed package's fer_edge/models is not the repository's: --install says so and copies nothing."""
+    from fer_edge.release import tier
+
+    models = tmp_path / "site-packages" / "fer_edge" / "models"
+    models.mkdir(parents=True)
+    monkeypatch.setattr(tier, "MODELS", models)
+    (tmp_path / "release.json").write_text(json.dumps({"tier": "fast", "tflite": "m.tflite"}))
+    (tmp_path / "m.tflite").write_bytes(b"x")
+    with pytest.raises(ValueError, match="is not in one: run the release from a folder inside the checkout"):
+        tier.install(tmp_path)
+    assert not any(models.iterdir())
+    (tmp_path / "site-packages" / "pyproject.toml").write_text("")
+    (tmp_path / "fer_edge_fast.md").write_text("# card\n")
+    assert tier.install(tmp_path) == models / "fer_edge_fast.tflite" and (models / "fer_edge_fast.md").is_file()
