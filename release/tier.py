@@ -25,7 +25,7 @@ from fer_edge.metadata import read_keras_metadata
 from fer_edge.score_calibration import ScoreCalibration
 from fer_edge.sysinfo import cpu_class, cpu_model
 
-from fer_edge.training.campaign import REPO, Scorer
+from fer_edge.training.campaign import REPO, Scorer, _home_relative
 from fer_edge.training.train import best_weights
 
 MODELS = REPO / "fer_edge" / "models"
@@ -117,20 +117,13 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
                        weights=f"EMA, decay {summary.get('ema')}")
     if hours is not None:
         summary["hours"] = hours
-    try:
-        where = str((out / "benchmark" / "benchmark.md").resolve().relative_to(REPO))
-    except ValueError:
-        where = str(out / "benchmark" / "benchmark.md")
+    where = _shown(out / "benchmark" / "benchmark.md")
     card = model_card(tflite, report, summary, rows["int8"], row, ref, leak_free=scores, benchmark_path=where,
                       stability=stab, mirror_averaged=mirror, blur=blur, members=summary.get("members", ()))
     from .score_report import card_section, measure, metadata_figures, plot_reliability
 
     calibration = measure(tflite, scorer.test, stem, raw=raw_int8)
-    diagram = plot_reliability([calibration], out / "score_calibration.png")
-    try:
-        diagram = diagram.resolve().relative_to(REPO)
-    except ValueError:
-        pass
+    diagram = _shown(plot_reliability([calibration], out / "score_calibration.png"))
     (out / f"{stem}.md").write_text(card_section(calibration, card.replace(f"# Model card: {tflite.name}",
                                                                            f"# Model card: {stem}.tflite"),
                                                  diagram=str(diagram)))
@@ -140,7 +133,7 @@ def release(run, data, out=None, *, formats=FORMATS, fer_model=None, hours: floa
                             "macs": summary.get("macs"), **stability_metrics(stab),
                             **({"latency_vs_fer": round(mine["ratio_to_first"], 2), "latency_cpu": cpu_class(),
                                 "latency_machine": cpu_model()} if fer_model else {})})
-    result = {"run": str(run), **({"members": [str(m) for m in members]} if members else {}), "tier": tier,
+    result = {"run": _shown(run), **({"members": [_shown(m) for m in members]} if members else {}), "tier": tier,
               "weights": parent.name, "tflite": str(tflite.relative_to(out)),
               "bytes": tflite.stat().st_size, "val": scores["val"], "test_int8": report["accuracy"],
               "test_float": float_report["accuracy"], "leak_free_int8": scores["leak_free_test"],
@@ -167,6 +160,17 @@ def _finished(run: Path) -> dict:
         raise ValueError(f"{run} is not finished ({done.get('epochs_run')} of {done.get('epochs')} epochs): "
                          "its best epoch may still change; finish it first")
     return done
+
+
+def _shown(path: Path) -> str:
+    """``path`` as a card or release.json shows it: relative to the checkout that holds it (the folder above it with
+    a pyproject.toml), else ``~/...`` under the home folder, else as given; never this machine's absolute path
+    when there is a shorter true one."""
+    path = Path(path).resolve()
+    for d in path.parents:
+        if (d / "pyproject.toml").is_file():
+            return str(path.relative_to(d))
+    return _home_relative(path)
 
 
 def _views(parents: list[Path], out: Path, mirror: bool, blur: float) -> Path:
