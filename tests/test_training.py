@@ -476,3 +476,13 @@ def test_release_install_refuses_to_write_outside_a_checkout(tmp_path, monkeypat
     (tmp_path / "site-packages" / "pyproject.toml").write_text("")
     (tmp_path / "fer_edge_fast.md").write_text("# card\n")
     assert tier.install(tmp_path) == models / "fer_edge_fast.tflite" and (models / "fer_edge_fast.md").is_file()
+
+
+def test_release_paths_are_shown_relative_to_their_checkout(tmp_path, monkeypatch):
+    from fer_edge.release.tier import _shown
+
+    (tmp_path / "repo" / "results" / "run").mkdir(parents=True)
+    (tmp_path / "repo" / "pyproject.toml").write_text("")
+    assert _shown(tmp_path / "repo" / "results" / "run" / "card.md") == "results/run/card.md"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert _shown(tmp_path / "cache" / "run") == "~/cache/run"
