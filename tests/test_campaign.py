@@ -478,3 +478,18 @@ def test_a_block_commits_its_resume_state_and_another_machine_goes_on_from_it(tm
     assert (seg["epochs_from"], seg["epochs_to"], seg["complete"]) == (2, 6, True)
     assert "the 2 epochs recorded after it were trained again" in seg["note"]
     assert not kept.exists()  # a finished run keeps its small files, not its resume state
+
+
+def test_a_finished_unrecorded_run_is_not_replaced_by_an_older_committed_state(tmp_path):
+    """A run whose last epoch ended but whose runner died before recording has no checkpoint left: its own
+    history (more epochs) must win over the committed resume state."""
+    out, committed = tmp_path / "out", tmp_path / "committed"
+    (committed / "backup").mkdir(parents=True)
+    (committed / "backup" / "checkpoint.npz").write_bytes(b"x")
+    (committed / "history.csv").write_text("epoch,val_accuracy\n" + "".join(f"{e},0.5\n" for e in range(2)))
+    out.mkdir()
+    (out / "history.csv").write_text("epoch,val_accuracy\n" + "".join(f"{e},0.5\n" for e in range(4)))
+    assert camp._take_committed_resume(committed, out) is False
+    assert len((out / "history.csv").read_text().splitlines()) == 5
+    (out / "history.csv").write_text("epoch,val_accuracy\n0,0.5\n")
+    assert camp._take_committed_resume(committed, out) is True

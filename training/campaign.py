@@ -339,7 +339,7 @@ def _take_committed_resume(committed: Path, out: Path) -> bool:
     one whose own checkpoint is older); the folder is replaced, never merged. Returns whether it was taken."""
     if not (committed / "backup" / "checkpoint.npz").exists():
         return False
-    if (out / "backup" / "checkpoint.npz").exists() and _epochs_logged(out) >= _epochs_logged(committed):
+    if _epochs_logged(out) >= _epochs_logged(committed):  # a finished but unrecorded run has no checkpoint left
         return False
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(committed, out)
