@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -59,9 +60,7 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Preprocessing":
-        known = {k: d[k] for k in ("size", "color", "mean", "std", "crop_margin", "crop_offset", "canonical_side",
-                                     "blur")
-                 if k in d}
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
         return cls(**known)
 
 
@@ -175,13 +174,16 @@ def resize_batch(faces_u8: np.ndarray, size: int) -> np.ndarray:
     return np.stack([resize(f, size) for f in faces_u8])
 
 
+@lru_cache(maxsize=8)
 def _side_weights(h: int, w: int) -> np.ndarray:
-    """Weights of the left half's columns: a centred Gaussian, sigma a quarter of the side, so the pixels near the
-    face's middle decide and a face moved by a pixel keeps its side (3% of FER2013 test faces change side at 1 px
-    against 4% for plain half sums)."""
+    """Weights of the left half's columns (computed once per face size: read-only): a centred Gaussian, sigma a
+    quarter of the side, so the pixels near the face's middle decide. On FER2013 test faces 3.5% change side when
+    moved 1 px, as with plain half sums, but 1.3% when zoomed 5% against 2.3%."""
     rows = np.exp(-0.5 * ((np.arange(h) - (h - 1) / 2) / (h / 4)) ** 2)
     cols = np.exp(-0.5 * ((np.arange(w // 2) - (w - 1) / 2) / (w / 4)) ** 2)
-    return np.outer(rows, cols)
+    out = np.outer(rows, cols)
+    out.flags.writeable = False
+    return out
 
 
 def canonical_side(faces_u8: np.ndarray) -> np.ndarray:

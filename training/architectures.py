@@ -6,8 +6,6 @@ uncompiled ``keras.Model`` whose input is the normalised face batch that
 """
 from __future__ import annotations
 
-import math
-
 import keras
 from keras import layers
 
@@ -50,7 +48,7 @@ class Blur(layers.Layer):
         if not 0.0 < sigma <= 3.0:
             raise ValueError(f"blur sigma must be within (0, 3] px, got {sigma}")
         self.sigma = float(sigma)
-        self.radius = max(1, int(math.ceil(3.0 * self.sigma)))
+        self.radius = len(gaussian_taps(self.sigma)) // 2
 
     def _taps(self):
         return gaussian_taps(self.sigma)

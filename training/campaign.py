@@ -226,13 +226,12 @@ def run_campaign(plan_path=PLAN, *, data=None, runs_dir=None, budget_s: float, r
         while True:
             ledger = camp.ledger()
             if only:
-                run = None if segments else camp.run(only)
+                run = camp.run(only)
             else:
                 held = [r.name for r in camp.runs if _holder(runs_dir / f"{r.name}.lock")]
                 run = camp.next_run(ledger, skip=held)
             if run is None:
-                log("campaign: every planned run is complete or held by another runner" if not segments else
-                    f"campaign: {only} segment done")
+                log("campaign: every planned run is complete or held by another runner")
                 break
             if time.time() + reserve_s + 60 > t_end:
                 log("campaign: budget spent")
