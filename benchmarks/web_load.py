@@ -2,7 +2,9 @@
 
 Serves a looping moving-face clip as fast as the CPU goes (one LiteRT thread), measures the frames
 it processes in a window with no client, then in a window with 20 MJPEG clients (5 of them reading
-slowly) and 5 event-stream clients, and samples the server's memory (RSS) through the loaded window.
+slowly) and 5 event-stream clients, then with no client again (the quiet rate is the mean of the two),
+and samples the server's memory (RSS) through the loaded window. The clients run at the lowest CPU
+priority, as if they sat on other machines.
 
     python benchmarks/web_load.py [--seconds 60] [--out benchmarks/results/web_load]
 """
@@ -36,6 +38,7 @@ def write_clip(path: Path, fer: Path) -> None:
 
 def main(argv=None) -> None:
     from loadtest import ServerProcess, load_run
+    from fer_edge.sysinfo import machine
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=60.0)
@@ -65,8 +68,9 @@ def main(argv=None) -> None:
     a.out.with_suffix(".json").write_text(json.dumps(r, indent=1) + "\n")
     md = (f"# fer-edge serve under load\n\n`python benchmarks/web_load.py --seconds {a.seconds:.0f}` (one LiteRT thread, "
           "a looping 640x480 two-face clip processed as fast as the CPU goes; clients are threads of another process "
-          "on loopback)\n\n| window | recognizer frames/s | clients | data to clients |\n|---|---|---|---|\n"
-          f"| {a.seconds:.0f} s, no client | {r['fps_alone']:.1f} | 0 | - |\n"
+          f"on loopback, at the lowest CPU priority), on {machine()}\n\n| window | recognizer frames/s | clients | data to clients |\n|---|---|---|---|\n"
+          f"| 2 x {a.seconds:.0f} s, no client (before, after) | {r['fps_alone']:.1f} "
+          f"({r['fps_alone_before_after'][0]:.1f}, {r['fps_alone_before_after'][1]:.1f}) | 0 | - |\n"
           f"| {a.seconds:.0f} s, loaded | {r['fps_clients']:.1f} ({r['ratio']:.0%} of alone) | "
           f"{a.streams} MJPEG ({a.slow} slow) + {a.events} SSE, {r['clients_alive']} still connected, "
           f"{r['client_errors']} errors | {r['bytes'] / 1e6:.0f} MB |\n\n"
