@@ -88,7 +88,7 @@ def _record(path: str, faces, result=None) -> dict:
               help="Average each face with its mirror image (2x classifier cost; the default model does it inside).")
 @click.option("--check/--no-check", "verify", default=True, show_default=True,
               help="Report a face the detector is unsure of only once confirmed (images: found again in closer views or confirmed by the face mesh model; "
-                   "videos: by the full-range model). --no-check: every detection, phantoms included.")
+                   "videos: by the face mesh model). --no-check: every detection, phantoms included.")
 @click.option("--summary", is_flag=True,
               help="Videos: one line per person (track) instead of per frame: first/last seen, dominant emotion, "
                    "shares, changes; with --annotate, a timeline PNG per video too.")

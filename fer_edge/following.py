@@ -11,10 +11,9 @@ import numpy as np
 from .detection.base import FaceBox, centre_inside, iou_pair
 from .detection.blazeface import TileView
 
-#: Region (x the face box) in which the full-range model verifies a new face.
-VERIFY_SCALE = 4.0
-#: ... or finds it at least this sure in a region VERIFY_CLOSE_SCALE x the box (0: no such view).
-VERIFY_CLOSE_SCALE, VERIFY_CLOSE_SCORE = 3.0, 0.5
+#: VIDEO: a new face is one when the face mesh model (detection.presence) is at least VERIFY_PRESENCE sure of a
+#: face there and puts its eyes, nose and mouth within VERIFY_AGREE (x the box's side) of the detector's keypoints.
+VERIFY_PRESENCE, VERIFY_AGREE = 0.5, 0.2
 #: ... and a face found in VERIFY_SURE_HITS frames with a mean short-range score this high needs no check.
 VERIFY_SURE, VERIFY_SURE_HITS = 0.7, 2
 #: IMAGE mode: a face the short-range model scores under IMAGE_SURE is reported only if that model finds it again,
@@ -106,18 +105,11 @@ def _seen(detector, img: np.ndarray, boxes, scale: float, least: float) -> list[
             for f, b in zip(found, boxes)]
 
 
-def confirmed(verifier, img: np.ndarray, boxes) -> list[bool]:
-    """Whether the full-range model, a second opinion whose phantoms are not the short-range model's, finds
-    each ``(x, y, w, h)`` box's face: in a view VERIFY_SCALE x the box, and for those it missed, at least
-    VERIFY_CLOSE_SCORE sure in a closer view (a face it misses wide is often plain close)."""
-    ok, todo = [False] * len(boxes), list(range(len(boxes)))
-    for scale, least in ((VERIFY_SCALE, 0.0), (VERIFY_CLOSE_SCALE, VERIFY_CLOSE_SCORE)):
-        if not todo or not scale:
-            break
-        for i, hit in zip(todo, _seen(verifier, img, [boxes[i] for i in todo], scale, least)):
-            ok[i] = hit
-        todo = [i for i in todo if not ok[i]]
-    return ok
+def confirmed(presence, img: np.ndarray, faces: list[FaceBox]) -> list[bool]:
+    """Whether each new face is one in the face mesh model's judgement (a model of another kind, fooled by other
+    things than the short-range detector), one invoke per face."""
+    judged = [presence.judge(img, f) for f in faces]
+    return [p.score >= VERIFY_PRESENCE and p.disagreement <= VERIFY_AGREE for p in judged]
 
 
 def found_again(detector, img: np.ndarray, faces: list[FaceBox], presence=None) -> list[bool]:

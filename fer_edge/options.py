@@ -45,7 +45,7 @@ class DetectorOptions:
         min_face_size: faces smaller than this many pixels are not classified.
         verify: (blazeface) IMAGE: a face the detector is unsure of is reported only if found again in closer views
             or judged a face by the face mesh model (``detection.presence``);
-            VIDEO/LIVE_STREAM: a new face is reported only once BlazeFace's full-range model agrees it is one.
+            VIDEO/LIVE_STREAM: a new face is reported only once the face mesh model judges it one.
         verify_tries: frames in which that check is tried before the candidate is dropped.
     """
 

@@ -50,19 +50,15 @@ class EmotionRecognizer:
                                             min_emotion_score=options.min_emotion_score)
         self.detector = create_detector(d.name, min_score=d.min_score, tiling=d.tiling, max_faces=d.max_faces,
                                         num_threads=options.num_threads, model_path=d.model)
-        # VIDEO: a second opinion on new faces, the full-range BlazeFace model, whose phantoms are not the short model's
-        self.verifier = None
-        if d.verify and d.name == "blazeface" and options.running_mode is not RunningMode.IMAGE:
-            from .detection.blazeface import BlazeFaceDetector
-            self.verifier = BlazeFaceDetector("full", min_score=0.3, num_threads=options.num_threads)
-        # IMAGE: the face mesh model judges unsure faces the detector does not find again (following.found_again)
+        # the face mesh model, a second opinion whose phantoms are not the detector's: IMAGE asks it about unsure
+        # faces the detector does not find again (following.found_again), VIDEO about every new face
         self.presence = None
-        if d.verify and d.name == "blazeface" and options.running_mode is RunningMode.IMAGE:
+        if d.verify and d.name == "blazeface":
             from .detection.presence import FacePresence
             self.presence = FacePresence(num_threads=options.num_threads)
         self.video = None  # VIDEO and LIVE_STREAM: the pipeline that owns tracks and scheduling
         if options.running_mode is not RunningMode.IMAGE:
-            self.video = VideoPipeline(options, self.detector, self.verifier, self._classify, self._result,
+            self.video = VideoPipeline(options, self.detector, self.presence, self._classify, self._result,
                                        self.classifier.to_emotion)
         self._last_ts = None
         self._closed = False
@@ -203,9 +199,8 @@ class EmotionRecognizer:
                 self._live.stop()
             self.classifier.close()
             self.detector.close()
-            for judge in (self.verifier, self.presence):
-                if judge is not None:
-                    judge.close()
+            if self.presence is not None:
+                self.presence.close()
             self._closed = True
 
     def __enter__(self):

@@ -23,6 +23,9 @@ from .detection.base import centre_inside, iou_pair, iou_xywh
 
 #: Two tracks whose boxes overlap this much follow one face.
 DUPLICATE_IOU = 0.7
+#: ... as do two whose smaller box lies this much inside the larger (the detector framed one face at two sizes;
+#: its look at the other size differs, so the tracker started a second track on it).
+DUPLICATE_INSIDE = 0.8
 
 
 @dataclass(frozen=True)
@@ -244,14 +247,26 @@ class FaceTracker:
         return out
 
     def _merge_duplicates(self) -> None:
-        """Two tracks on one spot (the detector merged two overlapping faces into one box, and each track took
-        it): the one seen in fewer frames goes, so one face is never reported twice."""
+        """Two tracks on one spot, so one face is never reported twice: when the detector merged two overlapping
+        faces into one box and each track took it, the one not seen this frame goes (then the one seen in fewer
+        frames); when one track's box lies inside the other's (one face framed at two sizes), the newcomer goes."""
         drop = set()
         for i, a in enumerate(self.tracks):
             for b in self.tracks[i + 1:]:
                 if a.track_id in drop or b.track_id in drop:
                     continue
-                if iou_pair(a.box, b.box) >= DUPLICATE_IOU:  # the one not seen this frame goes first
+                if iou_pair(a.box, b.box) >= DUPLICATE_IOU:
                     drop.add(min((a, b), key=lambda t: (t.missed == 0, t.hits, -t.track_id)).track_id)
+                elif _inside_share(a.box, b.box) >= DUPLICATE_INSIDE:
+                    drop.add(min((a, b), key=lambda t: (t.hits, t.missed == 0, -t.track_id)).track_id)
         if drop:
             self.tracks = [t for t in self.tracks if t.track_id not in drop]
+
+
+def _inside_share(a, b) -> float:
+    """How much of the smaller of two ``[x, y, w, h]`` boxes lies inside the other (0..1)."""
+    ax, ay, aw, ah = (float(v) for v in a)
+    bx, by, bw, bh = (float(v) for v in b)
+    iw = min(ax + aw, bx + bw) - max(ax, bx)
+    ih = min(ay + ah, by + bh) - max(ay, by)
+    return max(iw, 0.0) * max(ih, 0.0) / max(min(aw * ah, bw * bh), 1e-12)

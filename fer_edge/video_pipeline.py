@@ -24,7 +24,7 @@ from .tracking import FaceTracker
 
 #: where a VIDEO frame's time goes, in the order a frame meets them (FrameResult.stages_ms)
 STAGES = ("prepare", "cut test", "motion map", "template following", "region views", "whole-frame scans",
-          "motion views", "classifier", "tracking", "full-range checks", "rest")
+          "motion views", "classifier", "tracking", "new-face checks", "rest")
 
 
 class StageClock:
@@ -52,7 +52,8 @@ class VideoPipeline:
 
     Args:
         options: the recognizer's :class:`~fer_edge.options.RecognizerOptions`.
-        detector: the face detector; ``verifier``: the full-range detector that checks new faces (or None).
+        detector: the face detector; ``verifier``: the face mesh judge that checks new faces
+            (:class:`~fer_edge.detection.presence.FacePresence`, or None).
         classify: ``classify(gray, boxes) -> (kept boxes, probabilities)``; ``result``: ``result(box, probs,
             track_id) -> FaceResult``; ``to_emotion``: probabilities -> the classifier's ``Emotion``.
     """
@@ -111,7 +112,7 @@ class VideoPipeline:
         clock.mark("tracking")
         if self.verifier is not None:
             self._verify(img, [t for t in tr.tracks if t.track_id not in before], seen)
-        clock.mark("full-range checks")
+        clock.mark("new-face checks")
         faces = self._faces(seen, skipped)
         if any(t.missed == max(1, self._coast()) and tr.confirmed(t) for t in tr.tracks):
             self._scan_requested = True  # a followed face stays lost: look at the whole frame next time
@@ -210,8 +211,8 @@ class VideoPipeline:
         return faces, ids, skipped
 
     def _verify(self, img: np.ndarray, new_tracks, seen) -> None:
-        """New tracks start unverified; a candidate seen this frame is checked by the full-range model
-        (one batched invoke, at most ``verify_tries`` times per track)."""
+        """New tracks start unverified; a candidate seen this frame is checked by the face mesh model (one
+        invoke per candidate, at most ``verify_tries`` times per track)."""
         tr, tries = self.tracker, self.options.detector.verify_tries
         for t in new_tracks:
             t.verified = False
@@ -222,7 +223,7 @@ class VideoPipeline:
                 and tr.candidate(t)]
         for t in todo:
             t.verify_tries += 1
-        for t, ok in zip(todo, confirmed(self.verifier, img, [t.box for t in todo])):
+        for t, ok in zip(todo, confirmed(self.verifier, img, [seen[t.track_id][0] for t in todo])):
             t.verified = ok
         # out of tries: forget it, so that a later scan starts it afresh (a phantom is never reported)
         tr.forget(t.track_id for t in tr.tracks if not t.verified and t.verify_tries >= tries)

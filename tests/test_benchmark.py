@@ -40,7 +40,8 @@ def test_video_benchmark_rows_are_measured_and_consistent(scene_faces):
     from fer_edge.release.video_benchmark import markdown, measure_video
 
     bank = np.stack([f for f in scene_faces if f.std() > 20])
-    res = measure_video(bank, n_frames=12, sets={"1 face": dict(n_faces=1, clips=1)}, log=lambda m: None)
+    res = measure_video(bank, n_frames=12, sets={"1 face": dict(n_faces=1, clips=1)}, log=lambda m: None,
+                        face_free_scenes=4)
     rows = {r["mode"]: r for r in res["sets"][0]["rows"]}
     assert set(rows) == {"image", "image-checked", "video-before", "video", "video-unverified"}
     assert rows["image-checked"]["kept_vs_image"] <= 1.0 and rows["image-checked"]["detector_views_per_frame"] >= 7.0
@@ -53,6 +54,9 @@ def test_video_benchmark_rows_are_measured_and_consistent(scene_faces):
         assert np.isclose(r["whole_frame_invokes_per_frame"], r["ms_per_frame"] / unit, atol=0.01)
     assert res["sets"][0]["unit_samples"] == 5 * 3  # timed every 5th of 12 frames in each of the 5 rows
     assert "| 1 face | video |" in markdown(res)
+    ff = res["face_free"]["faces_per_frame"]  # phantoms on face-free backgrounds: confirmation only removes some
+    assert set(ff) == {"video-before", "video", "video-unverified"} and ff["video"] <= ff["video-before"]
+    assert f"video {ff['video']}" in markdown(res)
 
 
 def test_cli_benchmark_on_tflite_only(fer_root, tmp_path):
@@ -89,7 +93,8 @@ def test_video_benchmark_holds_one_clip_at_a_time_and_shows_progress(scene_faces
     peaks, logs = {}, []
     for clips in (2, 8):
         tracemalloc.start()
-        measure_video(bank, n_frames=10, sets={"1 face": dict(n_faces=1, clips=clips)}, log=logs.append)
+        measure_video(bank, n_frames=10, sets={"1 face": dict(n_faces=1, clips=clips)}, log=logs.append,
+                      face_free_scenes=0)
         peaks[clips] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     clip_bytes = 10 * 640 * 480 * 3

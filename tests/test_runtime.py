@@ -172,7 +172,7 @@ def test_video_tracks_keep_ids_and_smooth(scene_faces):
             shifted = np.roll(img, 2 * i, axis=1)  # the faces drift right 2 px a frame
             frames.append(rec.recognize_for_video(shifted, i * 33.3))
     ids = [sorted(f.track_id for f in fr.faces) for fr in frames]
-    # a face is reported once the full-range model has verified it (at once for most faces)
+    # a face is reported once the face mesh model has verified it (at once for most faces)
     assert ids[-1] and all(set(i) <= set(ids[-1]) for i in ids) and all(i == ids[-1] for i in ids[2:])
     assert len(rec.tracker.tracks) == len(ids[0])
 

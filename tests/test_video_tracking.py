@@ -204,31 +204,47 @@ def test_faces_between_detections_stay_on_the_face(bank):
     assert len(errors) >= 28 and np.mean(errors) < 0.07 and max(errors) < 0.15, (np.mean(errors), max(errors))
 
 
-@pytest.mark.parametrize("wide_score, close_score, verified", [(None, None, False), (None, 0.4, False),
-                                                               (None, 0.6, True), (0.35, None, True)])
-def test_a_new_face_the_wide_check_misses_is_verified_by_a_sure_close_one(wide_score, close_score, verified):
-    """The full-range check looks at a view 4x the face; only when that misses, at one 3x the face, which counts
-    when at least VERIFY_CLOSE_SCORE sure (phantoms reach 0.3-0.46 there)."""
-    import fer_edge.following as R
+@pytest.mark.parametrize("score, disagreement, verified", [(0.9, 0.05, True), (0.5, 0.2, True), (0.45, 0.05, False),
+                                                         (0.9, 0.25, False), (0.99, float("inf"), False)])
+def test_a_new_face_is_verified_by_the_face_mesh_models_judgement(score, disagreement, verified):
+    """A new face is reported once the face mesh model is at least VERIFY_PRESENCE sure of a face there and puts
+    its eyes, nose and mouth within VERIFY_AGREE of the detector's keypoints; it is asked about the box the
+    detector found this frame, keypoints and all, once per try."""
+    from fer_edge.detection.presence import FacePresence, Presence
 
     rec = EmotionRecognizer(RecognizerOptions(running_mode=RunningMode.VIDEO))
+    assert isinstance(rec.video.verifier, FacePresence)  # the full-range detector is not loaded for VIDEO
     box = [200.0, 150.0, 100.0, 100.0]
     rec.tracker.update([box], np.eye(7)[:1], [0.6])
     track = rec.tracker.tracks[0]
+    found = FaceBox(201.0, 151.0, 99.0, 99.0, score=0.6, keypoints=((230, 190), (270, 190), (250, 210), (250, 230)))
     asked = []
-    wide, close = round(100 * R.VERIFY_SCALE), round(100 * R.VERIFY_CLOSE_SCALE)
-
-    def stand_in(img, regions, near=None):
-        sides = [round(v.side) for v in regions]
-        asked.append(sides)
-        score = {wide: wide_score, close: close_score}[sides[0]]
-        return [None if score is None else FaceBox(202.0, 151.0, 98.0, 98.0, score=score)]
-
-    rec.video.verifier.detect_in_regions = stand_in
-    rec.video._verify(np.zeros((480, 640, 3), np.uint8), [track], {track.track_id: None})
-    assert asked == ([[wide]] if wide_score else [[wide], [close]])  # the close view only after a miss
-    assert track.verified is verified and track.verify_tries == 1
+    rec.video.verifier.judge = lambda img, face: asked.append(face) or Presence(score, disagreement)
+    rec.video._verify(np.zeros((480, 640, 3), np.uint8), [track], {track.track_id: (found, None)})
+    assert asked == [found] and track.verified is verified and track.verify_tries == 1
     rec.close()
+
+
+def test_one_face_framed_at_two_sizes_is_one_track(bank):
+    """The detector can frame one face small in one frame and large in the next; its look at the other size
+    differs, so a second track starts on it: when one box lies inside the other, the newcomer goes."""
+    from fer_edge.continuity import face_look
+    from fer_edge.tracking import FaceTracker
+
+    frame = np.full((480, 640), 90, np.uint8)
+    frame[60:220, 60:220] = cv2.resize(bank[3], (160, 160))
+    frame[100:180, 400:480] = cv2.resize(bank[4], (80, 80))
+    small, large, other = [104, 100, 70, 70], [93, 88, 96, 96], [400, 100, 80, 80]
+    looks = [face_look(frame, b) for b in (small, large, other)]
+    looks[1] = face_look(cv2.resize(bank[5], (96, 96)), [0, 0, 96, 96])  # as a half-covered face can look
+    tr = FaceTracker()
+    for _ in range(3):
+        tr.update([small, other], np.eye(7)[:2], looks=[looks[0], looks[2]])
+    older = tr.tracks[0]
+    tr.update([large, other], np.eye(7)[:2], looks=looks[1:])  # IoU 0.53 but another look: a second track ...
+    assert [t.track_id for t in tr.tracks] == [older.track_id, 1]  # ... which goes at once
+    tr.update([small, [300, 300, 80, 80]], np.eye(7)[:2], looks=[looks[0], None])  # faces apart stay apart
+    assert [t.track_id for t in tr.tracks] == [older.track_id, 1, 3]
 
 
 def _beside_frames(bank, n=24, enter=8):

@@ -47,6 +47,7 @@ class FacePresence:
         self.size = int(inp["shape"][1])
         outs = sorted(self._interp.get_output_details(), key=lambda d: -int(np.prod(d["shape"])))
         self._in, self._mesh, self._flag = inp["index"], outs[0]["index"], outs[1]["index"]
+        self.invokes = 0  # counted, as the detectors count theirs (benchmarks)
 
     def _view(self, image: np.ndarray, face: FaceBox) -> tuple[np.ndarray, np.ndarray]:
         """The face's region as the model's RGB input in 0..1, and the affine map from image to that input."""
@@ -73,6 +74,7 @@ class FacePresence:
         view, m = self._view(image, face)
         self._interp.set_tensor(self._in, view[None])
         self._interp.invoke()
+        self.invokes += 1
         logit = float(np.asarray(self._interp.get_tensor(self._flag)).reshape(-1)[0])
         score = 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, logit))))
         if len(face.keypoints) < 4:
