@@ -74,6 +74,8 @@ def main(argv=None) -> None:
           f"| {a.seconds:.0f} s, loaded | {r['fps_clients']:.1f} ({r['ratio']:.0%} of alone) | "
           f"{a.streams} MJPEG ({a.slow} slow) + {a.events} SSE, {r['clients_alive']} still connected, "
           f"{r['client_errors']} errors | {r['bytes'] / 1e6:.0f} MB |\n\n"
+          f"Server CPU per processed frame (all its threads: decoding, recognizer, JPEG encoder, event loop): "
+          f"{r['cpu_ms_per_frame_alone']:.1f} ms alone, {r['cpu_ms_per_frame_clients']:.1f} ms loaded.\n\n"
           f"Server memory (RSS) through the loaded window, sampled {len(rss)} times: first {rss[0]:.1f} MB, "
           f"last {rss[-1]:.1f} MB, max {rss.max():.1f} MB.\n")
     a.out.with_suffix(".md").write_text(md)

@@ -4,7 +4,7 @@
     with EmotionRecognizer.create_from_model_path() as rec:
         faces = rec.recognize(bgr_image)
 """
-__version__ = "0.4.5"
+__version__ = "0.4.6"
 
 _LAZY = {
     "EmotionRecognizer": "recognizer", "RecognizerOptions": "options", "RunningMode": "options",

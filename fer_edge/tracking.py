@@ -26,6 +26,8 @@ DUPLICATE_IOU = 0.7
 #: ... as do two whose smaller box lies this much inside the larger (the detector framed one face at two sizes;
 #: its look at the other size differs, so the tracker started a second track on it).
 DUPLICATE_INSIDE = 0.8
+#: ... and whose centres are this close (x the larger side): a smaller face pasted over a larger one sits off its centre.
+DUPLICATE_CENTRE = 0.25
 
 
 @dataclass(frozen=True)
@@ -249,7 +251,8 @@ class FaceTracker:
     def _merge_duplicates(self) -> None:
         """Two tracks on one spot, so one face is never reported twice: when the detector merged two overlapping
         faces into one box and each track took it, the one not seen this frame goes (then the one seen in fewer
-        frames); when one track's box lies inside the other's (one face framed at two sizes), the newcomer goes."""
+        frames); when one track's box lies inside the other's about its centre (one face framed at two sizes), the
+        newcomer goes."""
         drop = set()
         for i, a in enumerate(self.tracks):
             for b in self.tracks[i + 1:]:
@@ -257,7 +260,7 @@ class FaceTracker:
                     continue
                 if iou_pair(a.box, b.box) >= DUPLICATE_IOU:
                     drop.add(min((a, b), key=lambda t: (t.missed == 0, t.hits, -t.track_id)).track_id)
-                elif _inside_share(a.box, b.box) >= DUPLICATE_INSIDE:
+                elif _inside_share(a.box, b.box) >= DUPLICATE_INSIDE and _centres_close(a.box, b.box):
                     drop.add(min((a, b), key=lambda t: (t.hits, t.missed == 0, -t.track_id)).track_id)
         if drop:
             self.tracks = [t for t in self.tracks if t.track_id not in drop]
@@ -270,3 +273,9 @@ def _inside_share(a, b) -> float:
     iw = min(ax + aw, bx + bw) - max(ax, bx)
     ih = min(ay + ah, by + bh) - max(ay, by)
     return max(iw, 0.0) * max(ih, 0.0) / max(min(aw * ah, bw * bh), 1e-12)
+
+
+def _centres_close(a, b) -> bool:
+    """Centres within DUPLICATE_CENTRE x the larger box's side: one face framed twice, not a face over another."""
+    side = max(float(a[2]), float(a[3]), float(b[2]), float(b[3]))
+    return float(np.hypot(a[0] + a[2] / 2 - b[0] - b[2] / 2, a[1] + a[3] / 2 - b[1] - b[3] / 2)) <= DUPLICATE_CENTRE * side

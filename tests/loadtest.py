@@ -82,7 +82,9 @@ def load_run(srv, seconds: float, streams: int, events: int, slow: int = 0, prog
     """Frames the recognizer processed in ``seconds`` with no client, then in ``seconds`` with ``streams``
     MJPEG clients (``slow`` of them reading one chunk per 0.5 s) and ``events`` SSE clients, then alone
     again; the server's RSS sampled through the loaded window. ``fps_alone`` is the mean of the two quiet
-    windows, so a load elsewhere on the machine that rises or falls during the run cancels out."""
+    windows, so a load elsewhere on the machine that rises or falls during the run cancels out. The server's
+    CPU seconds per processed frame in each window (``cpu_ms_per_frame_*``) say what the clients cost it
+    whatever else the machine runs: a busy machine lowers every window's frame rate, not the CPU a frame takes."""
     def frame_now():
         return json.loads(srv.get(srv.q("/api/faces"))[1])["frame"]
 
@@ -111,34 +113,45 @@ def load_run(srv, seconds: float, streams: int, events: int, slow: int = 0, prog
     deadline = time.monotonic() + 120
     while frame_now() is None and time.monotonic() < deadline:  # the recognizer's first frame
         time.sleep(0.1)
-    def quiet_fps(what):
-        f0, t0 = frame_now(), time.monotonic()
-        time.sleep(seconds)
-        fps = (frame_now() - f0) / (time.monotonic() - t0)
-        say(f"{what}: {fps:.1f} frames/s")
-        return fps
+    pid = srv.proc.pid
 
-    before = quiet_fps("alone")
+    def quiet(what):
+        f0, t0, c0 = frame_now(), time.monotonic(), _cpu_s(pid)
+        time.sleep(seconds)
+        frames, cpu = frame_now() - f0, _cpu_s(pid) - c0
+        fps = frames / (time.monotonic() - t0)
+        say(f"{what}: {fps:.1f} frames/s")
+        return fps, 1000.0 * cpu / max(frames, 1)
+
+    before, cpu_before = quiet("alone")
     threads = [threading.Thread(target=client, args=("/stream.mjpg", 0.5 if i < slow else 0), daemon=True)
                for i in range(streams)]
     threads += [threading.Thread(target=client, args=("/events", 0), daemon=True) for _ in range(events)]
     for t in threads:
         t.start()
     time.sleep(1.0)  # everyone connected
-    f2, t2, rss = frame_now(), time.monotonic(), [_rss_kb(srv.proc.pid)]
+    f2, t2, c2, rss = frame_now(), time.monotonic(), _cpu_s(pid), [_rss_kb(pid)]
     while time.monotonic() - t2 < seconds:
         time.sleep(min(1.0, seconds / 8))
-        rss.append(_rss_kb(srv.proc.pid))
-    f3, t3 = frame_now(), time.monotonic()
+        rss.append(_rss_kb(pid))
+    f3, t3, c3 = frame_now(), time.monotonic(), _cpu_s(pid)
     alive = sum(t.is_alive() for t in threads)
     stop.set()
     say(f"with clients: {(f3 - f2) / (t3 - t2):.1f} frames/s")
     for t in threads:
         t.join(35)
-    after = quiet_fps("alone again")
+    after, cpu_after = quiet("alone again")
     return {"fps_alone": (before + after) / 2, "fps_alone_before_after": [before, after],
             "fps_clients": (f3 - f2) / (t3 - t2), "rss_kb": rss,
+            "cpu_ms_per_frame_alone": (cpu_before + cpu_after) / 2,
+            "cpu_ms_per_frame_clients": 1000.0 * (c3 - c2) / max(f3 - f2, 1),
             "bytes": got["bytes"], "client_errors": got["errors"], "clients_alive": alive}
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _lowest_priority() -> None:

@@ -76,7 +76,7 @@ def test_the_pi_extra_installs_on_arm_only():
 
 
 def test_version_and_names():
-    assert fer_edge.__version__ == "0.4.5"
+    assert fer_edge.__version__ == "0.4.6"
     changelog = (ROOT / "CHANGELOG.md").read_text()
     top = re.search(r"^# Changelog\n+## (\S+)", changelog, re.M)
     assert top and top.group(1) == fer_edge.__version__  # the changelog's newest release is this one

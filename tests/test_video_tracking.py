@@ -227,7 +227,8 @@ def test_a_new_face_is_verified_by_the_face_mesh_models_judgement(score, disagre
 
 def test_one_face_framed_at_two_sizes_is_one_track(bank):
     """The detector can frame one face small in one frame and large in the next; its look at the other size
-    differs, so a second track starts on it: when one box lies inside the other, the newcomer goes."""
+    differs, so a second track starts on it: when one box lies inside the other about its centre, the newcomer
+    goes."""
     from fer_edge.continuity import face_look
     from fer_edge.tracking import FaceTracker
 
@@ -245,6 +246,9 @@ def test_one_face_framed_at_two_sizes_is_one_track(bank):
     assert [t.track_id for t in tr.tracks] == [older.track_id, 1]  # ... which goes at once
     tr.update([small, [300, 300, 80, 80]], np.eye(7)[:2], looks=[looks[0], None])  # faces apart stay apart
     assert [t.track_id for t in tr.tracks] == [older.track_id, 1, 3]
+    # a smaller face over a larger one's corner lies inside its box too, off its centre: two faces, two tracks
+    tr.update([small, other, [400, 100, 160, 160]], np.eye(7)[:3], looks=[looks[0], looks[2], looks[1]])
+    assert [t.track_id for t in tr.tracks] == [older.track_id, 1, 3, 4]
 
 
 def _beside_frames(bank, n=24, enter=8):
