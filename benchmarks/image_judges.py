@@ -106,9 +106,16 @@ def logistic_rule(tune, photo_rows, limits):
     scale = StandardScaler().fit(x)
     model = LogisticRegression(max_iter=2000).fit(scale.transform(x), y, sample_weight=w)
 
+    probs: dict[int, float] = {}  # each candidate's probability, computed once for every threshold tried
+
+    def prob(r) -> float:
+        if id(r) not in probs:
+            probs[id(r)] = float(model.predict_proba(scale.transform([feat(r)]))[0, 1])
+        return probs[id(r)]
+
     def verdict(th):
         def ok(r):
-            return r["s"] >= IMAGE_SURE or model.predict_proba(scale.transform([feat(r)]))[0, 1] >= th
+            return r["s"] >= IMAGE_SURE or prob(r) >= th
         return ok
 
     for th in np.round(np.arange(0.05, 0.96, 0.01), 2):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .continuity import same_face
-from .detection.base import centre_inside, iou_pair, iou_xywh
+from .detection.base import centre_inside, iou_pair, iou_xywh, overlap_pair
 
 
 #: Two tracks whose boxes overlap this much follow one face.
@@ -268,11 +268,8 @@ class FaceTracker:
 
 def _inside_share(a, b) -> float:
     """How much of the smaller of two ``[x, y, w, h]`` boxes lies inside the other (0..1)."""
-    ax, ay, aw, ah = (float(v) for v in a)
-    bx, by, bw, bh = (float(v) for v in b)
-    iw = min(ax + aw, bx + bw) - max(ax, bx)
-    ih = min(ay + ah, by + bh) - max(ay, by)
-    return max(iw, 0.0) * max(ih, 0.0) / max(min(aw * ah, bw * bh), 1e-12)
+    inter, area_a, area_b = overlap_pair(a, b)
+    return inter / max(min(area_a, area_b), 1e-12)
 
 
 def _centres_close(a, b) -> bool:

@@ -156,7 +156,11 @@ def _row(mode: str, t: dict) -> dict:
             "kept_vs_image": round(t["kept"] / max(1, t["image_found"]), 4)}
 
 
-def face_free(mode: str, model=None, scenes: int = 100, frames: int = 30) -> float:
+#: face-free backgrounds: frames each pans for (2 px a frame)
+FACE_FREE_FRAMES = 30
+
+
+def face_free(mode: str, model=None, scenes: int = 100, frames: int = FACE_FREE_FRAMES) -> float:
     """Faces per frame one VIDEO ``mode`` reports on ``scenes`` seeded face-free backgrounds panning 2 px a frame:
     phantoms only (textures and edges the short-range model takes for faces)."""
     from fer_edge.recognizer import EmotionRecognizer, RecognizerOptions, RunningMode
@@ -215,7 +219,7 @@ def measure_video(bank, model=None, *, n_frames: int = 90, seed: int = 0, sets=N
         log(f"video {name}: " + "; ".join(f"{r['mode']} {r['fps_1t']} fps, recall {r['recall']:.3f}, "
                                           f"false/frame {r['false_faces_per_frame']:.3f}" for r in rows))
     if face_free_scenes:
-        out["face_free"] = {"scenes": face_free_scenes, "frames": 30,
+        out["face_free"] = {"scenes": face_free_scenes, "frames": FACE_FREE_FRAMES,
                             "faces_per_frame": {m: face_free(m, model, face_free_scenes)
                                                 for m in MODES if m.startswith("video")}}
         log(f"video face-free backgrounds: {out['face_free']['faces_per_frame']}")

@@ -35,15 +35,20 @@ def centre_inside(box, frame) -> bool:
     return frame[0] <= cx <= frame[0] + frame[2] and frame[1] <= cy <= frame[1] + frame[3]
 
 
-def iou_pair(a, b) -> float:
-    """IoU of two ``[x, y, w, h]`` boxes in plain floats: a video frame compares a few dozen pairs, where
-    numpy's per-call cost is most of the work."""
+def overlap_pair(a, b) -> tuple[float, float, float]:
+    """``(intersection, area of a, area of b)`` of two ``[x, y, w, h]`` boxes in plain floats: a video frame
+    compares a few dozen pairs, where numpy's per-call cost is most of the work."""
     ax, ay, aw, ah = (float(v) for v in a)
     bx, by, bw, bh = (float(v) for v in b)
     iw = min(ax + aw, bx + bw) - max(ax, bx)
     ih = min(ay + ah, by + bh) - max(ay, by)
-    inter = max(iw, 0.0) * max(ih, 0.0)
-    union = aw * ah + bw * bh - inter
+    return max(iw, 0.0) * max(ih, 0.0), aw * ah, bw * bh
+
+
+def iou_pair(a, b) -> float:
+    """IoU of two ``[x, y, w, h]`` boxes (:func:`overlap_pair`)."""
+    inter, area_a, area_b = overlap_pair(a, b)
+    union = area_a + area_b - inter
     return inter / max(union, 1e-12) if union > 0 else 0.0
 
 
